@@ -1,0 +1,115 @@
+"""Column names: Chinese header aliases and the user's ``--columns`` mapping.
+
+Planners' spreadsheets say 户数 or HH_TOTAL where the contract says
+``households``. :func:`canonical_columns` renames a frame's columns to the
+contract's names: a user mapping first, then the built-in aliases
+(:data:`gridder.schema.ALIASES`), then a case-insensitive match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from gridder.errors import InputError, Problem
+from gridder.schema import ALIASES
+
+__all__ = ["canonical_columns", "parse_column_mapping"]
+
+
+def parse_column_mapping(text: str | None) -> dict[str, str]:
+    """Parse ``'households=HH_TOTAL,building_id=楼号'`` into ``{"HH_TOTAL": "households", ...}``.
+
+    The returned mapping goes from the file's header to the canonical name.
+
+    Raises
+    ------
+    InputError
+        When an item is not of the form ``canonical=header``.
+    """
+    mapping: dict[str, str] = {}
+    if not text:
+        return mapping
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        canonical, sep, header = item.partition("=")
+        if not sep or not canonical.strip() or not header.strip():
+            raise InputError.single(
+                "--columns", item, "expected canonical=header, e.g. households=HH_TOTAL"
+            )
+        mapping[header.strip()] = canonical.strip()
+    return mapping
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
+def canonical_columns(
+    frame: pd.DataFrame,
+    *,
+    user_mapping: Mapping[str, str] | None = None,
+    source: str = "",
+) -> pd.DataFrame:
+    """Rename columns to the contract's canonical names.
+
+    Parameters
+    ----------
+    frame
+        The frame as read.
+    user_mapping
+        File header → canonical name (from ``--columns``); overrides aliases.
+        The mapping is shared by every input, so headers a file lacks are ignored
+        (a column still missing afterwards is reported by validation).
+    source
+        File name for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same frame with renamed columns (the geometry column is kept).
+
+    Raises
+    ------
+    InputError
+        When two columns would get the same canonical name.
+    """
+    user_mapping = dict(user_mapping or {})
+    aliases = {_normalise(k): v for k, v in ALIASES.items()}
+    renames: dict[str, str] = {}
+    claimed: dict[str, str] = {}
+    problems: list[Problem] = []
+    # user mapping and exact canonical names take priority over aliases
+    for col in frame.columns:
+        if col == "geometry":
+            continue
+        if col in user_mapping:
+            renames[col] = user_mapping[col]
+    for col in frame.columns:
+        if col == "geometry" or col in renames:
+            continue
+        norm = _normalise(str(col))
+        target = aliases.get(norm)
+        if target is None and norm != col:
+            target = norm  # e.g. "Households " → "households"
+        if target is not None and target != col:
+            renames[col] = target
+    for col in frame.columns:
+        target = renames.get(col, col)
+        if target in claimed and claimed[target] != col:
+            problems.append(
+                Problem(
+                    source,
+                    "",
+                    f"columns {claimed[target]!r} and {col!r} both map to {target!r}; "
+                    f"rename one or use --columns {target}=<header>",
+                )
+            )
+        claimed[target] = col
+    if problems:
+        raise InputError(problems)
+    return frame.rename(columns=renames)
+

@@ -1,0 +1,366 @@
+"""Preparing validated layers for the pipeline (CONTRACT §1).
+
+- Buildings given as footprints are reduced to a representative point inside
+  the footprint; the footprint is kept (``footprint`` column) with its area.
+- Buildings without ``households`` get an estimate by :class:`HouseholdRule`
+  and are flagged ``households_estimated``.
+- Buildings without ``community_id`` are attached to the community polygon
+  that contains them; buildings inside none are listed in
+  :attr:`Inputs.unassigned`, never dropped silently.
+- Facilities given as polygons are reduced to their centroid.
+- One local metric CRS (the UTM zone of the data) is chosen for every length
+  and area.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import yaml
+from pyproj import CRS
+
+from gridder.errors import InputError, Problem
+from gridder.io.crs import local_metric_crs
+from gridder.schema import NUMERIC_BUILDING_COLUMNS, WGS84
+
+__all__ = ["HouseholdRule", "Inputs", "attach_communities", "estimate_households", "prepare"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HouseholdRule:
+    """How households are estimated for buildings that carry none (CONTRACT §1).
+
+    A building is residential if its ``building`` type is one of
+    ``residential_types``, or if it is ``yes`` with a ``levels`` or ``height``
+    value and no amenity/shop/office tag. Its levels are ``levels``, else
+    ``height / storey_height_m``, else ``default_levels``; its households are
+    ``max(min_households, round(footprint_m2 * levels / m2_per_household))``.
+    Every other building has 0 households (it is still placed in a grid).
+    """
+
+    residential_types: tuple[str, ...] = (
+        "apartments",
+        "residential",
+        "house",
+        "detached",
+        "semidetached_house",
+        "terrace",
+        "dormitory",
+        "bungalow",
+    )
+    yes_with_levels_is_residential: bool = True
+    storey_height_m: float = 3.0
+    default_levels: float = 4.0
+    m2_per_household: float = 80.0
+    min_households: int = 1
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> HouseholdRule:
+        """Read a rule from a YAML or JSON file whose keys are this class's fields."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError.single(
+                str(path), "", f"unknown household rule keys: {', '.join(sorted(unknown))}"
+            )
+        if "residential_types" in data:
+            data["residential_types"] = tuple(data["residential_types"])
+        return cls(**data)
+
+
+@dataclass
+class Inputs:
+    """Validated and prepared inputs, in WGS84, with the metric CRS chosen once.
+
+    Attributes
+    ----------
+    communities
+        ``community_id`` and the input's columns.
+    buildings
+        Points; ``building_id``, ``community_id`` (None when outside every
+        community), ``households`` (int), ``households_estimated``, the
+        optional numeric columns, ``compound_id``, ``footprint`` (shapely
+        polygon or None) and ``footprint_m2``.
+    streets, facilities, compounds
+        The optional layers (``None`` when not given).
+    metric_crs
+        The local metric CRS for every length and area.
+    unassigned
+        Buildings inside no community: ``building_id``, ``lon``, ``lat``, ``households``.
+    sources
+        Layer → the file it was read from, and the CRS found there.
+    """
+
+    communities: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    metric_crs: CRS
+    streets: gpd.GeoDataFrame | None = None
+    facilities: gpd.GeoDataFrame | None = None
+    compounds: gpd.GeoDataFrame | None = None
+    unassigned: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def metric(self, layer: str) -> gpd.GeoDataFrame:
+        """One layer projected to the metric CRS."""
+        frame = getattr(self, layer)
+        if frame is None:
+            msg = f"no {layer} layer was given"
+            raise ValueError(msg)
+        out = frame.to_crs(self.metric_crs)
+        if layer == "buildings" and "footprint" in out.columns:
+            fp = gpd.GeoSeries(frame["footprint"].to_numpy(), crs=WGS84).to_crs(self.metric_crs)
+            out["footprint"] = fp.to_numpy()
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """Counts for the ``gridder check`` report."""
+        b = self.buildings
+        est = b["households_estimated"].to_numpy(bool)
+        hh = b["households"].to_numpy(np.int64)
+        per_community = (
+            b[b["community_id"].notna()]
+            .groupby("community_id")
+            .agg(buildings=("building_id", "size"), households=("households", "sum"))
+        )
+        return {
+            "metric_crs": f"EPSG:{self.metric_crs.to_epsg()}",
+            "sources": self.sources,
+            "communities": len(self.communities),
+            "buildings": len(b),
+            "buildings_with_households_given": int((~est).sum()),
+            "buildings_with_households_estimated": int(est.sum()),
+            "households_total": int(hh.sum()),
+            "households_given": int(hh[~est].sum()),
+            "households_estimated": int(hh[est].sum()),
+            "buildings_outside_communities": len(self.unassigned),
+            "unassigned_buildings": self.unassigned["building_id"].astype(str).tolist()
+            if len(self.unassigned)
+            else [],
+            "streets": 0 if self.streets is None else len(self.streets),
+            "facilities": 0 if self.facilities is None else len(self.facilities),
+            "facility_types": {}
+            if self.facilities is None
+            else {str(k): int(v) for k, v in self.facilities["type"].value_counts().items()},
+            "compounds": 0 if self.compounds is None else len(self.compounds),
+            "per_community": {
+                str(cid): {"buildings": int(r.buildings), "households": int(r.households)}
+                for cid, r in per_community.iterrows()
+            },
+        }
+
+
+def _metric_crs_for(frame: gpd.GeoDataFrame) -> CRS:
+    minx, miny, maxx, maxy = frame.total_bounds
+    return local_metric_crs((minx + maxx) / 2.0, (miny + maxy) / 2.0)
+
+
+def estimate_households(
+    buildings: gpd.GeoDataFrame, footprint_m2: np.ndarray, rule: HouseholdRule
+) -> tuple[np.ndarray, np.ndarray]:
+    """Households given or estimated, and the estimated flag, per building.
+
+    Parameters
+    ----------
+    buildings
+        Validated buildings (``households`` may be missing or NaN).
+    footprint_m2
+        Footprint area of each building in m² (0 for point buildings).
+    rule
+        The estimation rule.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Integer households and a boolean ``households_estimated`` flag.
+    """
+    n = len(buildings)
+    given = (
+        buildings["households"].to_numpy(float)
+        if "households" in buildings.columns
+        else np.full(n, np.nan)
+    )
+    estimated = np.isnan(given)
+
+    def col(name: str) -> pd.Series:
+        if name in buildings.columns:
+            return buildings[name]
+        return pd.Series([None] * n, index=buildings.index, dtype=object)
+
+    btype = col("building").astype(object).map(lambda v: str(v).strip().lower() if v else "")
+    levels = pd.to_numeric(col("levels"), errors="coerce").to_numpy(float)
+    height = pd.to_numeric(col("height"), errors="coerce").to_numpy(float)
+    tagged = np.zeros(n, dtype=bool)
+    for tag in ("amenity", "shop", "office"):
+        values = col(tag)
+        tagged |= values.notna().to_numpy() & (values.astype(str).str.strip() != "").to_numpy()
+    has_size = ~np.isnan(levels) | ~np.isnan(height)
+    residential = btype.isin(rule.residential_types).to_numpy().copy()
+    if rule.yes_with_levels_is_residential:
+        residential |= (btype == "yes").to_numpy() & has_size & ~tagged
+    est_levels = np.where(
+        ~np.isnan(levels),
+        levels,
+        np.where(~np.isnan(height), height / rule.storey_height_m, rule.default_levels),
+    )
+    est = np.where(
+        residential,
+        np.maximum(
+            rule.min_households,
+            np.round(footprint_m2 * est_levels / rule.m2_per_household),
+        ),
+        0.0,
+    )
+    households = np.where(estimated, est, given)
+    return np.round(households).astype(np.int64), estimated
+
+
+def attach_communities(
+    buildings: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *, source: str = "buildings"
+) -> np.ndarray:
+    """The community of each building: its own ``community_id`` or point-in-polygon.
+
+    A point on the boundary of several communities goes to the smallest
+    ``community_id`` among them (deterministic). Buildings inside none get None.
+
+    Raises
+    ------
+    InputError
+        When a building names a ``community_id`` that the communities layer lacks.
+    """
+    n = len(buildings)
+    known = set(communities["community_id"].tolist())
+    own = (
+        buildings["community_id"].to_numpy(object)
+        if "community_id" in buildings.columns
+        else np.full(n, None, dtype=object)
+    )
+    problems = [
+        Problem(
+            source,
+            f"building_id={bid}",
+            f"community_id {cid!r} is not in the communities layer",
+        )
+        for bid, cid in zip(buildings["building_id"], own, strict=True)
+        if cid is not None and cid not in known
+    ]
+    if problems:
+        raise InputError(problems[:50])
+    result = own.copy()
+    todo = np.flatnonzero(pd.isna(result))
+    if len(todo):
+        tree = shapely.STRtree(communities.geometry.to_numpy())
+        pts = buildings.geometry.to_numpy()[todo]
+        pairs = tree.query(pts, predicate="covered_by")
+        ids = communities["community_id"].to_numpy(object)
+        chosen: dict[int, str] = {}
+        for p, c in zip(pairs[0], pairs[1], strict=True):
+            cid = ids[c]
+            if p not in chosen or cid < chosen[p]:
+                chosen[int(p)] = cid
+        for p, cid in chosen.items():
+            result[todo[p]] = cid
+    return result
+
+
+def prepare(
+    communities: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    rule: HouseholdRule | None = None,
+    sources: Mapping[str, Mapping[str, Any]] | None = None,
+    buildings_source: str = "buildings",
+) -> Inputs:
+    """Prepare validated layers (all WGS84) into :class:`Inputs`.
+
+    Parameters
+    ----------
+    communities, buildings
+        Validated layers.
+    streets, facilities, compounds
+        Optional validated layers.
+    rule
+        Household estimation rule (default :class:`HouseholdRule`).
+    sources
+        Per layer, the file and CRS found (for the report).
+    buildings_source
+        The buildings file name, for messages.
+
+    Returns
+    -------
+    Inputs
+    """
+    rule = rule or HouseholdRule()
+    metric = _metric_crs_for(communities)
+    b = buildings.copy()
+    geoms = b.geometry.to_numpy()
+    polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])
+    metric_geoms = b.geometry.to_crs(metric).to_numpy()
+    footprint_m2 = np.where(polygonal, shapely.area(metric_geoms), 0.0)
+    points = geoms.copy()
+    points[polygonal] = shapely.point_on_surface(geoms[polygonal])
+    b["footprint"] = np.where(polygonal, geoms, None)
+    b["footprint_m2"] = footprint_m2
+    b = b.set_geometry(gpd.GeoSeries(points, index=b.index, crs=WGS84))
+    hh, est = estimate_households(b, footprint_m2, rule)
+    b["households"] = hh
+    b["households_estimated"] = est
+    for col in NUMERIC_BUILDING_COLUMNS:
+        if col not in b.columns:
+            b[col] = np.nan
+    if "compound_id" not in b.columns:
+        b["compound_id"] = None
+    b["community_id"] = attach_communities(b, communities, source=buildings_source)
+    outside = b["community_id"].isna().to_numpy()
+    unassigned = pd.DataFrame(
+        {
+            "building_id": b.loc[outside, "building_id"].to_numpy(),
+            "lon": b.geometry.x.to_numpy()[outside],
+            "lat": b.geometry.y.to_numpy()[outside],
+            "households": b.loc[outside, "households"].to_numpy(),
+        }
+    )
+    if len(unassigned):
+        log.warning(
+            "%d buildings (%d households) lie inside no community; they are listed in the report",
+            len(unassigned),
+            int(unassigned["households"].sum()),
+        )
+    if facilities is not None:
+        facilities = facilities.copy()
+        fgeoms = facilities.geometry.to_numpy()
+        not_point = shapely.get_type_id(fgeoms) != 0
+        if not_point.any():
+            fixed = fgeoms.copy()
+            fixed[not_point] = shapely.centroid(
+                facilities.geometry.to_crs(metric).to_numpy()[not_point]
+            )
+            fixed_wgs = gpd.GeoSeries(fixed, crs=metric).to_crs(WGS84).to_numpy()
+            fgeoms = np.where(not_point, fixed_wgs, fgeoms)
+            facilities = facilities.set_geometry(
+                gpd.GeoSeries(fgeoms, index=facilities.index, crs=WGS84)
+            )
+    drop = [c for c in ("_row",) if c in b.columns]
+    return Inputs(
+        communities=communities.drop(columns=[c for c in ("_row",) if c in communities]),
+        buildings=b.drop(columns=drop),
+        metric_crs=metric,
+        streets=streets,
+        facilities=facilities,
+        compounds=compounds,
+        unassigned=unassigned,
+        sources={k: dict(v) for k, v in (sources or {}).items()},
+    )

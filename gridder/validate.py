@@ -1,0 +1,260 @@
+"""Validating input layers against the contract (CONTRACT §1).
+
+Each validator collects *every* problem of a layer — missing required column,
+empty or duplicate id, empty, missing, wrong-type or invalid geometry,
+non-numeric or negative counts, coordinates out of range — and raises one
+:class:`~gridder.errors.InputError` naming the file, the feature and the
+problem. With ``fix_geometry=True`` invalid polygons are repaired with
+``shapely.make_valid`` instead (and the repair is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridder.errors import InputError, Problem
+from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
+
+__all__ = ["validate_layer"]
+
+log = logging.getLogger(__name__)
+
+_MAX_LISTED = 20
+
+
+def _feature_names(frame: pd.DataFrame, spec: LayerSpec) -> list[str]:
+    rows = frame["_row"].tolist() if "_row" in frame.columns else range(1, len(frame) + 1)
+    if spec.id_column and spec.id_column in frame.columns:
+        ids = frame[spec.id_column].tolist()
+        return [
+            f"{spec.id_column}={i} (row {r})" if _present(i) else f"row {r}"
+            for i, r in zip(ids, rows, strict=True)
+        ]
+    return [f"row {r}" for r in rows]
+
+
+def _present(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and np.isnan(value):
+        return False
+    return str(value).strip() != ""
+
+
+def _id_text(values: pd.Series) -> pd.Series:
+    """Ids as clean strings (``12.0`` read from a spreadsheet becomes ``"12"``)."""
+
+    def one(v: object) -> object:
+        if not _present(v):
+            return None
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v).strip()
+
+    return values.map(one).astype(object)
+
+
+def validate_layer(
+    frame: gpd.GeoDataFrame,
+    kind: str,
+    *,
+    source: str,
+    fix_geometry: bool = False,
+) -> gpd.GeoDataFrame:
+    """Check one layer and return it in canonical form.
+
+    Parameters
+    ----------
+    frame
+        The layer as read by :func:`gridder.io.read.read_layer` (WGS84, canonical names).
+    kind
+        ``communities``, ``buildings``, ``streets``, ``facilities`` or ``compounds``.
+    source
+        The file name, for messages.
+    fix_geometry
+        Repair invalid geometries instead of refusing them.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Ids as strings, numeric columns as floats (NaN where absent), geometries valid.
+
+    Raises
+    ------
+    InputError
+        Listing every problem found.
+    """
+    spec = LAYERS[kind]
+    problems: list[Problem] = []
+    frame = frame.copy()
+    missing = [c for c in spec.required if c not in frame.columns]
+    for col in missing:
+        problems.append(
+            Problem(
+                source,
+                "",
+                f"missing required column {col!r} (columns found: "
+                f"{', '.join(str(c) for c in frame.columns if c not in ('geometry', '_row'))}; "
+                f"map one with --columns {col}=<header>)",
+            )
+        )
+    if len(frame) == 0 and kind != "streets":
+        problems.append(Problem(source, "", f"the file holds no {kind}"))
+    if missing or len(frame) == 0:
+        if problems:
+            raise InputError(problems)
+        return frame
+    if spec.id_column:
+        frame[spec.id_column] = _id_text(frame[spec.id_column])
+    for col in ("community_id", "compound_id", "street_id", "district_id"):
+        if col in frame.columns and col != spec.id_column:
+            frame[col] = _id_text(frame[col])
+    names = _feature_names(frame, spec)
+    if spec.id_column:
+        problems += _check_ids(frame, spec, names, source)
+    frame, geometry_problems = _check_geometry(frame, spec, names, source, fix_geometry)
+    problems += geometry_problems
+    if kind == "buildings":
+        problems += _check_numbers(frame, NUMERIC_BUILDING_COLUMNS, names, source)
+    if kind == "facilities":
+        frame["type"] = frame["type"].map(lambda v: str(v).strip() if _present(v) else None)
+        for i in np.flatnonzero(frame["type"].isna().to_numpy()):
+            problems.append(Problem(source, names[i], "facility has no type"))
+        if "capacity" in frame.columns:
+            problems += _check_numbers(frame, ("capacity",), names, source)
+    if problems:
+        raise InputError(problems)
+    return frame
+
+
+def _check_ids(
+    frame: pd.DataFrame, spec: LayerSpec, names: list[str], source: str
+) -> list[Problem]:
+    assert spec.id_column is not None
+    ids = frame[spec.id_column]
+    problems = [
+        Problem(source, names[i], f"empty {spec.id_column}")
+        for i in np.flatnonzero(ids.isna().to_numpy())
+    ]
+    dup = ids[ids.notna() & ids.duplicated(keep=False)]
+    if len(dup):
+        rows = frame.loc[dup.index, "_row"] if "_row" in frame.columns else dup.index
+        grouped: dict[str, list[str]] = {}
+        for value, row in zip(dup.tolist(), rows.tolist(), strict=True):
+            grouped.setdefault(str(value), []).append(str(row))
+        for value, dup_rows in list(grouped.items())[:_MAX_LISTED]:
+            problems.append(
+                Problem(
+                    source,
+                    f"{spec.id_column}={value}",
+                    f"duplicate id (rows {', '.join(dup_rows)})",
+                )
+            )
+        if len(grouped) > _MAX_LISTED:
+            problems.append(
+                Problem(source, "", f"{len(grouped) - _MAX_LISTED} more duplicate ids")
+            )
+    return problems
+
+
+def _check_geometry(
+    frame: gpd.GeoDataFrame,
+    spec: LayerSpec,
+    names: list[str],
+    source: str,
+    fix_geometry: bool,
+) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    geoms = frame.geometry.to_numpy()
+    missing = shapely.is_missing(geoms)
+    empty = ~missing & shapely.is_empty(geoms)
+    for i in np.flatnonzero(missing | empty):
+        problems.append(Problem(source, names[i], "empty or missing geometry"))
+    ok = ~(missing | empty)
+    types = np.asarray(shapely.get_type_id(geoms))
+    type_names = np.array(
+        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+         "MultiPolygon", "GeometryCollection"]
+    )
+    for i in np.flatnonzero(ok):
+        if types[i] < 0 or type_names[types[i]] not in spec.geometry:
+            if spec.name == "facilities":  # any geometry: its centroid is used
+                continue
+            problems.append(
+                Problem(
+                    source,
+                    names[i],
+                    f"geometry is {type_names[types[i]]}, expected {' or '.join(spec.geometry)}",
+                )
+            )
+    # coordinates out of range (a projected file labelled as WGS84, swapped axes ...)
+    bounds = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        out_of_range = ok & (
+            (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+        )
+        non_finite = ok & ~np.isfinite(bounds).all(axis=1)
+    for i in np.flatnonzero(out_of_range | non_finite):
+        problems.append(
+            Problem(source, names[i], "coordinates out of range for longitude/latitude")
+        )
+    invalid = ok & ~shapely.is_valid(geoms)
+    if invalid.any():
+        if fix_geometry:
+            fixed = geoms.copy()
+            fixed[invalid] = shapely.make_valid(geoms[invalid])
+            if spec.name in {"communities", "compounds", "buildings"}:
+                # a building whose footprint collapses keeps its location as a point
+                fixed[invalid] = [
+                    _polygonal(g, point_ok=spec.name == "buildings") for g in fixed[invalid]
+                ]
+            log.warning("%s: repaired %d invalid geometries", source, int(invalid.sum()))
+            frame = frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
+        else:
+            reasons = shapely.is_valid_reason(geoms[invalid])
+            for i, reason in zip(np.flatnonzero(invalid), reasons, strict=True):
+                problems.append(
+                    Problem(
+                        source,
+                        names[i],
+                        f"invalid geometry ({reason}); fix it or run with --fix-geometry",
+                    )
+                )
+    return frame, problems
+
+
+def _polygonal(geom: shapely.Geometry, *, point_ok: bool) -> shapely.Geometry:
+    """Keep the polygonal part of a repaired geometry (or a point where none is left)."""
+    if geom.geom_type in {"Polygon", "MultiPolygon"}:
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in {"Polygon", "MultiPolygon"}]
+    if parts:
+        return shapely.union_all(parts)
+    return shapely.point_on_surface(geom) if point_ok else geom
+
+
+def _check_numbers(
+    frame: pd.DataFrame, columns: tuple[str, ...], names: list[str], source: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for col in columns:
+        if col not in frame.columns:
+            continue
+        raw = frame[col]
+        text = raw.astype(object).map(lambda v: str(v).strip() if _present(v) else None)
+        values = pd.to_numeric(text, errors="coerce")
+        bad = text.notna() & values.isna()
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(
+                Problem(source, names[i], f"{col} is not a number: {text.iloc[i]!r}")
+            )
+        negative = values < 0
+        for i in np.flatnonzero(negative.fillna(False).to_numpy()):
+            problems.append(Problem(source, names[i], f"negative {col}: {values.iloc[i]:g}"))
+        frame[col] = values.astype(float)
+    return problems
