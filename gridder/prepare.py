@@ -240,11 +240,11 @@ def attach_communities(
     """
     n = len(buildings)
     known = set(communities["community_id"].tolist())
-    own = (
-        buildings["community_id"].to_numpy(object)
-        if "community_id" in buildings.columns
-        else np.full(n, None, dtype=object)
-    )
+    own = np.full(n, None, dtype=object)
+    if "community_id" in buildings.columns:
+        given = buildings["community_id"].to_numpy(object)
+        present = ~pd.isna(given)
+        own[present] = given[present]
     problems = [
         Problem(
             source,
@@ -257,7 +257,7 @@ def attach_communities(
     if problems:
         raise InputError(problems[:50])
     result = own.copy()
-    todo = np.flatnonzero(pd.isna(result))
+    todo = np.flatnonzero(pd.isna(result).astype(bool))
     if len(todo):
         tree = shapely.STRtree(communities.geometry.to_numpy())
         pts = buildings.geometry.to_numpy()[todo]

@@ -136,6 +136,12 @@ ALIASES: Final[dict[str, str]] = {
     "y": "lat",
 }
 
+# Shapefile field names are cut at 10 characters: accept the cut contract names too.
+for _layer in LAYERS.values():
+    for _name in (*_layer.required, *_layer.optional):
+        if len(_name) > 10:
+            ALIASES.setdefault(_name[:10], _name)
+
 #: OSM highway classes whose streets are hard barriers for grids (CONTRACT/issue 3).
 MAJOR_HIGHWAYS: Final = frozenset(
     {

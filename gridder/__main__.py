@@ -1,0 +1,7 @@
+"""``python -m gridder`` runs the command line."""
+
+import sys
+
+from gridder.cli import main
+
+sys.exit(main())

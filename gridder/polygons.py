@@ -1,0 +1,416 @@
+"""Grid polygons from an assignment of buildings to grids, their codes, their boundaries.
+
+- :func:`grid_polygons` dissolves the building cells of a
+  :class:`~gridder.graph.adjacency.Tessellation` by grid label. The cells form
+  an exact polygonal coverage of the community, so the grids tile it with no
+  gap and no overlap; a grid whose buildings are contiguous on the adjacency
+  graph is one polygon (a MultiPolygon only where the community itself is in
+  parts). Internal boundaries that zig-zag between buildings are then smoothed
+  with a topology-preserving coverage simplification (the community outline is
+  kept as it is), as long as every building stays inside its grid.
+- :func:`boundary_on_street_share` measures CONTRACT §6 "boundary on streets".
+- :func:`assign_grid_codes` numbers grids ``{community_id}-NNN`` in reading
+  order (rows north→south, west→east within a row) and keeps the codes of grids
+  that persist from a previous plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Hashable, Mapping
+from typing import Any, Final
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gridder.graph.adjacency import Tessellation, to_lines
+from gridder.io.crs import local_metric_crs
+
+__all__ = [
+    "BOUNDARY_TOLERANCE",
+    "assign_grid_codes",
+    "boundary_on_street_lengths",
+    "boundary_on_street_share",
+    "grid_order",
+    "grid_polygons",
+]
+
+logger = logging.getLogger(__name__)
+
+GeomArray = npt.NDArray[np.object_]
+
+#: Distance (metres) within which a grid boundary counts as following a street (CONTRACT §6).
+BOUNDARY_TOLERANCE: Final = 15.0
+#: Default smoothing tolerance of internal grid boundaries, metres.
+SMOOTH_TOLERANCE: Final = 4.0
+#: How far (metres) a building may lie from its grid polygon (CONTRACT §3).
+INSIDE_TOLERANCE: Final = 0.5
+
+
+def _labels_for(tess: Tessellation, labels: Any) -> npt.NDArray[Any]:
+    """Labels in the tessellation's row order, from an array or a Series."""
+    if isinstance(labels, pd.Series):
+        if labels.index.equals(tess.index):
+            values = labels.to_numpy()
+        else:
+            keyed = labels.copy()
+            keyed.index = keyed.index.astype(str)
+            values = keyed.reindex(tess.building_ids.astype(str)).to_numpy()
+    else:
+        values = np.asarray(labels)
+    if len(values) != tess.n:
+        msg = f"expected {tess.n} labels, got {len(values)}"
+        raise ValueError(msg)
+    if pd.isna(values).any():
+        msg = "every building needs a grid label"
+        raise ValueError(msg)
+    return values
+
+
+def _buildings_inside(
+    geoms: GeomArray, label_index: npt.NDArray[np.int64], points: GeomArray
+) -> bool:
+    return bool(np.all(shapely.dwithin(points, geoms[label_index], INSIDE_TOLERANCE)))
+
+
+def _smooth(
+    geoms: GeomArray, label_index: npt.NDArray[np.int64], points: GeomArray, tolerance: float
+) -> GeomArray:
+    """Coverage-simplify internal boundaries; back off when a guarantee would break."""
+    parts = shapely.get_num_geometries(geoms)
+    area = shapely.area(geoms)
+    tol = tolerance
+    for _ in range(3):
+        simple = np.asarray(
+            shapely.coverage_simplify(geoms, tol, simplify_boundary=False), dtype=object
+        )
+        ok = (
+            np.all(shapely.is_valid(simple))
+            and np.array_equal(shapely.get_num_geometries(simple), parts)
+            and np.all(shapely.area(simple) > 0.5 * area)
+            and _buildings_inside(simple, label_index, points)
+        )
+        if ok:
+            return simple
+        tol /= 2.0
+    logger.info("internal boundaries left unsmoothed: smoothing moved a building outside")
+    return geoms
+
+
+def grid_polygons(
+    tessellation: Tessellation,
+    labels: npt.ArrayLike | pd.Series,
+    *,
+    smooth: float = SMOOTH_TOLERANCE,
+) -> gpd.GeoDataFrame:
+    """Grid polygons tiling the community, one row per grid label.
+
+    Parameters
+    ----------
+    tessellation
+        The community's tessellation (from ``PartitionInstance.from_frames``).
+    labels
+        Grid label of each building: an array in the buildings' row order, or a
+        Series indexed like the buildings (or by ``building_id``).
+    smooth
+        Tolerance (metres) of the topology-preserving simplification of internal
+        boundaries; ``0`` keeps the cell boundaries as they are. Halved (twice)
+        and finally dropped when a building would leave its grid.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed by label (``label``), with ``n_buildings``, ``area_m2``,
+        ``n_parts`` and the polygon, in the tessellation's metric CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, numpy as np
+    >>> from shapely import box, Point
+    >>> from gridder.graph import build_tessellation
+    >>> b = gpd.GeoDataFrame({"building_id": list("abcd")},
+    ...     geometry=[Point(x, 5) for x in (5, 15, 25, 35)], crs=32650)
+    >>> t = build_tessellation("C1", box(0, 0, 40, 10), b, None)
+    >>> grid_polygons(t, np.array([0, 0, 1, 1]))["area_m2"].round(1).tolist()
+    [200.0, 200.0]
+    """
+    lab = _labels_for(tessellation, labels)
+    uniq, label_index = np.unique(lab, return_inverse=True)
+    _, geoms = tessellation.faces.dissolve(label_index)
+    geoms = np.asarray(geoms, dtype=object)
+    faces = tessellation.faces
+    xy = np.where(faces.snapped[:, None], faces.generators, tessellation.points)
+    points = shapely.points(xy)
+    if smooth > 0 and len(geoms) > 1:
+        geoms = _smooth(geoms, label_index, points, smooth)
+    n_parts = shapely.get_num_geometries(geoms)
+    community_parts = shapely.get_num_geometries(tessellation.community)
+    if (n_parts > community_parts).any():
+        logger.warning(
+            "community %s: %d grid(s) are not one connected polygon (labels not contiguous)",
+            tessellation.community_id, int((n_parts > community_parts).sum()),
+        )
+    frame = gpd.GeoDataFrame(
+        {
+            "n_buildings": np.bincount(label_index, minlength=len(uniq)),
+            "area_m2": shapely.area(geoms),
+            "n_parts": n_parts,
+        },
+        geometry=geoms,
+        crs=tessellation.crs,
+        index=pd.Index(uniq, name="label"),
+    )
+    return frame
+
+
+def _as_metric(
+    grids: Any, community_geom: BaseGeometry, streets: Any, compound_edges: Any
+) -> tuple[GeomArray, BaseGeometry, GeomArray]:
+    """Grids, community and lines as arrays in one metric CRS."""
+    crs = getattr(grids, "crs", None)
+    g = grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids
+    g_arr = np.asarray(g, dtype=object)
+    lines = [to_lines(streets), to_lines(compound_edges)]
+    if crs is not None and crs.is_geographic:
+        gs = gpd.GeoSeries(g_arr, crs=crs)
+        lon, lat = shapely.get_coordinates(shapely.centroid(shapely.union_all(g_arr)))[0]
+        metric = local_metric_crs(float(lon), float(lat))
+        g_arr = np.asarray(gs.to_crs(metric).values, dtype=object)
+        community_geom = gpd.GeoSeries([community_geom], crs=crs).to_crs(metric).iloc[0]
+        projected = []
+        for raw, ln in ((streets, lines[0]), (compound_edges, lines[1])):
+            src = getattr(raw, "crs", None) or crs
+            projected.append(np.asarray(gpd.GeoSeries(ln, crs=src).to_crs(metric).values))
+        lines = projected
+    return g_arr, community_geom, np.concatenate(lines).astype(object)
+
+
+def boundary_on_street_lengths(
+    grids: gpd.GeoDataFrame | gpd.GeoSeries | GeomArray,
+    community_geom: BaseGeometry,
+    streets: Any,
+    compound_edges: Any = None,
+    *,
+    tol: float = BOUNDARY_TOLERANCE,
+    step: float = 1.0,
+) -> tuple[float, float]:
+    """Internal grid boundary length within ``tol`` of a street or compound edge, and in all.
+
+    Parameters
+    ----------
+    grids
+        The grid polygons of one community.
+    community_geom
+        The community polygon (its outline is not internal boundary).
+    streets
+        Street lines (GeoDataFrame, GeoSeries or array); may be empty.
+    compound_edges
+        Compound edge lines (e.g. ``Tessellation.compound_edges()``), or ``None``.
+    tol
+        Distance within which a boundary follows a line, metres.
+    step
+        Resolution of the measurement, metres.
+
+    Returns
+    -------
+    tuple of float
+        ``(near_m, total_m)``; add them over communities for a district share.
+    """
+    g, community, lines = _as_metric(grids, community_geom, streets, compound_edges)
+    if len(g) < 2:
+        return 0.0, 0.0
+    shared = shapely.union_all(shapely.boundary(g))
+    outline = shapely.buffer(shapely.boundary(community), 0.05)
+    internal = shapely.difference(shared, outline)
+    pieces = shapely.get_parts(shapely.segmentize(internal, step))
+    coords, idx = shapely.get_coordinates(pieces, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    seg_len = np.hypot(*(b - a).T)
+    total = float(seg_len.sum())
+    if total == 0.0 or len(lines) == 0:
+        return 0.0, total
+    mid = shapely.points((a + b) / 2.0)
+    hit = np.zeros(len(mid), dtype=bool)
+    hit[shapely.STRtree(lines).query(mid, predicate="dwithin", distance=tol)[0]] = True
+    return float(seg_len[hit].sum()), total
+
+
+def boundary_on_street_share(
+    grids: gpd.GeoDataFrame | gpd.GeoSeries | GeomArray,
+    community_geom: BaseGeometry,
+    streets: Any,
+    compound_edges: Any = None,
+    tol: float = BOUNDARY_TOLERANCE,
+) -> float:
+    """Share of internal grid boundary within ``tol`` of a street line or compound edge.
+
+    CONTRACT §6: the community's outline is left out. ``nan`` when the
+    community has one grid (no internal boundary).
+
+    Parameters
+    ----------
+    grids
+        The grid polygons of one community (metric CRS, or projected when geographic).
+    community_geom
+        The community polygon, in the grids' CRS.
+    streets
+        Street lines; may be empty.
+    compound_edges
+        Compound edge lines, or ``None``.
+    tol
+        Distance, metres.
+
+    Returns
+    -------
+    float
+        A share in ``[0, 1]``, or ``nan``.
+    """
+    near, total = boundary_on_street_lengths(
+        grids, community_geom, streets, compound_edges, tol=tol
+    )
+    return near / total if total > 0 else float("nan")
+
+
+def grid_order(geoms: GeomArray | gpd.GeoSeries, *, row_height: float | None = None) -> npt.NDArray[np.int64]:
+    """Reading order of grids: rows north→south, then west→east within a row.
+
+    Each grid is placed by its representative point (``point_on_surface``).
+    Rows are bands of height ``row_height`` (default: the median of
+    ``sqrt(area)`` over the grids, i.e. a typical grid's size) counted down
+    from the northernmost point; within a row grids go by increasing x, ties by
+    decreasing y. The order is a pure function of the geometries.
+
+    Parameters
+    ----------
+    geoms
+        Grid polygons in a metric (or any projected, north-up) CRS.
+    row_height
+        Height of a row, metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions of the grids in reading order (an argsort).
+    """
+    arr = np.asarray(geoms, dtype=object)
+    if len(arr) == 0:
+        return np.empty(0, dtype=np.int64)
+    xy = shapely.get_coordinates(shapely.point_on_surface(arr))
+    h = row_height if row_height else float(np.median(np.sqrt(shapely.area(arr))))
+    h = h if h > 0 else 1.0
+    row = np.floor((xy[:, 1].max() - xy[:, 1]) / h)
+    return np.lexsort((np.arange(len(arr)), -xy[:, 1], xy[:, 0], row)).astype(np.int64)
+
+
+def _jaccard_polygons(new: GeomArray, old: GeomArray) -> tuple[Any, Any, Any]:
+    ni, oi = shapely.STRtree(old).query(new, predicate="intersects")
+    inter = shapely.area(shapely.intersection(new[ni], old[oi]))
+    union = shapely.area(new[ni]) + shapely.area(old[oi]) - inter
+    return ni, oi, np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def assign_grid_codes(
+    community_id: str,
+    grids: gpd.GeoDataFrame | gpd.GeoSeries,
+    previous: gpd.GeoDataFrame | pd.Series | None = None,
+    *,
+    members: pd.Series | None = None,
+    min_jaccard: float = 0.5,
+) -> dict[Hashable, str]:
+    """Grid codes ``{community_id}-NNN``: reading order, kept across re-plans.
+
+    Without ``previous``, grids are numbered 001, 002, ... in :func:`grid_order`
+    (rows north→south, west→east within a row). With ``previous``, each new grid
+    that persists keeps its old code: pairs of (new, old) grids are matched
+    greedily by decreasing Jaccard overlap, one-to-one, while the overlap is at
+    least ``min_jaccard``. The other grids get numbers above the highest
+    number the community used before, in reading order (a retired code is
+    never given to another area).
+
+    Parameters
+    ----------
+    community_id
+        The community's id (the code prefix).
+    grids
+        The new grid polygons, indexed by label (metric CRS).
+    previous
+        Either the old grids (GeoDataFrame with ``grid_id`` and polygons, same
+        CRS: overlap of areas) or the old assignment (Series ``building_id`` →
+        ``grid_id``: overlap of member buildings; needs ``members``).
+    members
+        The new assignment, Series ``building_id`` → label (with a Series
+        ``previous``).
+    min_jaccard
+        Minimum overlap for a grid to keep its code.
+
+    Returns
+    -------
+    dict
+        Label → code.
+    """
+    geoms = np.asarray(grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids,
+                       dtype=object)
+    labels = list(grids.index)
+    order = grid_order(geoms)
+    codes: dict[Hashable, str] = {}
+    next_number = 1
+    if previous is not None and len(previous):
+        pattern = re.compile(rf"^{re.escape(str(community_id))}-(\d+)$")
+        if isinstance(previous, gpd.GeoDataFrame):
+            old_codes = previous["grid_id"].astype(str).to_numpy()
+            ni, oi, jac = _jaccard_polygons(geoms, np.asarray(previous.geometry, dtype=object))
+        else:
+            if members is None:
+                msg = "a previous assignment needs the new assignment (members)"
+                raise ValueError(msg)
+            ni, oi, jac, old_codes = _jaccard_members(labels, members, previous)
+        numbers = [int(m.group(1)) for c in old_codes if (m := pattern.match(c))]
+        next_number = max(numbers, default=0) + 1
+        rank = np.lexsort((ni, old_codes[oi] if len(oi) else oi, -jac))
+        used_new: set[int] = set()
+        used_old: set[int] = set()
+        for k in rank:
+            if jac[k] < min_jaccard:
+                break
+            a, b = int(ni[k]), int(oi[k])
+            if a in used_new or b in used_old or not pattern.match(old_codes[b]):
+                continue
+            used_new.add(a)
+            used_old.add(b)
+            codes[labels[a]] = old_codes[b]
+    for pos in order:
+        if labels[pos] not in codes:
+            codes[labels[pos]] = f"{community_id}-{next_number:03d}"
+            next_number += 1
+    return codes
+
+
+def _jaccard_members(
+    labels: list[Hashable], members: pd.Series, previous: pd.Series
+) -> tuple[Any, Any, Any, Any]:
+    """Member-building Jaccard overlap of new labels and old grid ids."""
+    new = pd.Series(members.to_numpy(), index=members.index.astype(str))
+    old = pd.Series(previous.astype(str).to_numpy(), index=previous.index.astype(str))
+    old_codes = np.array(sorted(set(old)), dtype=object)
+    pos_new = {lab: k for k, lab in enumerate(labels)}
+    pos_old = {c: k for k, c in enumerate(old_codes)}
+    both = pd.DataFrame({"new": new}).join(pd.DataFrame({"old": old}), how="inner")
+    both = both[both["new"].isin(pos_new)]
+    if both.empty:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0), old_codes
+    inter = both.groupby(["new", "old"]).size()
+    size_new = new.value_counts()
+    size_old = old.value_counts()
+    nn = inter.index.get_level_values(0)
+    oo = inter.index.get_level_values(1)
+    union = size_new.reindex(nn).to_numpy() + size_old.reindex(oo).to_numpy() - inter.to_numpy()
+    ni = np.array([pos_new[v] for v in nn], dtype=np.int64)
+    oi = np.array([pos_old[v] for v in oo], dtype=np.int64)
+    return ni, oi, inter.to_numpy() / union, old_codes

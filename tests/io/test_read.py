@@ -1,0 +1,268 @@
+"""Every reader path gives the same features, counts and coordinates.
+
+Real data: the central-Nanjing OpenStreetMap extract in ../shared/data, converted
+in the test to each supported format (the way planners' files arrive) and read
+back through the same path every command uses.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from gridder.errors import InputError
+from gridder.inputs import read_valid
+from gridder.io import crs as gcrs
+from gridder.io.read import InputSpec, read_layer
+
+pytestmark = pytest.mark.shared_data
+
+CHINESE_HEADERS = {"building_id": "楼栋编号", "households": "户数", "levels": "层数", "name": "名称"}
+
+
+@pytest.fixture(scope="module")
+def planner_buildings(nanjing_gpkg: Path) -> gpd.GeoDataFrame:
+    """Nanjing footprints as a planner's building table: id, households, levels, name."""
+    raw = gpd.read_file(nanjing_gpkg, layer="buildings")
+    area = raw.to_crs(32650).area.to_numpy()
+    frame = gpd.GeoDataFrame(
+        {
+            "building_id": ("B" + raw["osm_id"].astype(str)).to_numpy(),
+            "households": np.round(area / 40.0).astype(int),
+            "levels": pd.to_numeric(raw["building:levels"], errors="coerce").fillna(4).to_numpy(),
+            "name": raw["name"].fillna("").to_numpy(),
+        },
+        geometry=raw.geometry.to_numpy(),
+        crs="EPSG:4326",
+    )
+    frame["geometry"] = shapely.make_valid(frame.geometry.to_numpy())
+    frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return frame.reset_index(drop=True)
+
+
+def _points(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = frame.copy()
+    out["geometry"] = shapely.point_on_surface(frame.geometry.to_numpy())
+    return out
+
+
+def _chinese_table(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    pts = _points(frame)
+    table = pd.DataFrame(pts.drop(columns="geometry")).rename(columns=CHINESE_HEADERS)
+    table["经度"] = pts.geometry.x.round(9)
+    table["纬度"] = pts.geometry.y.round(9)
+    return table
+
+
+def write_geojson(frame: gpd.GeoDataFrame, d: Path) -> str:
+    frame.to_file(d / "b.geojson", driver="GeoJSON")
+    return str(d / "b.geojson")
+
+
+def write_gpkg(frame: gpd.GeoDataFrame, d: Path) -> str:
+    gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(0, 0)], crs=4326).to_file(
+        d / "b.gpkg", layer="other"
+    )
+    frame.to_file(d / "b.gpkg", layer="楼栋")
+    return f"{d / 'b.gpkg'}:楼栋"
+
+
+def _to_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:
+    # Shapefile cuts building_id to building_i, as planners' files have it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame.to_file(path, encoding="utf-8")
+    assert any("building_i" in str(w.message) for w in caught)
+
+
+def write_shp(frame: gpd.GeoDataFrame, d: Path) -> str:
+    _to_shapefile(frame, d / "b.shp")
+    return str(d / "b.shp")
+
+
+def write_zip(frame: gpd.GeoDataFrame, d: Path) -> str:
+    (d / "shp").mkdir()
+    _to_shapefile(frame, d / "shp" / "b.shp")
+    with zipfile.ZipFile(d / "b.zip", "w") as zf:
+        for f in (d / "shp").iterdir():
+            zf.write(f, f"data/{f.name}")
+    return str(d / "b.zip")
+
+
+def write_csv_utf8(frame: gpd.GeoDataFrame, d: Path) -> str:
+    _chinese_table(frame).to_csv(d / "b.csv", index=False, encoding="utf-8")
+    return str(d / "b.csv")
+
+
+def write_csv_gbk(frame: gpd.GeoDataFrame, d: Path) -> str:
+    table = _chinese_table(frame)
+    table["名称"] = table["名称"].map(lambda s: s.encode("gbk", "ignore").decode("gbk"))
+    table.to_csv(d / "b.csv", index=False, encoding="gbk")
+    return str(d / "b.csv")
+
+
+def write_csv_wkt(frame: gpd.GeoDataFrame, d: Path) -> str:
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    table["wkt"] = shapely.to_wkt(frame.geometry.to_numpy(), rounding_precision=9)
+    table.to_csv(d / "b.csv", index=False)
+    return str(d / "b.csv")
+
+
+def write_xlsx(frame: gpd.GeoDataFrame, d: Path) -> str:
+    _chinese_table(frame).to_excel(d / "b.xlsx", index=False)
+    return str(d / "b.xlsx")
+
+
+POLYGON_WRITERS = [write_geojson, write_gpkg, write_shp, write_zip, write_csv_wkt]
+POINT_WRITERS = [write_csv_utf8, write_csv_gbk, write_xlsx]
+
+
+@pytest.mark.parametrize("writer", POLYGON_WRITERS, ids=lambda w: w.__name__)
+def test_polygon_formats_round_trip(
+    writer: Callable[[gpd.GeoDataFrame, Path], str],
+    planner_buildings: gpd.GeoDataFrame,
+    tmp_path: Path,
+) -> None:
+    path = writer(planner_buildings, tmp_path)
+    got = read_valid(path, "buildings")
+    assert len(got) == len(planner_buildings)
+    assert got["building_id"].tolist() == planner_buildings["building_id"].tolist()
+    np.testing.assert_array_equal(
+        got["households"].to_numpy(), planner_buildings["households"].to_numpy()
+    )
+    # same footprints: symmetric difference below a square centimetre per building
+    a = got.to_crs(32650).geometry.to_numpy()
+    b = planner_buildings.to_crs(32650).geometry.to_numpy()
+    assert float(np.max(shapely.area(shapely.symmetric_difference(a, b)))) < 1e-2
+    assert got.crs.to_epsg() == 4326
+
+
+@pytest.mark.parametrize("writer", POINT_WRITERS, ids=lambda w: w.__name__)
+def test_tables_with_chinese_headers_round_trip(
+    writer: Callable[[gpd.GeoDataFrame, Path], str],
+    planner_buildings: gpd.GeoDataFrame,
+    tmp_path: Path,
+) -> None:
+    path = writer(planner_buildings, tmp_path)
+    got = read_valid(path, "buildings")
+    expected = _points(planner_buildings)
+    assert got["building_id"].tolist() == expected["building_id"].tolist()
+    np.testing.assert_array_equal(got["households"].to_numpy(), expected["households"])
+    np.testing.assert_allclose(got["levels"].to_numpy(), expected["levels"].to_numpy())
+    np.testing.assert_allclose(got.geometry.x, expected.geometry.x, atol=1e-8)
+    np.testing.assert_allclose(got.geometry.y, expected.geometry.y, atol=1e-8)
+    named = expected["name"] != ""
+    if writer is write_csv_gbk:  # a few rare characters have no GBK code
+        assert (got.loc[named, "name"] == expected.loc[named, "name"]).mean() > 0.95
+    else:
+        assert got.loc[named, "name"].tolist() == expected.loc[named, "name"].tolist()
+
+
+def test_gbk_file_is_really_gbk(planner_buildings: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    path = Path(write_csv_gbk(planner_buildings, tmp_path))
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")
+
+
+@pytest.mark.parametrize("name", ["gcj02", "bd09"])
+def test_chinese_web_coordinates_converted_on_reading(
+    name: str, planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    table = _chinese_table(planner_buildings)
+    forward = gcrs.wgs84_to_gcj02 if name == "gcj02" else gcrs.wgs84_to_bd09
+    table["经度"], table["纬度"] = forward(table["经度"].to_numpy(), table["纬度"].to_numpy())
+    table.to_csv(tmp_path / "b.csv", index=False)
+    got = read_layer(InputSpec(str(tmp_path / "b.csv"), "buildings", crs=name))
+    expected = _points(planner_buildings)
+    shift = gpd.GeoSeries(got.geometry.to_numpy(), crs=4326).to_crs(32650).distance(
+        gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650)
+    )
+    assert float(shift.max()) < 0.5
+    # without --crs the same file is read as WGS84, hundreds of metres off
+    raw = read_layer(InputSpec(str(tmp_path / "b.csv"), "buildings"))
+    off = gpd.GeoSeries(raw.geometry.to_numpy(), crs=4326).to_crs(32650).distance(
+        gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650)
+    )
+    assert float(off.min()) > 100
+
+
+def test_geojson_declared_gcj02(planner_buildings: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    shifted = planner_buildings.copy()
+    shifted["geometry"] = shapely.transform(
+        planner_buildings.geometry.to_numpy(),
+        lambda c: np.column_stack(gcrs.wgs84_to_gcj02(c[:, 0], c[:, 1])),
+    )
+    shifted.to_file(tmp_path / "b.geojson", driver="GeoJSON")
+    got = read_valid(str(tmp_path / "b.geojson"), "buildings", crs="gcj02")
+    d = shapely.hausdorff_distance(
+        got.to_crs(32650).geometry.to_numpy(), planner_buildings.to_crs(32650).geometry.to_numpy()
+    )
+    assert float(np.max(d)) < 0.5
+
+
+@pytest.mark.parametrize("epsg", [4490, 32650, 3857])
+def test_file_crs_is_honoured(
+    epsg: int, planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    planner_buildings.to_crs(epsg).to_file(tmp_path / "b.gpkg", layer="b")
+    got = read_valid(str(tmp_path / "b.gpkg"), "buildings")
+    assert got.crs.to_epsg() == 4326
+    d = shapely.hausdorff_distance(
+        got.to_crs(32650).geometry.to_numpy(), planner_buildings.to_crs(32650).geometry.to_numpy()
+    )
+    assert float(np.max(d)) < 0.05
+
+
+def test_user_column_mapping_overrides(planner_buildings: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    frame = planner_buildings.rename(columns={"households": "HH_TOTAL", "building_id": "BLDG"})
+    frame.to_file(tmp_path / "b.gpkg", layer="b")
+    with pytest.raises(InputError, match="missing required column 'building_id'"):
+        read_valid(str(tmp_path / "b.gpkg"), "buildings")
+    got = read_valid(
+        str(tmp_path / "b.gpkg"),
+        "buildings",
+        columns={"HH_TOTAL": "households", "BLDG": "building_id"},
+    )
+    assert got["households"].sum() == planner_buildings["households"].sum()
+
+
+def test_osm_extract_layers_match_the_gpkg_conversion(shared_data: Path, nanjing_gpkg: Path) -> None:
+    pbf = str(shared_data / "nanjing_gulou" / "nanjing_gulou.osm.pbf")
+    buildings = read_layer(InputSpec(pbf, "buildings"))
+    ref = gpd.read_file(nanjing_gpkg, layer="buildings")
+    ref_ids = set(ref["osm_type"] + "/" + ref["osm_id"].astype(str))
+    assert ref_ids <= set(buildings["building_id"])
+    assert len(buildings) - len(ref) <= 2
+    merged = buildings.set_index("building_id").loc[sorted(ref_ids)]
+    ref = ref.assign(building_id=ref["osm_type"] + "/" + ref["osm_id"].astype(str))
+    ref = ref.set_index("building_id").loc[sorted(ref_ids)]
+    np.testing.assert_allclose(
+        merged.geometry.representative_point().x, ref.geometry.representative_point().x, atol=1e-6
+    )
+    streets = read_layer(InputSpec(pbf, "streets"))
+    assert {"u", "v", "highway"} <= set(streets.columns)
+    ref_streets = gpd.read_file(nanjing_gpkg, layer="streets")
+    # split at shared nodes: more pieces, same total length (within 1 %)
+    assert len(streets) >= len(ref_streets)
+    total = streets.to_crs(32650).length.sum()
+    assert total == pytest.approx(ref_streets.to_crs(32650).length.sum(), rel=0.01)
+    facilities = read_layer(InputSpec(pbf, "facilities"))
+    assert facilities["facility_id"].is_unique
+    assert {"school", "hospital", "bank"} <= set(facilities["type"])
+    assert "bench" not in set(facilities["type"])
+
+
+def test_pyogrio_layers_of_a_multilayer_geopackage(tmp_path: Path, nanjing_gpkg: Path) -> None:
+    with pytest.raises(InputError, match="no layer 'nope'"):
+        read_layer(InputSpec(f"{nanjing_gpkg}:nope", "buildings"))
+    got = read_layer(InputSpec(f"{nanjing_gpkg}:streets", "streets"))
+    assert len(got) == len(pyogrio.read_dataframe(nanjing_gpkg, layer="streets"))

@@ -1,0 +1,105 @@
+"""Preparing inputs: household estimation, community attachment, representative points."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from gridder.prepare import HouseholdRule, attach_communities, estimate_households, prepare
+
+UTM = 32650
+
+
+def _buildings(rows: list[dict[str, object]]) -> gpd.GeoDataFrame:
+    geoms = [r.pop("geometry") for r in rows]
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
+
+
+def test_household_rule_of_the_contract() -> None:
+    frame = _buildings(
+        [
+            {"building_id": "a", "building": "apartments", "levels": 6.0, "geometry": None},
+            {"building_id": "b", "building": "yes", "height": 30.0, "geometry": None},
+            {"building_id": "c", "building": "yes", "geometry": None},  # no size tag
+            {"building_id": "d", "building": "yes", "levels": 3.0, "shop": "bakery", "geometry": None},
+            {"building_id": "e", "building": "house", "geometry": None},  # default 4 levels
+            {"building_id": "f", "building": "dormitory", "levels": 1.0, "geometry": None},
+            {"building_id": "g", "building": "office", "levels": 9.0, "geometry": None},
+            {"building_id": "h", "building": "apartments", "households": 77.0, "geometry": None},
+        ]
+    )
+    area = np.array([800.0, 400.0, 400.0, 400.0, 100.0, 10.0, 1000.0, 500.0])
+    hh, est = estimate_households(frame, area, HouseholdRule())
+    # 800*6/80=60; 400*(30/3)/80=50; 0; 0 (tagged shop); 100*4/80=5; max(1, round(0.125))=1; 0; given
+    assert hh.tolist() == [60, 50, 0, 0, 5, 1, 0, 77]
+    assert est.tolist() == [True] * 7 + [False]
+
+
+def test_household_rule_is_configurable(tmp_path: object) -> None:
+    frame = _buildings([{"building_id": "a", "building": "residential", "geometry": None}])
+    rule = HouseholdRule(m2_per_household=100.0, default_levels=5.0)
+    hh, _ = estimate_households(frame, np.array([1000.0]), rule)
+    assert hh.tolist() == [50]
+
+
+def test_household_rule_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "rule.yaml"
+    path.write_text("m2_per_household: 90\nresidential_types: [apartments]\n", encoding="utf-8")
+    rule = HouseholdRule.from_file(path)
+    assert rule.m2_per_household == 90 and rule.residential_types == ("apartments",)
+    path.write_text("m2_per_hh: 90\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown household rule keys: m2_per_hh"):
+        HouseholdRule.from_file(path)
+
+
+def test_attach_by_point_in_polygon_with_deterministic_boundary_rule() -> None:
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["B", "A"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+        crs=4326,
+    )
+    bld = _buildings(
+        [
+            {"building_id": "in-B", "geometry": shapely.Point(0.5, 0.5)},
+            {"building_id": "edge", "geometry": shapely.Point(1.0, 0.5)},  # on both: smallest id
+            {"building_id": "out", "geometry": shapely.Point(5, 5)},
+            {"building_id": "own", "community_id": "B", "geometry": shapely.Point(1.5, 0.5)},
+        ]
+    )
+    got = attach_communities(bld, comm)
+    assert got.tolist() == ["B", "A", None, "B"]
+
+
+def test_prepare_reports_outside_buildings_and_keeps_them() -> None:
+    square = shapely.box(118.78, 32.04, 118.79, 32.05)
+    comm = gpd.GeoDataFrame({"community_id": ["C1"]}, geometry=[square], crs=4326)
+    footprint = shapely.box(118.781, 32.041, 118.7812, 32.0412)
+    ell = shapely.Polygon(
+        [(118.783, 32.043), (118.786, 32.043), (118.786, 32.0432), (118.7832, 32.0432),
+         (118.7832, 32.046), (118.783, 32.046)]
+    )
+    bld = _buildings(
+        [
+            {"building_id": "fp", "building": "apartments", "levels": 10.0, "geometry": footprint},
+            {"building_id": "ell", "building": "residential", "geometry": ell},
+            {"building_id": "far", "households": 12.0, "geometry": shapely.Point(118.9, 32.1)},
+        ]
+    )
+    inputs = prepare(comm, bld)
+    b = inputs.buildings.set_index("building_id")
+    assert len(b) == 3  # nothing dropped
+    assert pd.isna(b.loc["far", "community_id"])
+    assert inputs.unassigned["building_id"].tolist() == ["far"]
+    # the representative point of an L-shaped footprint lies inside it (a centroid would not)
+    assert ell.contains(b.loc["ell", "geometry"])
+    assert not ell.contains(ell.centroid)
+    area = gpd.GeoSeries([footprint], crs=4326).to_crs(UTM).area.iloc[0]
+    assert b.loc["fp", "footprint_m2"] == pytest.approx(area)
+    assert b.loc["fp", "households"] == round(area * 10 / 80)
+    assert inputs.metric_crs.to_epsg() == UTM
+    report = inputs.report()
+    assert report["buildings_outside_communities"] == 1
+    assert report["households_total"] == int(b["households"].sum())

@@ -1,0 +1,174 @@
+"""Bad input is refused with exit status 2, a message naming file, feature and problem,
+and nothing written. Tiny fixtures built in code, one per case."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from gridder.cli import main
+from gridder.errors import InputError
+from gridder.inputs import load_inputs, read_valid
+
+SQUARE = shapely.box(118.78, 32.04, 118.79, 32.05)
+BOWTIE = shapely.Polygon([(118.78, 32.04), (118.79, 32.05), (118.79, 32.04), (118.78, 32.05)])
+
+
+def communities(tmp: Path, geoms: list[shapely.Geometry] | None = None, ids: list[str] | None = None) -> str:
+    geoms = geoms or [SQUARE]
+    frame = gpd.GeoDataFrame(
+        {"community_id": ids or [f"C{i}" for i in range(len(geoms))]}, geometry=geoms, crs=4326
+    )
+    frame.to_file(tmp / "communities.geojson", driver="GeoJSON")
+    return str(tmp / "communities.geojson")
+
+
+def buildings_csv(tmp: Path, rows: list[str], header: str = "building_id,households,lon,lat") -> str:
+    path = tmp / "buildings.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+GOOD_ROWS = ["B1,120,118.782,32.042", "B2,80,118.785,32.045", "B3,,118.788,32.048"]
+
+
+def run_check(tmp: Path, *extra: str, comm: str | None = None, bld: str | None = None) -> int:
+    out = tmp / "report.json"
+    code = main(
+        [
+            "check",
+            "--communities",
+            comm or communities(tmp),
+            "--buildings",
+            bld or buildings_csv(tmp, GOOD_ROWS),
+            "--json",
+            str(out),
+            *extra,
+        ]
+    )
+    if code != 0:
+        assert not out.exists(), "nothing may be written on bad input"
+    return code
+
+
+def test_good_input_passes(tmp_path: Path) -> None:
+    assert run_check(tmp_path) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["buildings"] == 3
+    assert report["households_given"] == 200
+    assert report["buildings_with_households_estimated"] == 1
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "expected"),
+    [
+        (["B1,120,118.782,32.042", "B1,80,118.785,32.045"], None, ["building_id=B1", "duplicate id"]),
+        (["B1,-5,118.782,32.042"], None, ["building_id=B1", "negative households"]),
+        (["B1,many,118.782,32.042"], None, ["building_id=B1", "households is not a number: 'many'"]),
+        (["B1,5,east,32.042"], None, ["row 2", "non-numeric or out-of-range coordinates"]),
+        (["B1,5,218.7,32.042"], None, ["row 2", "out-of-range"]),
+        ([",5,118.782,32.042"], None, ["row 2", "empty building_id"]),
+        (["5,118.782,32.042"], "households,lon,lat", ["missing required column 'building_id'"]),
+        (["B1,5"], "building_id,households", ["lon/lat"]),
+    ],
+)
+def test_bad_buildings_refused(
+    rows: list[str], header: str | None, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bld = buildings_csv(tmp_path, rows, *( [header] if header else []))
+    assert run_check(tmp_path, bld=bld) == 2
+    err = capsys.readouterr().err
+    assert "buildings.csv" in err
+    for text in expected:
+        assert text in err
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bld = buildings_csv(
+        tmp_path, ["B1,-5,118.782,32.042", "B2,x,118.785,32.045", "B2,3,118.786,32.046"]
+    )
+    with pytest.raises(InputError) as info:
+        load_inputs(communities=communities(tmp_path, ids=["C1", "C1"], geoms=[SQUARE, SQUARE]), buildings=bld)
+    text = str(info.value)
+    assert len(info.value.problems) == 4
+    for part in ("negative households", "not a number", "duplicate id", "communities.geojson"):
+        assert part in text
+
+
+def test_invalid_geometry_refused_then_repaired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comm = communities(tmp_path, [BOWTIE], ["C1"])
+    assert run_check(tmp_path, comm=comm) == 2
+    err = capsys.readouterr().err
+    assert "community_id=C1" in err and "Self-intersection" in err and "--fix-geometry" in err
+    assert run_check(tmp_path, "--fix-geometry", comm=comm) == 0
+    fixed = read_valid(comm, "communities", fix_geometry=True)
+    assert fixed.geometry.is_valid.all()
+    assert fixed.geometry.iloc[0].geom_type in {"Polygon", "MultiPolygon"}
+
+
+def test_empty_geometry_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comm = communities(tmp_path, [SQUARE, shapely.Polygon()], ["C1", "C2"])
+    assert run_check(tmp_path, comm=comm) == 2
+    assert "community_id=C2" in capsys.readouterr().err
+
+
+def test_wrong_geometry_type_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    comm = communities(tmp_path, [shapely.Point(118.78, 32.04)], ["C1"])
+    assert run_check(tmp_path, comm=comm) == 2
+    assert "geometry is Point, expected Polygon or MultiPolygon" in capsys.readouterr().err
+
+
+def test_missing_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_check(tmp_path, comm=str(tmp_path / "nope.geojson")) == 2
+    assert "nope.geojson: file not found" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.geojson"
+    garbage.write_text("{ this is not json", encoding="utf-8")
+    assert run_check(tmp_path, comm=str(garbage)) == 2
+    assert "garbage.geojson: cannot" in capsys.readouterr().err
+    (tmp_path / "x.dxf").write_text("0", encoding="utf-8")
+    assert run_check(tmp_path, comm=str(tmp_path / "x.dxf")) == 2
+    assert "unsupported file type .dxf" in capsys.readouterr().err
+    (tmp_path / "broken.zip").write_bytes(b"PK not a zip")
+    assert run_check(tmp_path, comm=str(tmp_path / "broken.zip")) == 2
+    assert "broken.zip" in capsys.readouterr().err
+
+
+def test_unknown_crs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_check(tmp_path, "--crs", "EPSG:999999") == 2
+    assert "unknown CRS 'EPSG:999999'" in capsys.readouterr().err
+    # projected coordinates in a file without a CRS
+    bld = buildings_csv(tmp_path, ["B1,5,500000,3500000"])
+    assert run_check(tmp_path, bld=bld) == 2
+    assert "out-of-range" in capsys.readouterr().err
+
+
+def test_unknown_community_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bld = buildings_csv(
+        tmp_path, ["B1,5,118.782,32.042,C9"], header="building_id,households,lon,lat,community_id"
+    )
+    assert run_check(tmp_path, bld=bld) == 2
+    assert "community_id 'C9' is not in the communities layer" in capsys.readouterr().err
+
+
+def test_bad_columns_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_check(tmp_path, "--columns", "households") == 2
+    assert "expected canonical=header" in capsys.readouterr().err
+
+
+def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
+    bld = buildings_csv(tmp_path, ["B1,-5,118.782,32.042"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridder", "check", "--communities", communities(tmp_path), "--buildings", bld],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "negative households" in proc.stderr
