@@ -30,9 +30,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _configure_logging(verbosity: int) -> None:
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
-        verbosity, logging.DEBUG
-    )
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = RichHandler(
         console=Console(stderr=True), show_time=False, show_path=False, markup=False
     )
@@ -251,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("gridder: interrupted\n")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+    except Exception as exc:
         log.debug("unexpected error", exc_info=True)
         sys.stderr.write(
             f"gridder: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)\n"

@@ -156,9 +156,7 @@ def _check_ids(
                 )
             )
         if len(grouped) > _MAX_LISTED:
-            problems.append(
-                Problem(source, "", f"{len(grouped) - _MAX_LISTED} more duplicate ids")
-            )
+            problems.append(Problem(source, "", f"{len(grouped) - _MAX_LISTED} more duplicate ids"))
     return problems
 
 
@@ -178,8 +176,16 @@ def _check_geometry(
     ok = ~(missing | empty)
     types = np.asarray(shapely.get_type_id(geoms))
     type_names = np.array(
-        ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-         "MultiPolygon", "GeometryCollection"]
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
     )
     for i in np.flatnonzero(ok):
         if types[i] < 0 or type_names[types[i]] not in spec.geometry:
@@ -196,7 +202,10 @@ def _check_geometry(
     bounds = shapely.bounds(geoms)
     with np.errstate(invalid="ignore"):
         out_of_range = ok & (
-            (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+            (bounds[:, 0] < -180)
+            | (bounds[:, 2] > 180)
+            | (bounds[:, 1] < -90)
+            | (bounds[:, 3] > 90)
         )
         non_finite = ok & ~np.isfinite(bounds).all(axis=1)
     for i in np.flatnonzero(out_of_range | non_finite):
@@ -250,9 +259,7 @@ def _check_numbers(
         values = pd.to_numeric(text, errors="coerce")
         bad = text.notna() & values.isna()
         for i in np.flatnonzero(bad.to_numpy()):
-            problems.append(
-                Problem(source, names[i], f"{col} is not a number: {text.iloc[i]!r}")
-            )
+            problems.append(Problem(source, names[i], f"{col} is not a number: {text.iloc[i]!r}"))
         negative = values < 0
         for i in np.flatnonzero(negative.fillna(False).to_numpy()):
             problems.append(Problem(source, names[i], f"negative {col}: {values.iloc[i]:g}"))

@@ -29,9 +29,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    skipped = [
-        r for r in terminalreporter.stats.get("skipped", []) if "shared" in str(r.longrepr)
-    ]
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "shared" in str(r.longrepr)]
     if skipped or _not_run:
         count = max(len(skipped), len(_not_run))
         terminalreporter.write_line(

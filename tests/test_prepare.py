@@ -24,7 +24,13 @@ def test_household_rule_of_the_contract() -> None:
             {"building_id": "a", "building": "apartments", "levels": 6.0, "geometry": None},
             {"building_id": "b", "building": "yes", "height": 30.0, "geometry": None},
             {"building_id": "c", "building": "yes", "geometry": None},  # no size tag
-            {"building_id": "d", "building": "yes", "levels": 3.0, "shop": "bakery", "geometry": None},
+            {
+                "building_id": "d",
+                "building": "yes",
+                "levels": 3.0,
+                "shop": "bakery",
+                "geometry": None,
+            },
             {"building_id": "e", "building": "house", "geometry": None},  # default 4 levels
             {"building_id": "f", "building": "dormitory", "levels": 1.0, "geometry": None},
             {"building_id": "g", "building": "office", "levels": 9.0, "geometry": None},
@@ -33,7 +39,7 @@ def test_household_rule_of_the_contract() -> None:
     )
     area = np.array([800.0, 400.0, 400.0, 400.0, 100.0, 10.0, 1000.0, 500.0])
     hh, est = estimate_households(frame, area, HouseholdRule())
-    # 800*6/80=60; 400*(30/3)/80=50; 0; 0 (tagged shop); 100*4/80=5; max(1, round(0.125))=1; 0; given
+    # 800*6/80=60; 400*(30/3)/80=50; 0; 0 (shop); 100*4/80=5; max(1, 0.125)=1; 0; given
     assert hh.tolist() == [60, 50, 0, 0, 5, 1, 0, 77]
     assert est.tolist() == [True] * 7 + [False]
 
@@ -78,8 +84,14 @@ def test_prepare_reports_outside_buildings_and_keeps_them() -> None:
     comm = gpd.GeoDataFrame({"community_id": ["C1"]}, geometry=[square], crs=4326)
     footprint = shapely.box(118.781, 32.041, 118.7812, 32.0412)
     ell = shapely.Polygon(
-        [(118.783, 32.043), (118.786, 32.043), (118.786, 32.0432), (118.7832, 32.0432),
-         (118.7832, 32.046), (118.783, 32.046)]
+        [
+            (118.783, 32.043),
+            (118.786, 32.043),
+            (118.786, 32.0432),
+            (118.7832, 32.0432),
+            (118.7832, 32.046),
+            (118.783, 32.046),
+        ]
     )
     bld = _buildings(
         [

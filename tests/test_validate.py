@@ -20,7 +20,9 @@ SQUARE = shapely.box(118.78, 32.04, 118.79, 32.05)
 BOWTIE = shapely.Polygon([(118.78, 32.04), (118.79, 32.05), (118.79, 32.04), (118.78, 32.05)])
 
 
-def communities(tmp: Path, geoms: list[shapely.Geometry] | None = None, ids: list[str] | None = None) -> str:
+def communities(
+    tmp: Path, geoms: list[shapely.Geometry] | None = None, ids: list[str] | None = None
+) -> str:
     geoms = geoms or [SQUARE]
     frame = gpd.GeoDataFrame(
         {"community_id": ids or [f"C{i}" for i in range(len(geoms))]}, geometry=geoms, crs=4326
@@ -29,7 +31,9 @@ def communities(tmp: Path, geoms: list[shapely.Geometry] | None = None, ids: lis
     return str(tmp / "communities.geojson")
 
 
-def buildings_csv(tmp: Path, rows: list[str], header: str = "building_id,households,lon,lat") -> str:
+def buildings_csv(
+    tmp: Path, rows: list[str], header: str = "building_id,households,lon,lat"
+) -> str:
     path = tmp / "buildings.csv"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return str(path)
@@ -68,9 +72,17 @@ def test_good_input_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rows", "header", "expected"),
     [
-        (["B1,120,118.782,32.042", "B1,80,118.785,32.045"], None, ["building_id=B1", "duplicate id"]),
+        (
+            ["B1,120,118.782,32.042", "B1,80,118.785,32.045"],
+            None,
+            ["building_id=B1", "duplicate id"],
+        ),
         (["B1,-5,118.782,32.042"], None, ["building_id=B1", "negative households"]),
-        (["B1,many,118.782,32.042"], None, ["building_id=B1", "households is not a number: 'many'"]),
+        (
+            ["B1,many,118.782,32.042"],
+            None,
+            ["building_id=B1", "households is not a number: 'many'"],
+        ),
         (["B1,5,east,32.042"], None, ["row 2", "non-numeric or out-of-range coordinates"]),
         (["B1,5,218.7,32.042"], None, ["row 2", "out-of-range"]),
         ([",5,118.782,32.042"], None, ["row 2", "empty building_id"]),
@@ -79,9 +91,13 @@ def test_good_input_passes(tmp_path: Path) -> None:
     ],
 )
 def test_bad_buildings_refused(
-    rows: list[str], header: str | None, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    rows: list[str],
+    header: str | None,
+    expected: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bld = buildings_csv(tmp_path, rows, *( [header] if header else []))
+    bld = buildings_csv(tmp_path, rows, *([header] if header else []))
     assert run_check(tmp_path, bld=bld) == 2
     err = capsys.readouterr().err
     assert "buildings.csv" in err
@@ -94,14 +110,19 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         tmp_path, ["B1,-5,118.782,32.042", "B2,x,118.785,32.045", "B2,3,118.786,32.046"]
     )
     with pytest.raises(InputError) as info:
-        load_inputs(communities=communities(tmp_path, ids=["C1", "C1"], geoms=[SQUARE, SQUARE]), buildings=bld)
+        load_inputs(
+            communities=communities(tmp_path, ids=["C1", "C1"], geoms=[SQUARE, SQUARE]),
+            buildings=bld,
+        )
     text = str(info.value)
     assert len(info.value.problems) == 4
     for part in ("negative households", "not a number", "duplicate id", "communities.geojson"):
         assert part in text
 
 
-def test_invalid_geometry_refused_then_repaired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_geometry_refused_then_repaired(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     comm = communities(tmp_path, [BOWTIE], ["C1"])
     assert run_check(tmp_path, comm=comm) == 2
     err = capsys.readouterr().err
@@ -164,7 +185,16 @@ def test_bad_columns_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
     bld = buildings_csv(tmp_path, ["B1,-5,118.782,32.042"])
     proc = subprocess.run(
-        [sys.executable, "-m", "gridder", "check", "--communities", communities(tmp_path), "--buildings", bld],
+        [
+            sys.executable,
+            "-m",
+            "gridder",
+            "check",
+            "--communities",
+            communities(tmp_path),
+            "--buildings",
+            bld,
+        ],
         capture_output=True,
         text=True,
         check=False,

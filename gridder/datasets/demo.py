@@ -124,9 +124,7 @@ def derive_communities(
     return out
 
 
-def _merge_cells(
-    cells: np.ndarray, hh: np.ndarray, rules: dict[str, Any]
-) -> list[set[int]]:
+def _merge_cells(cells: np.ndarray, hh: np.ndarray, rules: dict[str, Any]) -> list[set[int]]:
     """Greedily merge adjacent cells until each group reaches the minimum households."""
     lo, hi = int(rules["community_min_households"]), int(rules["community_max_households"])
     min_shared = float(rules["min_shared_boundary_m"])

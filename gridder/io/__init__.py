@@ -1,0 +1,1 @@
+"""Reading, CRS handling and writing of inputs and outputs."""

@@ -31,8 +31,8 @@ def parse_column_mapping(text: str | None) -> dict[str, str]:
     mapping: dict[str, str] = {}
     if not text:
         return mapping
-    for item in text.split(","):
-        item = item.strip()
+    for raw in text.split(","):
+        item = raw.strip()
         if not item:
             continue
         canonical, sep, header = item.partition("=")
@@ -112,4 +112,3 @@ def canonical_columns(
     if problems:
         raise InputError(problems)
     return frame.rename(columns=renames)
-

@@ -154,9 +154,7 @@ def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, F
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
-def to_wgs84(
-    lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str
-) -> tuple[FloatArray, FloatArray]:
+def to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str) -> tuple[FloatArray, FloatArray]:
     """Convert longitude/latitude from ``wgs84``, ``cgcs2000``, ``gcj02`` or ``bd09`` to WGS84.
 
     CGCS2000 (EPSG:4490) and WGS84 agree to a few centimetres, far below any
@@ -174,7 +172,7 @@ def to_wgs84(
 
 
 def parse_crs(text: str) -> str | CRS:
-    """Parse a ``--crs`` value: ``gcj02``, ``bd09``, ``wgs84``, ``cgcs2000`` or any PROJ/EPSG string.
+    """Parse a ``--crs`` value: ``gcj02``, ``bd09``, ``wgs84``, ``cgcs2000`` or ``EPSG:n``.
 
     Returns the lower-case name for the Chinese web-map systems, otherwise a
     :class:`pyproj.CRS`. Raises ``ValueError`` for an unknown CRS.

@@ -87,7 +87,7 @@ _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 
 
 def parse_metres(values: pd.Series) -> pd.Series:
-    """Parse OSM length tags such as ``"12"``, ``"12.5 m"``, ``"12,5"`` into floats (NaN if none)."""
+    """Parse OSM length tags such as ``"12"``, ``"12.5 m"``, ``"12,5"`` into floats (or NaN)."""
 
     def one(text: object) -> float:
         if text is None or (isinstance(text, float) and np.isnan(text)):
@@ -204,7 +204,7 @@ def _streets(osm) -> gpd.GeoDataFrame | None:  # type: ignore[no-untyped-def]
 
 
 def _facilities(osm) -> gpd.GeoDataFrame | None:  # type: ignore[no-untyped-def]
-    raw = osm.get_pois(custom_filter={tag: True for tag in _FACILITY_TAGS})
+    raw = osm.get_pois(custom_filter=dict.fromkeys(_FACILITY_TAGS, True))
     if raw is None or len(raw) == 0:
         return None
     kind = pd.Series([None] * len(raw), index=raw.index, dtype=object)

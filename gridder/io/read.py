@@ -206,7 +206,7 @@ def _zip_target(path: Path, source: str) -> str:
 
 
 def _is_wgs84(crs: CRS) -> bool:
-    return crs.equals(CRS.from_epsg(4326)) or crs.to_epsg() in {4326, None} and crs.is_geographic
+    return crs.equals(CRS.from_epsg(4326)) or (crs.to_epsg() in {4326, None} and crs.is_geographic)
 
 
 def _apply_user_crs(
@@ -292,9 +292,7 @@ def _read_excel(path: Path, source: str, sheet: str | None) -> pd.DataFrame:
         raise InputError.single(source, "", f"cannot read the Excel file: {_short(exc)}") from exc
 
 
-def _read_table(
-    table: pd.DataFrame, source: str, user_crs: str | CRS | None
-) -> gpd.GeoDataFrame:
+def _read_table(table: pd.DataFrame, source: str, user_crs: str | CRS | None) -> gpd.GeoDataFrame:
     """Turn a CSV/Excel table with lon/lat or wkt columns into a GeoDataFrame."""
     table = canonical_columns(table, source=source)
     table.columns = [str(c) for c in table.columns]
@@ -317,13 +315,13 @@ def _read_table(
         geographic = user_crs is None or isinstance(user_crs, str) or user_crs.is_geographic
         if geographic:
             bad |= (np.abs(lon) > 180) | (np.abs(lat) > 90)
-        for i in np.flatnonzero(bad):
+        for k in np.flatnonzero(bad):
             problems.append(
                 Problem(
                     source,
-                    f"row {rows[i]}",
-                    f"non-numeric or out-of-range coordinates lon={table['lon'].iloc[i]!r} "
-                    f"lat={table['lat'].iloc[i]!r}",
+                    f"row {rows[k]}",
+                    f"non-numeric or out-of-range coordinates lon={table['lon'].iloc[k]!r} "
+                    f"lat={table['lat'].iloc[k]!r}",
                 )
             )
         if problems:

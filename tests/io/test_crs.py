@@ -81,7 +81,12 @@ def test_vectorised_million_points_agree_with_scalar() -> None:
 
 @pytest.mark.parametrize(
     ("name", "forward"),
-    [("gcj02", crs.wgs84_to_gcj02), ("bd09", crs.wgs84_to_bd09), ("wgs84", None), ("cgcs2000", None)],
+    [
+        ("gcj02", crs.wgs84_to_gcj02),
+        ("bd09", crs.wgs84_to_bd09),
+        ("wgs84", None),
+        ("cgcs2000", None),
+    ],
 )
 def test_to_wgs84_by_name(name: str, forward: object) -> None:
     lon, lat = np.array([118.78]), np.array([32.04])

@@ -26,7 +26,12 @@ from gridder.io.read import InputSpec, read_layer
 
 pytestmark = pytest.mark.shared_data
 
-CHINESE_HEADERS = {"building_id": "楼栋编号", "households": "户数", "levels": "层数", "name": "名称"}
+CHINESE_HEADERS = {
+    "building_id": "楼栋编号",
+    "households": "户数",
+    "levels": "层数",
+    "name": "名称",
+}
 
 
 @pytest.fixture(scope="module")
@@ -183,14 +188,18 @@ def test_chinese_web_coordinates_converted_on_reading(
     table.to_csv(tmp_path / "b.csv", index=False)
     got = read_layer(InputSpec(str(tmp_path / "b.csv"), "buildings", crs=name))
     expected = _points(planner_buildings)
-    shift = gpd.GeoSeries(got.geometry.to_numpy(), crs=4326).to_crs(32650).distance(
-        gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650)
+    shift = (
+        gpd.GeoSeries(got.geometry.to_numpy(), crs=4326)
+        .to_crs(32650)
+        .distance(gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650))
     )
     assert float(shift.max()) < 0.5
     # without --crs the same file is read as WGS84, hundreds of metres off
     raw = read_layer(InputSpec(str(tmp_path / "b.csv"), "buildings"))
-    off = gpd.GeoSeries(raw.geometry.to_numpy(), crs=4326).to_crs(32650).distance(
-        gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650)
+    off = (
+        gpd.GeoSeries(raw.geometry.to_numpy(), crs=4326)
+        .to_crs(32650)
+        .distance(gpd.GeoSeries(expected.geometry.to_numpy(), crs=4326).to_crs(32650))
     )
     assert float(off.min()) > 100
 
@@ -235,7 +244,9 @@ def test_user_column_mapping_overrides(planner_buildings: gpd.GeoDataFrame, tmp_
     assert got["households"].sum() == planner_buildings["households"].sum()
 
 
-def test_osm_extract_layers_match_the_gpkg_conversion(shared_data: Path, nanjing_gpkg: Path) -> None:
+def test_osm_extract_layers_match_the_gpkg_conversion(
+    shared_data: Path, nanjing_gpkg: Path
+) -> None:
     pbf = str(shared_data / "nanjing_gulou" / "nanjing_gulou.osm.pbf")
     buildings = read_layer(InputSpec(pbf, "buildings"))
     ref = gpd.read_file(nanjing_gpkg, layer="buildings")
