@@ -162,11 +162,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             args.host,
         )
         return 1
+    plan, coverage, maps = args.plan, args.coverage, args.maps
+    if args.demo:  # a demo folder brings its own plan, coverage and maps
+        demo = Path(args.demo)
+        if plan is None and args.plans is None and (demo / "plan.gpkg").exists():
+            plan = str(demo / "plan.gpkg")
+        if coverage is None and (demo / "coverage.gpkg").exists():
+            coverage = str(demo / "coverage.gpkg")
+        if maps is None and (demo / "maps").is_dir():
+            maps = str(demo / "maps")
     settings = ApiSettings(
-        plan_file=args.plan,
+        plan_file=plan,
         plans_dir=args.plans,
-        coverage_file=args.coverage,
-        maps_dir=args.maps,
+        coverage_file=coverage,
+        maps_dir=maps,
         demo_dir=args.demo,
     )
     app = create_app(settings)
@@ -222,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--plans", help="a directory of plan GeoPackages")
     serve.add_argument("--coverage", help="a coverage GeoPackage for /v1/coverage/summary")
     serve.add_argument("--maps", help="a directory of maps served at /maps/")
-    serve.add_argument("--demo", help="a demo output directory served at /demo/")
+    serve.add_argument(
+        "--demo",
+        help="a demo output directory, served at /demo/; its plan.gpkg, coverage.gpkg "
+        "and maps/ are used unless --plan/--plans/--coverage/--maps say otherwise",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(handler=_cmd_serve)
