@@ -1,0 +1,77 @@
+"""`gridder serve` as `make run` starts it: a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def demo_dir(tmp_path: Path) -> Path:
+    (tmp_path / "check.json").write_text(json.dumps({"buildings": 3}), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def server(demo_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridder", "serve", "--demo", str(demo_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            proc.terminate()
+            raise AssertionError(proc.communicate(timeout=10)[1].decode())
+        yield url
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_skeleton_endpoints(server: str) -> None:
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+    spec = httpx.get(f"{server}/openapi.json").json()
+    assert "/health" in spec["paths"]
+    assert httpx.get(f"{server}/demo/check.json").json() == {"buildings": 3}
+
+
+def test_busy_port_is_a_clear_message(demo_dir: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "gridder", "serve", "--demo", str(demo_dir), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 1
+    assert f"port {port}" in proc.stderr and "busy" in proc.stderr
+    assert "Traceback" not in proc.stderr
