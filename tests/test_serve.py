@@ -66,7 +66,16 @@ def test_busy_port_is_a_clear_message(demo_dir: Path) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "gridder", "serve", "--demo", str(demo_dir), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "gridder",
+                "serve",
+                "--demo",
+                str(demo_dir),
+                "--port",
+                str(port),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
