@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from typing import Any, Final
 
 import geopandas as gpd
@@ -69,7 +69,7 @@ def _labels_for(tess: Tessellation, labels: Any) -> npt.NDArray[Any]:
     if pd.isna(values).any():
         msg = "every building needs a grid label"
         raise ValueError(msg)
-    return values
+    return np.asarray(values)
 
 
 def _buildings_inside(
@@ -153,7 +153,8 @@ def grid_polygons(
     if (n_parts > community_parts).any():
         logger.warning(
             "community %s: %d grid(s) are not one connected polygon (labels not contiguous)",
-            tessellation.community_id, int((n_parts > community_parts).sum()),
+            tessellation.community_id,
+            int((n_parts > community_parts).sum()),
         )
     frame = gpd.GeoDataFrame(
         {
@@ -199,7 +200,7 @@ def boundary_on_street_lengths(
     tol: float = BOUNDARY_TOLERANCE,
     step: float = 1.0,
 ) -> tuple[float, float]:
-    """Internal grid boundary length within ``tol`` of a street or compound edge, and in all.
+    """Measure internal grid boundary near a street or compound edge, and in all.
 
     Parameters
     ----------
@@ -277,8 +278,10 @@ def boundary_on_street_share(
     return near / total if total > 0 else float("nan")
 
 
-def grid_order(geoms: GeomArray | gpd.GeoSeries, *, row_height: float | None = None) -> npt.NDArray[np.int64]:
-    """Reading order of grids: rows north→south, then west→east within a row.
+def grid_order(
+    geoms: GeomArray | gpd.GeoSeries, *, row_height: float | None = None
+) -> npt.NDArray[np.int64]:
+    """Order grids for reading: rows north→south, then west→east within a row.
 
     Each grid is placed by its representative point (``point_on_surface``).
     Rows are bands of height ``row_height`` (default: the median of
@@ -354,8 +357,9 @@ def assign_grid_codes(
     dict
         Label → code.
     """
-    geoms = np.asarray(grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids,
-                       dtype=object)
+    geoms = np.asarray(
+        grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids, dtype=object
+    )
     labels = list(grids.index)
     order = grid_order(geoms)
     codes: dict[Hashable, str] = {}

@@ -1,0 +1,1 @@
+"""Partition benchmark: gridder against spopt, pymetis and KMeans (issue 3 part 10)."""

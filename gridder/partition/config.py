@@ -1,0 +1,151 @@
+"""Options of the partition optimizer (the band, the seed, limits and objective weights).
+
+Every option is explicit and immutable: a :class:`PartitionConfig` is passed to
+the solver and recorded in ``plan_meta``, so that a plan can be reproduced from
+it and the same seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from gridder.errors import InputError
+
+__all__ = ["ObjectiveWeights", "PartitionConfig"]
+
+
+@dataclass(frozen=True)
+class ObjectiveWeights:
+    """Weights of the terms of the grid cost (all non-negative).
+
+    The cost of a plan is the sum over its grids of
+
+    ``out_of_band·[value outside band] + out_household·(households outside band)
+    + deviation·|value − target| + inertia·Σ value·distance²(unit, grid centre)/100
+    + mixed_compound·(compound classes − 1) + cut·(weighted boundary length)
+    + hard_inside·(hard-barrier edges inside the grid) + moved·(households moved)``.
+
+    Parameters
+    ----------
+    out_of_band
+        Cost of one grid whose value lies outside ``[min, max]``.
+    out_household
+        Cost per unit of value outside the band.
+    deviation
+        Cost per unit of value away from the target.
+    inertia
+        Cost per household·(10 m)² of squared distance to the grid's centre.
+    mixed_compound
+        Cost per extra compound class (小区, or "no compound") mixed in a grid.
+    cut
+        Cost per metre of grid boundary that runs between two units (counted
+        once for each side of the boundary).
+    street_cut_factor
+        Factor on ``cut`` for boundaries that follow a street (cheaper).
+    soft_cut_factor
+        Factor on ``cut`` for boundaries along a compound edge (cheaper).
+    hard_inside
+        Cost per hard-barrier edge (major street, river, rail) inside a grid.
+    moved
+        Cost per unit of value moved away from its previous grid (re-planning).
+    """
+
+    out_of_band: int = 100_000
+    out_household: int = 1_000
+    deviation: int = 2
+    inertia: float = 0.01
+    mixed_compound: int = 20_000
+    cut: float = 10.0
+    street_cut_factor: float = 0.3
+    soft_cut_factor: float = 0.3
+    hard_inside: int = 50_000
+    moved: int = 400
+
+    def __post_init__(self) -> None:
+        for name, val in asdict(self).items():
+            if val < 0:
+                raise InputError.single("config", name, f"weight must be >= 0, got {val}")
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """Options of :class:`gridder.partition.GridPartitioner`.
+
+    Parameters
+    ----------
+    min, max, target
+        The band of balance values a grid should hold and its target.
+    balance_on
+        What the instance's ``value`` holds (recorded only; the optimizer
+        balances ``value`` whatever it is).
+    seed
+        Seed of every random choice; per-community seeds derive from it.
+    time_limit
+        Deterministic time budget of CP-SAT per community (CP-SAT's
+        ``max_deterministic_time``, roughly seconds on a typical core); the
+        heuristics are bounded by iteration counts, never by the wall clock.
+    workers
+        CP-SAT workers per model; keep 1 for reproducible plans.
+    keep_compounds
+        Never split a compound whose total fits within the band.
+    weights
+        Weights of the objective terms.
+    max_set_size
+        Largest number of (contracted) units in an enumerated candidate grid.
+    max_sets
+        Largest number of candidate grids of one exact set-partition model.
+    local_search_passes
+        Passes of the boundary local search.
+    """
+
+    min: int = 200
+    max: int = 300
+    target: int = 250
+    balance_on: Literal["households", "workload"] = "households"
+    seed: int = 0
+    time_limit: float = 10.0
+    workers: int = 1
+    keep_compounds: bool = False
+    weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    max_set_size: int = 8
+    max_sets: int = 30_000
+    local_search_passes: int = 30
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 < self.min <= self.target <= self.max:
+            problems.append(
+                f"need 0 < min <= target <= max, got min={self.min}, "
+                f"target={self.target}, max={self.max}"
+            )
+        if self.time_limit <= 0:
+            problems.append(f"time_limit must be > 0, got {self.time_limit}")
+        if self.workers < 1:
+            problems.append(f"workers must be >= 1, got {self.workers}")
+        if self.max_set_size < 1 or self.max_sets < 1:
+            problems.append("max_set_size and max_sets must be >= 1")
+        if problems:
+            raise InputError.single("partition options", "", "; ".join(problems))
+
+    def in_band(self, value: float) -> bool:
+        """Whether a balance value lies within ``[min, max]``."""
+        return self.min <= value <= self.max
+
+    def community_seed(self, community_id: str) -> int:
+        """A seed for one community, derived from :attr:`seed` and its id.
+
+        It does not depend on the order or the number of communities, so a
+        community gets the same plan whether it is solved alone or in a city.
+        """
+        digest = hashlib.sha256(f"{self.seed}:{community_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+    def with_(self, **changes: Any) -> PartitionConfig:
+        """A copy with some options changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain JSON-able values (for ``plan_meta``)."""
+        return asdict(self)

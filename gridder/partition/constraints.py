@@ -1,0 +1,95 @@
+"""The rules of the exact set-partition model, one class per rule.
+
+Each rule adds its constraints to a :class:`SetPartitionVariables` container
+with :meth:`apply`; :class:`MinimiseCost` sets the objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ortools.sat.python import cp_model
+
+from gridder.partition.variables import SetPartitionVariables
+
+__all__ = [
+    "CoverEachUnitOnce",
+    "ForbidCandidates",
+    "GridCount",
+    "KeepCandidates",
+    "MinimiseCost",
+    "Rule",
+    "apply_all",
+]
+
+
+class Rule(Protocol):
+    """A rule of the model: adds its constraints (or objective) to the container."""
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Add the rule to the model."""
+
+
+@dataclass(frozen=True)
+class CoverEachUnitOnce:
+    """Every unit lies in exactly one chosen grid (the plan is a partition)."""
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Add one exactly-one constraint per unit."""
+        for _, sets in sorted(v.sets_of_unit.items()):
+            v.model.add_exactly_one(v.choose[i] for i in sets)
+
+
+@dataclass(frozen=True)
+class GridCount:
+    """The number of chosen grids lies within ``[low, high]``."""
+
+    low: int
+    high: int
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Bound the sum of the choice variables."""
+        total = cp_model.LinearExpr.sum(v.choose)
+        v.model.add(total >= self.low)
+        v.model.add(total <= self.high)
+
+
+@dataclass(frozen=True)
+class KeepCandidates:
+    """Given candidates (locked or frozen grids) are part of the plan."""
+
+    indices: tuple[int, ...]
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Fix their choice variables to true."""
+        for i in self.indices:
+            v.model.add(v.choose[i] == 1)
+
+
+@dataclass(frozen=True)
+class ForbidCandidates:
+    """Given candidates (e.g. ones splitting a compound that must stay whole) are not used."""
+
+    indices: tuple[int, ...]
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Fix their choice variables to false."""
+        for i in self.indices:
+            v.model.add(v.choose[i] == 0)
+
+
+@dataclass(frozen=True)
+class MinimiseCost:
+    """Minimise the total cost of the chosen grids (band first, then shape)."""
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Set the objective."""
+        v.model.minimize(cp_model.LinearExpr.weighted_sum(v.choose, v.costs))
+
+
+def apply_all(v: SetPartitionVariables, rules: Iterable[Rule]) -> None:
+    """Apply every rule in order."""
+    for rule in rules:
+        rule.apply(v)

@@ -1,0 +1,214 @@
+"""What the data force: buildings no in-band grid can hold, and a bound on out-of-band grids.
+
+A building is *forced* out of the band when no connected set of free
+buildings containing it has a total within ``[min, max]`` (the 198-household
+tower whose only neighbours hold 132 and 312). Every grid holding a forced
+building is out of band. Two forced buildings can share one grid only if a
+connected set of total at most ``cap`` holds both, which needs a path between
+them whose value is at most ``cap``; forced buildings that pairwise cannot
+share are therefore in distinct out-of-band grids. A greedy independent set
+of them is a lower bound on the number of out-of-band grids of any plan whose
+grids hold at most ``cap`` (default twice the maximum; the solver never builds
+a larger grid except around one building above the maximum).
+
+Adjacency here uses every edge, hard barriers included, so the bound also
+holds for plans that cross barriers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gridder.partition.config import PartitionConfig
+from gridder.partition.instance import PartitionInstance
+
+__all__ = ["BandLowerBound", "band_lower_bound"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class BandLowerBound:
+    """The band's lower bound for one community.
+
+    Parameters
+    ----------
+    forced_units
+        Indices of units (value > 0) that lie in no connected in-band set.
+    undecided_units
+        Units whose search ran out of budget (not counted as forced).
+    over_max_units
+        Units whose value alone is above the maximum (a grid of their own,
+        left out of the in-band measure).
+    locked_out_of_band
+        Locked grids whose value is outside the band.
+    min_out_of_band
+        Lower bound on the number of out-of-band grids (locked ones included).
+    cap
+        Grid size assumed by the bound.
+    """
+
+    forced_units: IntArray
+    undecided_units: IntArray
+    over_max_units: IntArray
+    locked_out_of_band: int
+    min_out_of_band: int
+    cap: int
+
+    def ceiling(self, n_grids: int) -> float:
+        """Largest in-band share a plan with ``n_grids`` counted grids can reach."""
+        if n_grids <= 0:
+            return 1.0
+        return max(0.0, 1.0 - self.min_out_of_band / n_grids)
+
+
+def _adjacency(n: int, edges: IntArray, keep: npt.NDArray[np.bool_]) -> list[list[int]]:
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges.tolist():
+        if keep[a] and keep[b]:
+            adj[a].append(b)
+            adj[b].append(a)
+    return adj
+
+
+def _search(
+    b: int, adj: list[list[int]], val: list[int], *, lo: int, hi: int, budget: int
+) -> tuple[list[int] | None, bool]:
+    """A connected in-band set holding ``b`` (greedy, then exhaustive within budget).
+
+    Returns the set or ``None``, and whether the search was exhaustive.
+    """
+    # greedy: add the largest neighbour that still fits
+    members = [b]
+    inset = {b}
+    total = val[b]
+    while total < lo:
+        best, best_v = -1, -1
+        for u in members:
+            for w in adj[u]:
+                if w not in inset and total + val[w] <= hi and val[w] > best_v:
+                    best, best_v = w, val[w]
+        if best < 0:
+            break
+        members.append(best)
+        inset.add(best)
+        total += best_v
+    if lo <= total <= hi:
+        return members, True
+    # exhaustive: every connected set holding b with total <= hi (ESU rooted at b)
+    count = 0
+    found: list[int] | None = None
+
+    def extend(mem: list[int], ext: list[int], near: set[int], tot: int) -> bool:
+        nonlocal count, found
+        count += 1
+        if lo <= tot <= hi:
+            found = list(mem)
+            return True
+        if count > budget:
+            return True
+        ext = list(ext)
+        while ext:
+            w = ext.pop()
+            tw = tot + val[w]
+            if tw > hi:
+                continue
+            new_ext = list(ext)
+            new_near = set(near)
+            for u in adj[w]:
+                if u not in near:
+                    new_ext.append(u)
+                    new_near.add(u)
+            if extend([*mem, w], new_ext, new_near, tw):
+                return True
+        return False
+
+    extend([b], list(adj[b]), {b, *adj[b]}, val[b])
+    if found is not None:
+        return found, True
+    return None, count <= budget
+
+
+def band_lower_bound(
+    instance: PartitionInstance,
+    config: PartitionConfig,
+    *,
+    budget: int = 5000,
+    cap: int | None = None,
+) -> BandLowerBound:
+    """Forced buildings and a lower bound on the number of out-of-band grids.
+
+    Parameters
+    ----------
+    instance
+        The community.
+    config
+        The band.
+    budget
+        Largest number of sets searched per building before giving up (a
+        building whose search gives up is not counted: the bound stays valid).
+    cap
+        Largest grid value assumed (default ``2 * config.max``).
+    """
+    n = instance.n
+    cap = 2 * config.max if cap is None else cap
+    val_arr = np.asarray(instance.value, dtype=np.int64)
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    if len(locked) != n:
+        locked = np.full(n, -1, dtype=np.int64)
+    over = (val_arr > config.max) & (locked < 0)
+    free = (locked < 0) & ~over
+    edges = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    adj = _adjacency(n, edges, free)
+    val = val_arr.tolist()
+    good = np.zeros(n, dtype=bool)
+    forced: list[int] = []
+    undecided: list[int] = []
+    for b in np.flatnonzero(free & (val_arr > 0)).tolist():
+        if good[b]:
+            continue
+        found, exhaustive = _search(b, adj, val, lo=config.min, hi=config.max, budget=budget)
+        if found is not None:
+            good[found] = True
+        elif exhaustive:
+            forced.append(b)
+        else:
+            undecided.append(b)
+    # greedy independent set among forced units: pairs that cannot share a grid
+    picked = 0
+    blocked: set[int] = set()
+    forced_set = set(forced)
+    for a in forced:
+        if a in blocked:
+            continue
+        picked += 1
+        dist = {a: val[a]}
+        heap = [(val[a], a)]
+        while heap:
+            d, u = heapq.heappop(heap)
+            if d > dist.get(u, cap + 1):
+                continue
+            if u in forced_set:
+                blocked.add(u)
+            for w in adj[u]:
+                nd = d + val[w]
+                if nd <= cap and nd < dist.get(w, cap + 1):
+                    dist[w] = nd
+                    heapq.heappush(heap, (nd, w))
+    locked_out = 0
+    if (locked >= 0).any():
+        labs, inv = np.unique(locked[locked >= 0], return_inverse=True)
+        tot = np.bincount(inv, weights=val_arr[locked >= 0], minlength=len(labs))
+        locked_out = int(sum(not config.in_band(t) for t in tot.tolist()))
+    return BandLowerBound(
+        forced_units=np.array(forced, dtype=np.int64),
+        undecided_units=np.array(undecided, dtype=np.int64),
+        over_max_units=np.flatnonzero(over).astype(np.int64),
+        locked_out_of_band=locked_out,
+        min_out_of_band=picked + locked_out,
+        cap=cap,
+    )

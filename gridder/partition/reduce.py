@@ -1,0 +1,363 @@
+"""Reduce a community to the problem the optimizer solves.
+
+Three steps, each keeping every guarantee of the original graph:
+
+1. **Zones**: the free units (not locked, not above the maximum) split into
+   the connected parts left by cutting hard-barrier edges. A zone too small
+   for a grid is merged with a neighbouring zone across the barrier (the only
+   case where a grid may straddle one; it is counted and reported).
+2. **Super-units**: a unit holding no value (a shop, a school) is attached
+   to the nearest unit holding value through a shortest-path tree, so every
+   super-unit is connected and carries value.
+3. **Pieces**: connected parts of one compound class (a 小区, or the units
+   outside compounds). Pieces too small for a grid are folded into a
+   neighbour. Pieces are partitioned first; the local search then works
+   across them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import edge_cut_cost
+from gridder.partition.instance import PartitionInstance
+
+__all__ = ["Neighbour", "Reduced", "components", "reduce_instance"]
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+#: (neighbour super-unit, cut cost to it, hard edges to it, usable for contiguity)
+Neighbour = tuple[int, float, int, bool]
+
+
+def components(n: int, edges: npt.NDArray[np.int64]) -> tuple[int, IntArray]:
+    """Connected components of an undirected graph given as an edge array."""
+    if n == 0:
+        return 0, np.empty(0, dtype=np.int64)
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    a = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    k, lab = connected_components(a, directed=False)
+    return int(k), lab.astype(np.int64)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _merge_small(
+    n_groups: int,
+    totals: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    threshold: float,
+) -> IntArray:
+    """Merge groups whose total is below ``threshold`` into their neighbours.
+
+    Smallest first; each is merged into the neighbour it shares the most
+    ``weight`` with. Returns the new group of each old group (consecutive).
+    """
+    uf = _UnionFind(n_groups)
+    totals = np.asarray(totals, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    weight = np.asarray(weight, dtype=np.float64)
+    tot = {i: float(totals[i]) for i in range(n_groups)}
+    # neighbour weights between current roots
+    nb: dict[int, dict[int, float]] = {i: {} for i in range(n_groups)}
+    for (a, b), w in zip(pairs.tolist(), weight.tolist(), strict=True):
+        if a != b:
+            nb[a][b] = nb[a].get(b, 0.0) + w
+            nb[b][a] = nb[b].get(a, 0.0) + w
+    while True:
+        small = [r for r in tot if tot[r] < threshold and nb[r]]
+        if not small:
+            break
+        r = min(small, key=lambda i: (tot[i], i))
+        s = max(nb[r], key=lambda j: (nb[r][j], -j))
+        uf.union(r, s)
+        root, other = uf.find(r), (s if uf.find(r) == r else r)
+        tot[root] = tot[r] + tot[s]
+        del tot[other]
+        merged = nb.pop(other)
+        for j, w in merged.items():
+            nb[j].pop(other, None)
+            if j != root:
+                nb[root][j] = nb[root].get(j, 0.0) + w
+                nb[j][root] = nb[j].get(root, 0.0) + w
+        nb[root].pop(root, None)
+        nb[root].pop(other, None)
+    roots = np.array([uf.find(i) for i in range(n_groups)], dtype=np.int64)
+    _, new = np.unique(roots, return_inverse=True)
+    return new.astype(np.int64)
+
+
+@dataclass
+class Reduced:
+    """The free part of a community as connected super-units.
+
+    Parameters
+    ----------
+    members
+        Original unit indices of each super-unit.
+    unit_super
+        Super-unit of each original unit, ``-1`` for units that are not free.
+    value
+        Balance value per super-unit.
+    xy
+        Value-weighted centre per super-unit (metres, relative to the mean of
+        the community's units).
+    classes
+        Count of member units per compound class, per super-unit.
+    compound
+        Compound of the super-unit's host (the member with the most value).
+    neighbours
+        Adjacent super-units with cut cost, hard-edge count and whether the
+        adjacency may carry contiguity (a hard barrier does not, unless its
+        zones had to be merged).
+    region
+        Region (zones merged to be partitionable) per super-unit.
+    piece
+        Piece (connected part of one compound class) per super-unit.
+    frozen_piece
+        Pieces that are a whole compound within the band (kept as one grid
+        with ``keep_compounds``).
+    forced_hard_merges
+        Zones merged across a hard barrier because they were too small.
+    attach_to_fixed
+        Free units with no value and no free neighbour region, with the fixed
+        (locked or over-maximum) unit they join.
+    """
+
+    members: list[IntArray]
+    unit_super: IntArray
+    value: IntArray
+    xy: FloatArray
+    classes: list[dict[int, int]]
+    compound: IntArray
+    neighbours: list[list[Neighbour]]
+    region: IntArray
+    piece: IntArray
+    frozen_piece: set[int]
+    forced_hard_merges: int
+    attach_to_fixed: dict[int, int]
+
+    @property
+    def n(self) -> int:
+        """Number of super-units."""
+        return len(self.members)
+
+    def links(self, i: int) -> list[int]:
+        """Neighbours of super-unit ``i`` usable for contiguity."""
+        return [j for j, _, _, link in self.neighbours[i] if link]
+
+
+def reduce_instance(
+    instance: PartitionInstance, config: PartitionConfig, *, free: npt.NDArray[np.bool_]
+) -> Reduced:
+    """Zones, super-units and pieces of the ``free`` units of a community."""
+    n = instance.n
+    value = np.asarray(instance.value, dtype=np.int64)
+    xy = np.asarray(instance.xy, dtype=np.float64).reshape(-1, 2)
+    if n:
+        xy = xy - xy.mean(axis=0)  # local coordinates keep the moment sums exact
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    soft = np.asarray(instance.edge_soft, dtype=bool)
+    length = np.asarray(instance.edge_length, dtype=np.float64)
+    comp = np.asarray(instance.compound, dtype=np.int64)
+    cut_cost = edge_cut_cost(instance, config)
+
+    fidx = np.flatnonzero(free)
+    local = np.full(n, -1, dtype=np.int64)
+    local[fidx] = np.arange(len(fidx))
+    both = free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
+    fe = local[e[both]]
+    fhard, fsoft, flen, fcost = hard[both], soft[both], length[both], cut_cost[both]
+    nf = len(fidx)
+    fval = value[fidx]
+
+    # 1. zones and regions
+    _, zone = components(nf, fe[~fhard])
+    nz = int(zone.max()) + 1 if nf else 0
+    ztot = np.bincount(zone, weights=fval, minlength=nz)
+    zpairs = np.stack([zone[fe[:, 0]], zone[fe[:, 1]]], axis=1) if len(fe) else np.empty((0, 2))
+    cross = zpairs[:, 0] != zpairs[:, 1] if len(fe) else np.zeros(0, dtype=bool)
+    zone_region = _merge_small(
+        nz, ztot, zpairs[cross].astype(np.int64), flen[cross] + 1e-3, config.min
+    )
+    region = zone_region[zone] if nf else np.empty(0, dtype=np.int64)
+    forced_hard_merges = int(nz - (int(zone_region.max()) + 1 if nz else 0))
+    if forced_hard_merges:
+        logger.info(
+            "%s: %d zone(s) merged across hard barriers (too small for a grid)",
+            instance.community_id,
+            forced_hard_merges,
+        )
+    same_region = region[fe[:, 0]] == region[fe[:, 1]] if len(fe) else np.zeros(0, dtype=bool)
+    link = same_region & (~fhard | (zone[fe[:, 0]] != zone[fe[:, 1]]))
+
+    # 2. super-units: attach value-less units to the nearest valued unit
+    host = np.arange(nf, dtype=np.int64)
+    sources = np.flatnonzero(fval > 0)
+    if nf and len(sources) < nf:
+        le = fe[link]
+        d = np.hypot(*(xy[fidx[le[:, 0]]] - xy[fidx[le[:, 1]]]).T) + 0.1
+        d = d * np.where(fsoft[link], 3.0, 1.0)
+        g = coo_matrix(
+            (np.r_[d, d], (np.r_[le[:, 0], le[:, 1]], np.r_[le[:, 1], le[:, 0]])), shape=(nf, nf)
+        ).tocsr()
+        if len(sources):
+            _, _, src = dijkstra(g, indices=sources, min_only=True, return_predecessors=True)
+            src = np.asarray(src, dtype=np.int64)
+            ok = src >= 0
+            host[ok] = src[ok]
+        # regions without any valued unit: one super-unit per linked component
+        _, lc = components(nf, le)
+        orphan = host == np.arange(nf)
+        orphan &= fval == 0
+        if orphan.any():
+            first: dict[int, int] = {}
+            for i in np.flatnonzero(orphan).tolist():
+                host[i] = first.setdefault(int(lc[i]), i)
+    _, sup = np.unique(host, return_inverse=True)
+    sup = sup.astype(np.int64)
+    ns = int(sup.max()) + 1 if nf else 0
+    order = np.argsort(sup, kind="stable")
+    bounds = np.searchsorted(sup[order], np.arange(ns + 1))
+    members = [fidx[order[bounds[i] : bounds[i + 1]]] for i in range(ns)]
+    sval = np.bincount(sup, weights=fval, minlength=ns).astype(np.int64)
+    w = fval.astype(np.float64)
+    cnt = np.bincount(sup, minlength=ns)
+    fxy = xy[fidx]
+    sx = np.where(
+        sval > 0,
+        np.bincount(sup, weights=w * fxy[:, 0], minlength=ns) / np.maximum(sval, 1),
+        np.bincount(sup, weights=fxy[:, 0], minlength=ns) / np.maximum(cnt, 1),
+    )
+    sy = np.where(
+        sval > 0,
+        np.bincount(sup, weights=w * fxy[:, 1], minlength=ns) / np.maximum(sval, 1),
+        np.bincount(sup, weights=fxy[:, 1], minlength=ns) / np.maximum(cnt, 1),
+    )
+    classes: list[dict[int, int]] = [{} for _ in range(ns)]
+    for s, c in zip(sup.tolist(), comp[fidx].tolist(), strict=True):
+        classes[s][c] = classes[s].get(c, 0) + 1
+    hostcomp = comp[fidx[np.unique(host)]] if nf else np.empty(0, dtype=np.int64)
+    sregion = np.zeros(ns, dtype=np.int64)
+    sregion[sup] = region
+
+    # super edges
+    nb: list[dict[int, list[float]]] = [{} for _ in range(ns)]
+    if len(fe):
+        sa, sb = sup[fe[:, 0]], sup[fe[:, 1]]
+        keep = (sa != sb) & same_region
+        for a, b, c, h, lk in zip(
+            sa[keep].tolist(),
+            sb[keep].tolist(),
+            fcost[keep].tolist(),
+            fhard[keep].tolist(),
+            link[keep].tolist(),
+            strict=True,
+        ):
+            for x, y in ((a, b), (b, a)):
+                rec = nb[x].get(y)
+                if rec is None:
+                    nb[x][y] = [c, float(h), float(lk)]
+                else:
+                    rec[0] += c
+                    rec[1] += h
+                    rec[2] = max(rec[2], float(lk))
+    neighbours: list[list[Neighbour]] = [
+        [(j, r[0], int(r[1]), bool(r[2])) for j, r in sorted(d.items())] for d in nb
+    ]
+
+    # 3. pieces: connected parts of one compound class
+    pe = [
+        (i, j)
+        for i in range(ns)
+        for j, _, _, lk in neighbours[i]
+        if lk and j > i and hostcomp[i] == hostcomp[j]
+    ]
+    pe_arr = np.array(pe, dtype=np.int64).reshape(-1, 2)
+    npc, piece = components(ns, pe_arr)
+    ptot = np.bincount(piece, weights=sval, minlength=npc) if ns else np.zeros(0)
+    ppairs = []
+    pw = []
+    for i in range(ns):
+        for j, c, _, lk in neighbours[i]:
+            if lk and j > i and piece[i] != piece[j]:
+                ppairs.append((piece[i], piece[j]))
+                pw.append(c + 1e-3)
+    piece = _merge_small(
+        npc, ptot, np.array(ppairs, dtype=np.int64).reshape(-1, 2), np.array(pw), config.min
+    )[piece] if ns else piece
+    frozen: set[int] = set()
+    if config.keep_compounds and ns:
+        npc2 = int(piece.max()) + 1
+        ptot = np.bincount(piece, weights=sval, minlength=npc2)
+        for p in range(npc2):
+            ids = np.flatnonzero(piece == p)
+            comps = {c for i in ids.tolist() for c in classes[i]}
+            hostc = set(hostcomp[ids].tolist())
+            if (
+                len(hostc) == 1
+                and next(iter(hostc)) >= 0
+                and len(comps - {-1}) == 1
+                and config.in_band(ptot[p])
+            ):
+                frozen.add(p)
+
+    # value-less free regions with no way into a grid of their own: join a fixed unit
+    attach: dict[int, int] = {}
+    rtot = np.bincount(sregion, weights=sval) if ns else np.zeros(0)
+    for r in np.flatnonzero(rtot == 0).tolist() if ns else []:
+        ids = fidx[region == r]
+        inner = np.isin(e[:, 0], ids) | np.isin(e[:, 1], ids)
+        cand = e[inner].ravel()
+        fixed = cand[~free[cand]]
+        if len(fixed):
+            target = int(fixed.min())
+            for u in ids.tolist():
+                attach[u] = target
+
+    return Reduced(
+        members=members,
+        unit_super=_unit_super(n, fidx, sup),
+        value=sval,
+        xy=np.stack([sx, sy], axis=1) if ns else np.empty((0, 2)),
+        classes=classes,
+        compound=hostcomp.astype(np.int64),
+        neighbours=neighbours,
+        region=sregion,
+        piece=piece.astype(np.int64),
+        frozen_piece=frozen,
+        forced_hard_merges=forced_hard_merges,
+        attach_to_fixed=attach,
+    )
+
+
+def _unit_super(n: int, fidx: IntArray, sup: IntArray) -> IntArray:
+    out = np.full(n, -1, dtype=np.int64)
+    out[fidx] = sup
+    return out

@@ -1,0 +1,110 @@
+"""Minimal-change re-planning and local rebalancing.
+
+:func:`replan` starts from the labels of a previous plan (``previous``;
+new buildings ``-1``): labels are kept where the grid is still connected,
+new buildings join a neighbouring grid, grids grown too big are split (the
+part holding most of the old value keeps the label), and the local search and
+neighbourhood repair restore the band while every household moved away from
+its previous grid costs ``weights.moved``. Locked units keep their grid.
+
+:func:`rebalance` does the same around a few grids only (a hand edit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from gridder.errors import InputError
+from gridder.partition.config import PartitionConfig
+from gridder.partition.instance import PartitionInstance
+from gridder.partition.solver import GridPartitioner, PartitionResult
+
+__all__ = ["moved_share", "rebalance", "replan"]
+
+
+def _start(instance: PartitionInstance, previous: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    lab = previous.copy()
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    if len(locked) == instance.n:
+        lab[locked >= 0] = locked[locked >= 0]
+    return lab
+
+
+def replan(
+    instance: PartitionInstance,
+    config: PartitionConfig | None = None,
+    *,
+    previous: npt.ArrayLike | None = None,
+    seed: int | None = None,
+) -> PartitionResult:
+    """Re-plan a community from a previous plan, moving as little value as possible.
+
+    Parameters
+    ----------
+    instance
+        The community now (buildings added or removed, values changed).
+    config
+        Band, weights (``weights.moved`` prices a moved household) and limits.
+    previous
+        Previous grid label per unit, ``-1`` for new units (default:
+        ``instance.previous``).
+    seed
+        Overrides the per-community seed.
+
+    Returns
+    -------
+    PartitionResult
+        The new plan; labels of grids that persist are the previous labels.
+    """
+    prev = np.asarray(instance.previous if previous is None else previous, dtype=np.int64)
+    if len(prev) != instance.n:
+        raise InputError.single(
+            f"community {instance.community_id}",
+            "previous",
+            f"has {len(prev)} labels for {instance.n} units",
+        )
+    solver = GridPartitioner(instance, config, seed=seed)
+    return solver.improve(_start(instance, prev), previous=prev)
+
+
+def rebalance(
+    instance: PartitionInstance,
+    labels: npt.ArrayLike,
+    grids: Iterable[int],
+    config: PartitionConfig | None = None,
+    *,
+    seed: int | None = None,
+) -> PartitionResult:
+    """Rebalance the neighbourhood of some grids of a plan, leaving the rest alone.
+
+    Parameters
+    ----------
+    instance
+        The community.
+    labels
+        The current labels (e.g. after a hand edit).
+    grids
+        Labels of the grids to rebalance (with their neighbours).
+    config
+        Band and weights.
+    seed
+        Overrides the per-community seed.
+    """
+    lab = np.asarray(labels, dtype=np.int64)
+    solver = GridPartitioner(instance, config, seed=seed)
+    return solver.improve(_start(instance, lab), previous=lab, focus=list(grids))
+
+
+def moved_share(
+    instance: PartitionInstance, labels: npt.ArrayLike, previous: npt.ArrayLike
+) -> float:
+    """Households of units present in both plans whose grid changed, over theirs (CONTRACT §6)."""
+    lab = np.asarray(labels, dtype=np.int64)
+    prev = np.asarray(previous, dtype=np.int64)
+    hh = np.asarray(instance.households, dtype=np.float64)
+    both = prev >= 0
+    total = float(hh[both].sum())
+    return float(hh[both & (lab != prev)].sum() / total) if total > 0 else 0.0

@@ -1,0 +1,450 @@
+"""The partition solver: balanced, contiguous, compact grids for one community.
+
+>>> result = GridPartitioner(instance, PartitionConfig(seed=1)).solve()  # doctest: +SKIP
+>>> result.labels, result.status, result.quality_summary()  # doctest: +SKIP
+
+Steps (see the modules named for each):
+
+1. buildings above the maximum get a grid of their own, locked units keep
+   their grid; the rest is reduced to zones, super-units and compound pieces
+   (:mod:`~gridder.partition.reduce`);
+2. each piece gets ``k`` grids (nearest to total/target within the band's
+   range): lumpy pieces by an exact CP-SAT set partition over connected
+   candidate grids (:mod:`~gridder.partition.setpartition`), smooth ones by
+   balanced graph-Voronoi growth (:mod:`~gridder.partition.grow`);
+3. a local search moves boundary units across the whole community
+   (:mod:`~gridder.partition.localsearch`), and the neighbourhoods of grids
+   still out of band are re-solved (:mod:`~gridder.partition.repair`);
+4. the labels are checked independently (:mod:`~gridder.partition.check`).
+
+Every step is deterministic for a seed: CP-SAT runs with a fixed number of
+workers and a deterministic time limit; the heuristics are bounded by
+iteration counts, never by the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gridder.errors import InputError, Problem
+from gridder.partition.check import check_partition, grid_components
+from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import GridStats, grid_stats, plan_objective
+from gridder.partition.grow import grow_regions
+from gridder.partition.instance import PartitionInstance
+from gridder.partition.localsearch import WorkingPlan, local_search
+from gridder.partition.lowerbound import BandLowerBound, band_lower_bound
+from gridder.partition.quality import PartitionQuality, partition_quality
+from gridder.partition.reduce import Reduced, reduce_instance
+from gridder.partition.repair import (
+    Budget,
+    choose_k,
+    connect_labels,
+    repair_grids,
+    split_oversized,
+)
+from gridder.partition.setpartition import solve_set_partition
+
+__all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+
+#: Pieces with at most this many super-units are solved exactly when lumpy.
+_EXACT_PIECE_UNITS = 60
+#: Target grids per chunk when a large lumpy piece is split before exact solving.
+_GRIDS_PER_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """The plan of one community and how it was found.
+
+    Parameters
+    ----------
+    community_id
+        The community.
+    labels
+        Grid label of each unit (locked labels kept; other labels are the
+        smallest integers not otherwise used).
+    n_grids
+        Number of grids.
+    k_target
+        Number of grids the totals and the band ask for.
+    status
+        ``OPTIMAL`` (one exact model, proven), ``FEASIBLE`` (decomposed or
+        stopped by a limit) or ``TRIVIAL`` (one grid, or no units).
+    objective
+        The plan's cost, recomputed from the labels (:func:`plan_objective`).
+    bound
+        A lower bound on the objective (out-of-band grids the data force).
+    gap
+        ``(objective - bound) / objective``.
+    limit_hit
+        Whether a time or iteration limit stopped any step.
+    solve_time
+        Wall-clock seconds (informative only; never used for decisions).
+    deterministic_time
+        CP-SAT deterministic time spent.
+    seed
+        The seed this community was solved with.
+    out_of_band
+        Grids outside the band (single buildings above the maximum left out).
+    lower_bound
+        What the data force (:class:`BandLowerBound`).
+    over_max_unit_ids, forced_unit_ids
+        ``unit_ids`` of buildings above the maximum and of buildings in no
+        connected in-band set.
+    hard_barrier_merges
+        Zones merged across a hard barrier because they were too small.
+    grids
+        Per-grid statistics.
+    quality
+        Quality measures (CONTRACT §6) on the arrays.
+    notes
+        Things a planner should know (in words).
+    """
+
+    community_id: str
+    labels: IntArray
+    n_grids: int
+    k_target: int
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    limit_hit: bool
+    solve_time: float
+    deterministic_time: float
+    seed: int
+    out_of_band: int
+    lower_bound: BandLowerBound
+    over_max_unit_ids: tuple[Any, ...]
+    forced_unit_ids: tuple[Any, ...]
+    hard_barrier_merges: int
+    grids: GridStats
+    quality: PartitionQuality
+    notes: tuple[str, ...] = field(default=())
+
+    def quality_summary(self) -> dict[str, Any]:
+        """Summary measures, JSON-able."""
+        return self.quality.summary()
+
+    def to_meta(self) -> dict[str, Any]:
+        """What ``plan_meta`` records for this community (JSON-able)."""
+        return {
+            "community_id": self.community_id,
+            "n_grids": self.n_grids,
+            "k_target": self.k_target,
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "limit_hit": self.limit_hit,
+            "solve_time_s": round(self.solve_time, 3),
+            "deterministic_time": round(self.deterministic_time, 3),
+            "seed": self.seed,
+            "out_of_band": self.out_of_band,
+            "lower_bound_out_of_band": self.lower_bound.min_out_of_band,
+            "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
+            "over_max_unit_ids": [str(x) for x in self.over_max_unit_ids],
+            "forced_unit_ids": [str(x) for x in self.forced_unit_ids],
+            "hard_barrier_merges": self.hard_barrier_merges,
+            "quality": self.quality_summary(),
+            "notes": list(self.notes),
+        }
+
+
+def validate_instance(instance: PartitionInstance) -> None:
+    """Raise :class:`InputError` listing every inconsistency of the arrays."""
+    src = f"community {instance.community_id}"
+    n = instance.n
+    problems: list[Problem] = []
+    for name in ("unit_ids", "households", "compound", "area"):
+        if len(getattr(instance, name)) != n:
+            problems.append(Problem(src, name, f"has {len(getattr(instance, name))} rows, not {n}"))
+    if np.asarray(instance.xy).reshape(-1, 2).shape[0] != n:
+        problems.append(Problem(src, "xy", f"does not hold {n} points"))
+    if n and int(np.min(instance.value)) < 0:
+        i = int(np.argmin(instance.value))
+        problems.append(
+            Problem(src, f"building_id={instance.unit_ids[i]}", "negative balance value")
+        )
+    e = np.asarray(instance.edges).reshape(-1, 2)
+    m = len(e)
+    for name in ("edge_length", "edge_hard", "edge_soft", "edge_street"):
+        if len(getattr(instance, name)) != m:
+            problems.append(Problem(src, name, f"has {len(getattr(instance, name))} rows, not {m}"))
+    if m and (e.min() < 0 or e.max() >= n or (e[:, 0] == e[:, 1]).any()):
+        problems.append(Problem(src, "edges", "an edge names a unit out of range or itself"))
+    for name in ("locked", "previous"):
+        k = len(getattr(instance, name))
+        if k not in (0, n):
+            problems.append(Problem(src, name, f"has {k} rows, not 0 or {n}"))
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    if not problems and len(locked) == n and (locked >= 0).any():
+        lab = np.where(locked >= 0, locked, -1 - np.arange(n))
+        for g, pieces in sorted(grid_components(instance, lab).items()):
+            if g >= 0 and pieces > 1:
+                problems.append(Problem(src, f"locked grid {g}", f"is in {pieces} pieces"))
+    if problems:
+        raise InputError(problems)
+
+
+class GridPartitioner:
+    """Partition one community into balanced, contiguous, compact grids.
+
+    Parameters
+    ----------
+    instance
+        The community as arrays.
+    config
+        Band, seed, limits and weights.
+    seed
+        Overrides the per-community seed derived from ``config.seed``.
+    """
+
+    def __init__(
+        self,
+        instance: PartitionInstance,
+        config: PartitionConfig | None = None,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        validate_instance(instance)
+        self.instance = instance
+        self.config = config or PartitionConfig()
+        self.seed = self.config.community_seed(instance.community_id) if seed is None else seed
+        n = instance.n
+        self.locked = (
+            np.asarray(instance.locked, dtype=np.int64)
+            if len(instance.locked) == n
+            else np.full(n, -1, dtype=np.int64)
+        )
+        value = np.asarray(instance.value, dtype=np.int64)
+        self.over = (value > self.config.max) & (self.locked < 0)
+        self.free = (self.locked < 0) & ~self.over
+        self.budget = Budget(left=self.config.time_limit)
+        self.notes: list[str] = []
+        self._exact_only = True
+        self._heuristic_limit = False
+
+    # -- public -------------------------------------------------------------
+    def solve(self) -> PartitionResult:
+        """Partition the community from scratch."""
+        t0 = time.perf_counter()
+        red = reduce_instance(self.instance, self.config, free=self.free)
+        plan = self._initial(red)
+        self._improve(plan)
+        return self._result(red, plan, t0)
+
+    def improve(
+        self,
+        labels: npt.ArrayLike,
+        *,
+        previous: npt.ArrayLike | None = None,
+        focus: Sequence[int] | None = None,
+    ) -> PartitionResult:
+        """Improve given unit labels (re-planning and local rebalancing).
+
+        Parameters
+        ----------
+        labels
+            Grid label per unit; every grid must be connected (see
+            :func:`gridder.partition.replan.initial_labels`).
+        previous
+            Labels of a previous plan per unit: moving value away costs.
+        focus
+            Only rebalance these grids and their neighbours.
+        """
+        t0 = time.perf_counter()
+        self._exact_only = False
+        red = reduce_instance(self.instance, self.config, free=self.free)
+        lab = np.asarray(labels, dtype=np.int64)
+        host = [int(m[np.argmax(self.instance.value[m])]) for m in red.members]
+        reserved = self._reserved(previous)
+        locked_labels = set(self.locked[self.locked >= 0].tolist())
+        sup_label = [-1 if int(lab[h]) in locked_labels else int(lab[h]) for h in host]
+        sup_label = connect_labels(red, sup_label, self.config, seed=self.seed, reserved=reserved)
+        prev_sup = None
+        if previous is not None:
+            prev = np.asarray(previous, dtype=np.int64)
+            prev_sup = [int(prev[h]) for h in host]
+        plan = WorkingPlan(red, self.config, sup_label, previous=prev_sup, reserved=reserved)
+        if split_oversized(plan, seed=self.seed):
+            focus = None
+        self._improve(plan, focus=None if focus is None else set(focus))
+        return self._result(red, plan, t0)
+
+    # -- steps --------------------------------------------------------------
+    def _reserved(self, previous: npt.ArrayLike | None = None) -> set[int]:
+        res = set(self.locked[self.locked >= 0].tolist())
+        if previous is not None:
+            res |= {int(x) for x in np.asarray(previous) if x >= 0}
+        return res
+
+    def _initial(self, red: Reduced) -> WorkingPlan:
+        config = self.config
+        label = [-1] * red.n
+        reserved = self._reserved()
+        next_label = 0
+        fixed: set[int] = set()
+        pieces = np.unique(red.piece) if red.n else np.empty(0, dtype=np.int64)
+        for p in pieces.tolist():
+            units = np.flatnonzero(red.piece == p).tolist()
+            total = float(red.value[units].sum())
+            k = min(choose_k(total, config), len(units))
+            groups: list[list[int]]
+            if p in red.frozen_piece or k == 1:
+                groups = [units]
+            else:
+                groups = self._split_piece(red, units, k)
+            for grp in groups:
+                while next_label in reserved:
+                    next_label += 1
+                for u in grp:
+                    label[u] = next_label
+                if p in red.frozen_piece:
+                    fixed.add(next_label)
+                next_label += 1
+        return WorkingPlan(red, config, label, fixed=fixed, reserved=reserved)
+
+    def _split_piece(self, red: Reduced, units: list[int], k: int) -> list[list[int]]:
+        config = self.config
+        vals = red.value[units]
+        positive = vals[vals > 0]
+        lumpy = len(positive) > 0 and float(np.median(positive)) >= (config.max - config.min) / 3
+        if not lumpy:
+            self._exact_only = False
+            return grow_regions(red, units, k, config, seed=self.seed)
+        chunks = [units]
+        if len(units) > _EXACT_PIECE_UNITS:
+            self._exact_only = False
+            n_chunks = max(2, -(-k // _GRIDS_PER_CHUNK))
+            chunks = grow_regions(red, units, n_chunks, config, seed=self.seed)
+        out: list[list[int]] = []
+        for ch in chunks:
+            t = self.budget.take(max(0.5, self.config.time_limit / 4))
+            res = (
+                solve_set_partition(red, ch, config, seed=self.seed, time_limit=t)
+                if t > 0
+                else None
+            )
+            if res is None:
+                self._exact_only = False
+                total = float(red.value[ch].sum())
+                out += grow_regions(
+                    red, ch, min(choose_k(total, config), len(ch)), config, seed=self.seed
+                )
+                continue
+            self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
+            out += [list(g) for g in res.grids]
+        return out
+
+    def _improve(self, plan: WorkingPlan, *, focus: set[int] | None = None) -> None:
+        config = self.config
+        if not plan.grids:
+            return
+        if len(plan.grids) > 1 or focus is not None:
+            self._exact_only = self._exact_only and len(set(plan.red.piece.tolist())) == 1
+            _, hit = local_search(plan, passes=config.local_search_passes, focus=focus)
+            self._heuristic_limit |= hit
+        for rnd in range(4):
+            bad = plan.out_of_band()
+            if focus is not None:
+                bad = sorted(set(bad) | (focus & set(plan.grids)))
+                focus = None
+            if not bad:
+                break
+            made = repair_grids(
+                plan, bad, seed=self.seed + 7919 * (rnd + 1), budget=self.budget, rings=1 + rnd % 2
+            )
+            if made:
+                self._exact_only = False
+                _, hit = local_search(plan, passes=max(3, config.local_search_passes // 3))
+                self._heuristic_limit |= hit
+            elif rnd % 2:
+                break
+
+    # -- result -------------------------------------------------------------
+    def _labels(self, red: Reduced, plan: WorkingPlan) -> IntArray:
+        inst = self.instance
+        lab = self.locked.copy()
+        for s, members in enumerate(red.members):
+            lab[members] = plan.label[s]
+        used = set(lab[lab >= 0].tolist()) | self._reserved()
+        nxt = 0
+        for u in np.flatnonzero(self.over).tolist():
+            while nxt in used:
+                nxt += 1
+            lab[u] = nxt
+            used.add(nxt)
+        for u, target in red.attach_to_fixed.items():
+            lab[u] = lab[target]
+        for u in np.flatnonzero(lab < 0).tolist():  # a free unit left alone (no neighbour at all)
+            while nxt in used:
+                nxt += 1
+            lab[u] = nxt
+            used.add(nxt)
+        del inst
+        return lab
+
+    def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
+        inst, config = self.instance, self.config
+        labels = self._labels(red, plan)
+        report = check_partition(inst, labels, config)
+        report.raise_if_invalid()
+        lb = band_lower_bound(inst, config)
+        stats = grid_stats(inst, labels, config)
+        quality = partition_quality(inst, labels, config)
+        previous = inst.previous if len(inst.previous) == inst.n else None
+        objective = plan_objective(inst, labels, config, previous=previous)
+        bound = float(config.weights.out_of_band * lb.min_out_of_band)
+        n_grids = len(stats.labels)
+        if n_grids <= 1:
+            status = "TRIVIAL"
+        elif self._exact_only and self.budget.calls == 1 and not self.budget.limit_hit:
+            status = "OPTIMAL"
+        else:
+            status = "FEASIBLE"
+        if red.forced_hard_merges:
+            self.notes.append(
+                f"{red.forced_hard_merges} area(s) cut off by major streets/rivers/rail were "
+                "too small for a grid and share a grid across the barrier"
+            )
+        if len(lb.over_max_units):
+            self.notes.append(
+                f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
+                "and form a grid of their own"
+            )
+        ids = np.asarray(inst.unit_ids, dtype=object)
+        return PartitionResult(
+            community_id=inst.community_id,
+            labels=labels,
+            n_grids=n_grids,
+            k_target=choose_k(float(np.asarray(inst.value).sum()), config),
+            status=status,
+            objective=objective,
+            bound=bound,
+            gap=(objective - bound) / objective if objective > 0 else 0.0,
+            limit_hit=self.budget.limit_hit or self._heuristic_limit,
+            solve_time=time.perf_counter() - t0,
+            deterministic_time=self.budget.spent,
+            seed=self.seed,
+            out_of_band=quality.n_counted - quality.n_in_band,
+            lower_bound=lb,
+            over_max_unit_ids=tuple(ids[lb.over_max_units].tolist()),
+            forced_unit_ids=tuple(ids[lb.forced_units].tolist()),
+            hard_barrier_merges=red.forced_hard_merges,
+            grids=stats,
+            quality=quality,
+            notes=tuple(self.notes),
+        )

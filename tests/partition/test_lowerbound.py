@@ -1,0 +1,51 @@
+"""The lower bound on out-of-band grids, on hand-built cases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridder.partition import GridPartitioner, PartitionConfig, band_lower_bound
+
+from .conftest import make_instance
+
+
+def test_tower_198_between_132_and_312_is_forced() -> None:
+    # 132 - 198 - 312 on a path: {198}=198, {198,132}=330, {198,312}=510: none in band
+    inst = make_instance([132, 198, 312], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert inst.unit_ids[lb.forced_units].tolist() == ["B0", "B1"]  # 132 alone is stuck too
+    assert lb.over_max_units.tolist() == [2]
+    # 132 and 198 can share a grid of 330 <= 600: one forced grid, not two
+    assert lb.min_out_of_band == 1
+    res = GridPartitioner(inst).solve()
+    assert res.out_of_band >= lb.min_out_of_band
+    assert set(res.forced_unit_ids) == {"B0", "B1"}
+    assert res.over_max_unit_ids == ("B2",)
+
+
+def test_two_far_apart_forced_towers_count_twice() -> None:
+    # 198 | 0-hh chain of 300+ ... use a heavy separator: 198 - 290 - 290 - 198
+    inst = make_instance(
+        [198, 290, 290, 198], np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [(0, 1), (1, 2), (2, 3)],
+    )
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert sorted(lb.forced_units.tolist()) == [0, 3]
+    assert lb.min_out_of_band == 2  # 198+290+290+198 = 976 > 600
+    res = GridPartitioner(inst).solve()
+    assert res.out_of_band >= 2
+
+
+def test_smooth_area_forces_nothing(smooth_lattice) -> None:
+    lb = band_lower_bound(smooth_lattice, PartitionConfig())
+    assert len(lb.forced_units) == 0 and lb.min_out_of_band == 0
+    assert lb.ceiling(10) == 1.0
+
+
+def test_locked_out_of_band_grid_counts() -> None:
+    inst = make_instance(
+        [100, 150, 150, 100], np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [(0, 1), (1, 2), (2, 3)], locked=[5, -1, -1, -1],
+    )
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert lb.locked_out_of_band == 1 and lb.min_out_of_band >= 1

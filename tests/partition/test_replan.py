@@ -1,0 +1,90 @@
+"""Minimal-change re-planning and local rebalancing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gridder.partition import GridPartitioner, PartitionConfig, check_partition, rebalance, replan
+from gridder.partition.replan import moved_share
+
+from .conftest import lattice
+
+FAST = PartitionConfig(time_limit=2.0)
+
+
+def base_plan():
+    rng = np.random.default_rng(11)
+    inst = lattice(30, 20, rng.integers(2, 15, 600).tolist(), community_id="R")
+    return inst, GridPartitioner(inst, FAST).solve()
+
+
+def test_replan_unchanged_moves_nothing() -> None:
+    inst, res = base_plan()
+    again = replan(replace(inst, previous=res.labels), FAST)
+    assert check_partition(inst, again.labels, FAST).ok
+    assert moved_share(inst, again.labels, res.labels) <= 0.02
+    assert again.quality.summary()["in_band_share"] == 1.0
+
+
+def _year_later():
+    inst, res = base_plan()
+    rng = np.random.default_rng(12)
+    value = inst.value.copy()
+    district = (inst.xy[:, 0] < 200) & (inst.xy[:, 1] < 200)  # one district grows 0-60%
+    value[district] = np.rint(value[district] * rng.uniform(1.0, 1.6, district.sum()))
+    demolished = rng.choice(np.flatnonzero(~district), 10, replace=False)
+    value[demolished] = 0  # ten buildings gone (kept as empty cells)
+    prev = res.labels.copy()
+    new = rng.choice(np.flatnonzero(value == 0), 6, replace=False)
+    value[new] = rng.integers(5, 15, 6)  # six new buildings
+    prev[new] = -1
+    now = replace(inst, value=value, households=value, previous=prev)
+    return now, prev, replan(now, FAST)
+
+
+def test_replan_a_year_later_restores_band() -> None:
+    now, prev, out = _year_later()
+    assert check_partition(now, out.labels, FAST).ok
+    q = out.quality
+    assert q.n_in_band / q.n_counted >= 0.95
+    assert moved_share(now, out.labels, prev) <= 0.25  # measured 0.196
+    # most grids keep their code
+    assert len(set(out.labels.tolist()) & set(prev.tolist())) >= 0.8 * len(set(prev.tolist()))
+
+
+@pytest.mark.xfail(reason="issue-3 target: moves <= 15% (measured 19.6%: repairs regrow whole "
+                   "neighbourhoods; a move-aware boundary repair is still missing)")
+def test_replan_a_year_later_moves_at_most_15_percent() -> None:
+    now, prev, out = _year_later()
+    assert moved_share(now, out.labels, prev) <= 0.15
+
+
+def test_replan_keeps_locked_grid() -> None:
+    inst, res = base_plan()
+    g = int(res.labels[0])
+    locked = np.where(res.labels == g, g, -1)
+    value = inst.value.copy()
+    value[:100] += 3
+    now = replace(inst, value=value, households=value, locked=locked, previous=res.labels)
+    out = replan(now, FAST)
+    assert check_partition(now, out.labels, FAST).ok
+    assert (out.labels[locked == g] == g).all() and (out.labels[locked != g] != g).all()
+
+
+def test_rebalance_after_hand_edit_stays_local() -> None:
+    inst, res = base_plan()
+    lab = res.labels.copy()
+    a = int(lab[0])
+    # hand edit: give grid a's units to a neighbouring grid, overloading it
+    e = inst.edges
+    nb = {int(lab[j]) for i, j in e.tolist() if lab[i] == a and lab[j] != a}
+    b = min(nb)
+    lab[lab == a] = b
+    out = rebalance(inst, lab, [b], FAST)
+    assert check_partition(inst, out.labels, FAST).ok
+    far = ~np.isin(lab, [b, *nb])
+    assert (out.labels[far] == lab[far]).mean() >= 0.9
+    assert out.quality.summary()["in_band_share"] >= 0.95

@@ -1,0 +1,170 @@
+"""Invariants of the solver: every unit once, grids connected, band, determinism, locks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gridder.errors import InputError
+from gridder.partition import (
+    GridPartitioner,
+    PartitionConfig,
+    check_partition,
+    plan_objective,
+)
+
+from .conftest import compound_district, lattice, make_instance
+
+FAST = PartitionConfig(time_limit=2.0)
+
+
+def assert_valid(inst, res, config=FAST) -> None:
+    report = check_partition(inst, res.labels, config)
+    assert report.ok, report.violations
+    assert (res.labels >= 0).all()
+    assert res.quality.contiguous.all()
+    assert res.n_grids == len(np.unique(res.labels))
+
+
+def test_smooth_all_in_band(smooth_lattice) -> None:
+    res = GridPartitioner(smooth_lattice, FAST).solve()
+    assert_valid(smooth_lattice, res)
+    total = int(smooth_lattice.value.sum())
+    assert res.n_grids == res.k_target == round(total / 250)
+    assert res.quality.summary()["in_band_share"] == 1.0
+    assert res.objective == pytest.approx(plan_objective(smooth_lattice, res.labels, FAST))
+    assert res.bound <= res.objective and 0 <= res.gap <= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_lumpy_district_near_the_ceiling(seed: int) -> None:
+    # a harsh district: a third of the towers hold more than 300 households
+    inst = compound_district(seed)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res)
+    q = res.quality
+    share = q.n_in_band / q.n_counted
+    assert share >= res.lower_bound.ceiling(q.n_counted) - 0.06  # measured: 1.5-5.5 points
+    assert share >= 0.85
+    assert q.summary()["single_compound_share"] >= 0.8  # measured 0.84-0.89 on this harsh fixture
+
+
+@pytest.mark.xfail(reason="issue-3 target (ceiling - 2 points) not yet met on every harsh draw")
+@pytest.mark.parametrize("seed", [0, 2])
+def test_lumpy_district_within_two_points_of_ceiling(seed: int) -> None:
+    inst = compound_district(seed)
+    res = GridPartitioner(inst, FAST).solve()
+    q = res.quality
+    assert q.n_in_band / q.n_counted >= res.lower_bound.ceiling(q.n_counted) - 0.02
+
+
+def test_deterministic_for_a_seed(lumpy_lattice) -> None:
+    a = GridPartitioner(lumpy_lattice, FAST).solve()
+    b = GridPartitioner(lumpy_lattice, FAST).solve()
+    assert np.array_equal(a.labels, b.labels)
+    assert a.objective == b.objective
+    c = GridPartitioner(lumpy_lattice, FAST.with_(seed=5)).solve()
+    assert_valid(lumpy_lattice, c)
+
+
+def test_community_seed_is_stable() -> None:
+    cfg = PartitionConfig(seed=3)
+    assert cfg.community_seed("A") == PartitionConfig(seed=3).community_seed("A")
+    assert cfg.community_seed("A") != cfg.community_seed("B")
+
+
+def test_locked_units_keep_their_grid() -> None:
+    rng = np.random.default_rng(1)
+    vals = rng.integers(1, 9, 200).tolist()
+    locked = [-1] * 200
+    for u in (0, 1, 2, 10, 11, 12):  # a locked grid in the corner (10 x 20 lattice)
+        locked[u] = 7
+    inst = lattice(10, 20, vals, locked=locked)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res)
+    lab = res.labels
+    assert (lab[np.array(locked) == 7] == 7).all()
+    assert (lab[np.array(locked) != 7] != 7).all()
+
+
+def test_hard_barrier_not_crossed_when_avoidable() -> None:
+    rng = np.random.default_rng(2)
+    inst = lattice(10, 20, rng.integers(1, 9, 200).tolist(), hard_row=9)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res)
+    assert res.grids.hard_inside.sum() == 0
+    assert res.hard_barrier_merges == 0
+
+
+def test_small_zone_behind_barrier_joins_across_it() -> None:
+    vals = [20] * 30 + [5] * 10  # 3 rows of 10 (600) + 1 row of 10 (50) behind a barrier
+    inst = lattice(10, 4, vals, hard_row=2)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res)
+    assert res.hard_barrier_merges == 1
+    assert res.notes and "barrier" in res.notes[0]
+    assert res.quality.summary()["in_band_share"] == 1.0
+
+
+def test_building_above_max_is_its_own_grid() -> None:
+    vals = [10] * 24 + [450]
+    inst = lattice(5, 5, vals)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res)
+    big = res.labels[24]
+    assert (res.labels == big).sum() == 1
+    assert res.over_max_unit_ids == ("B24",)
+    assert res.quality.n_counted == res.n_grids - 1
+
+
+def test_community_below_min_is_one_grid() -> None:
+    inst = lattice(4, 4, [5] * 16)
+    res = GridPartitioner(inst, FAST).solve()
+    assert res.n_grids == 1 and res.status == "TRIVIAL"
+
+
+def test_keep_compounds_never_splits_a_fitting_compound() -> None:
+    inst = compound_district(7)
+    cfg = FAST.with_(keep_compounds=True)
+    res = GridPartitioner(inst, cfg).solve()
+    assert_valid(inst, res, cfg)
+    for c in np.unique(inst.compound[inst.compound >= 0]):
+        members = inst.compound == c
+        total = int(inst.value[members].sum())
+        if cfg.in_band(total):
+            assert len(np.unique(res.labels[members])) == 1
+
+
+def test_empty_and_single_unit() -> None:
+    one = make_instance([120], np.array([[0.0, 0.0]]), [])
+    res = GridPartitioner(one, FAST).solve()
+    assert res.labels.tolist() == [0] and res.n_grids == 1
+
+
+def test_bad_arrays_raise_input_error(smooth_lattice) -> None:
+    bad = replace(smooth_lattice, edge_length=smooth_lattice.edge_length[:-1])
+    with pytest.raises(InputError, match="edge_length"):
+        GridPartitioner(bad)
+    neg = replace(smooth_lattice, value=-smooth_lattice.value)
+    with pytest.raises(InputError, match="negative"):
+        GridPartitioner(neg)
+
+
+def test_result_meta_is_json(lumpy_lattice) -> None:
+    import json
+
+    res = GridPartitioner(lumpy_lattice, FAST).solve()
+    meta = res.to_meta()
+    json.dumps(meta)
+    assert meta["status"] in {"OPTIMAL", "FEASIBLE"}
+    assert meta["lower_bound_out_of_band"] <= meta["out_of_band"]
+
+
+def test_disconnected_locked_grid_is_bad_input() -> None:
+    locked = [-1] * 25
+    locked[0] = locked[24] = 3
+    inst = lattice(5, 5, [10] * 25, locked=locked)
+    with pytest.raises(InputError, match="locked grid 3"):
+        GridPartitioner(inst)
