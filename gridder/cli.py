@@ -184,6 +184,166 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_weights(text: str | None) -> dict[str, float]:
+    from gridder.errors import InputError
+
+    if not text:
+        return {"households": 1.0}
+    weights: dict[str, float] = {}
+    for raw in text.split(","):
+        name, sep, number = raw.strip().partition("=")
+        try:
+            weights[name.strip()] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InputError.single("--weights", raw, "expected column=number, e.g. elderly=0.5")
+    return weights
+
+
+def _locked_frame(path: str | None, previous: Any) -> Any:
+    """Locked grids: a polygon file, or a list of grid ids of the previous plan."""
+    if path is None:
+        return None
+    from gridder.errors import InputError
+    from gridder.io.read import InputSpec, read_layer
+
+    file = Path(path.split(".gpkg:")[0] + (".gpkg" if ".gpkg:" in path else ""))
+    if file.suffix.lower() in {".txt", ".csv"} and file.exists():
+        text = file.read_text(encoding="utf-8-sig")
+        first = text.splitlines()[0] if text.strip() else ""
+        if not any(h in first.lower() for h in ("wkt", "lon", "经度")):
+            ids = [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
+            ids = [i for i in ids if i.lower() != "grid_id"]
+            if previous is None:
+                raise InputError.single(
+                    path, "", "grid ids need --previous PLAN to find their polygons"
+                )
+            grids = previous.grids
+            unknown = sorted(set(ids) - set(grids["grid_id"].astype(str)))
+            if unknown:
+                raise InputError.single(
+                    path, ", ".join(unknown[:10]), "grid ids not in the previous plan"
+                )
+            return grids[grids["grid_id"].astype(str).isin(ids)].reset_index(drop=True)
+    if file.suffix.lower() == ".gpkg" and ".gpkg:" not in path:
+        import pyogrio
+
+        names = [str(n) for n in pyogrio.list_layers(file)[:, 0]] if file.exists() else []
+        if "grids" in names:
+            path = f"{path}:grids"
+    frame = read_layer(InputSpec(path, "locked"))
+    bad = ~frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    if bad.any():
+        raise InputError.single(path, f"row {int(frame['_row'][bad].iloc[0])}", "not a polygon")
+    return frame.drop(columns=["_row"])
+
+
+def _print_quality(meta: dict[str, Any], grids: Any) -> None:
+    console = Console()
+    table = Table(title="grids per community")
+    for col in ("community", "grids", "households", "in band", "min", "max", "status"):
+        table.add_column(col, justify="right" if col != "community" else "left")
+    for m in meta["solver"]["communities"]:
+        cid = m["community_id"]
+        mine = grids[grids["community_id"] == cid]
+        counted = ~mine["single_building_over_max"].astype(bool)
+        share = mine.loc[counted, "in_band"].mean() if counted.any() else 1.0
+        table.add_row(
+            str(cid),
+            str(len(mine)),
+            str(int(mine["households"].sum())),
+            f"{share:.0%}",
+            str(int(mine["households"].min())),
+            str(int(mine["households"].max())),
+            str(m.get("status")),
+        )
+    console.print(table)
+    q = meta["quality"]
+    pp = q["mean_polsby_popper"]
+    street = q["boundary_on_street_share"]
+    console.print(
+        f"{q['n_grids']} grids, {q['in_band_share']:.1%} in band "
+        f"(the data allow at most {q['in_band_ceiling']:.1%}), max deviation "
+        f"{q['max_deviation']:.0%}, Polsby–Popper {pp if pp is None else round(pp, 2)}, "
+        f"weighted distance {q['weighted_distance_m']} m, single-compound "
+        f"{q['single_compound_share']:.0%}, boundary on streets "
+        f"{'n/a' if street is None else f'{street:.0%}'}, contiguity "
+        f"{q['contiguity_share']:.0%}, {q['elapsed_s']} s"
+    )
+    if "replan" in meta:
+        r = meta["replan"]
+        console.print(
+            f"re-plan: {r['buildings_moved']} buildings / {r['households_moved']} households "
+            f"moved ({r['moved_share']:.1%} of those kept)"
+        )
+
+
+def _cmd_partition(args: argparse.Namespace) -> int:
+    from gridder.partition import PartitionConfig
+    from gridder.planning import PreviousPlan, partition_inputs
+    from gridder.progress import progress_bar
+
+    inputs = _load(
+        args,
+        communities=args.communities,
+        buildings=args.buildings,
+        streets=args.streets,
+        compounds=args.compounds,
+    )
+    weights = _parse_weights(args.weights)
+    config = PartitionConfig(
+        min=args.min,
+        max=args.max,
+        target=args.target,
+        balance_on=args.balance_on,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        keep_compounds=args.keep_compounds,
+    )
+    barriers: Any = args.barriers
+    if barriers not in {"major", "none"}:
+        from gridder.inputs import read_valid
+
+        barriers = read_valid(barriers, "streets", crs=args.crs, fix_geometry=args.fix_geometry)
+    previous = PreviousPlan.open(args.previous) if args.previous else None
+    locked = _locked_frame(args.locked, previous)
+    with progress_bar("partitioning communities", enabled=not args.quiet) as progress:
+        frames = partition_inputs(
+            inputs,
+            config,
+            weights=weights,
+            barriers=barriers,
+            locked=locked,
+            previous=previous,
+            workers=args.workers,
+            progress=progress,
+            parameters={
+                "barriers_file": None if args.barriers in {"major", "none"} else args.barriers
+            },
+        )
+    frames.write(args.out)
+    _print_quality(frames.meta, frames.grids)
+    Console().print(f"wrote {args.out} (plan_id {frames.meta['plan_id']})")
+    return 0
+
+
+def _cmd_map(args: argparse.Namespace) -> int:
+    from gridder.maps import write_maps
+
+    index = write_maps(
+        args.plan,
+        out_dir=args.out,
+        coverage=args.coverage,
+        sites=args.sites,
+        compare=args.compare,
+        tiles=args.tiles,
+        lang=args.lang,
+    )
+    Console().print(f"wrote {index} (open it in any browser; it needs no internet)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -220,6 +380,84 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     _add_input_options(check)
     check.set_defaults(handler=_cmd_check)
+
+    part = sub.add_parser(
+        "partition",
+        help="split communities into balanced, contiguous, compact grids",
+        description="Partition every community's buildings into grids whose households "
+        "(or workload) lie in [--min, --max], each one connected, compact, following streets "
+        "and compound edges; writes a plan GeoPackage (grids, assignments, communities, "
+        "plan_meta).",
+    )
+    part.add_argument("--communities", required=True, help="community polygons")
+    part.add_argument("--buildings", required=True, help="buildings (points or footprints)")
+    part.add_argument("--streets", help="street lines or an .osm.pbf (boundaries follow them)")
+    part.add_argument("--compounds", help="compound (小区) polygons")
+    part.add_argument("--target", type=int, default=250, help="target households per grid")
+    part.add_argument("--min", type=int, default=200, help="least households per grid")
+    part.add_argument("--max", type=int, default=300, help="most households per grid")
+    part.add_argument(
+        "--balance-on",
+        choices=["households", "workload"],
+        default="households",
+        help="balance households, or the workload given by --weights",
+    )
+    part.add_argument(
+        "--weights",
+        help="workload weights, e.g. households=1,floating_population=0.5,elderly=0.5",
+    )
+    part.add_argument(
+        "--barriers",
+        default="major",
+        help="major (major streets cut grids), none, or a FILE of extra barrier lines "
+        "(rivers, railways) added to the major streets",
+    )
+    part.add_argument(
+        "--keep-compounds",
+        action="store_true",
+        help="never split a compound whose households fit within the band",
+    )
+    part.add_argument(
+        "--locked",
+        metavar="FILE",
+        help="grids to keep exactly: a polygon file (with grid_id to keep codes) or a list "
+        "of grid ids of the --previous plan",
+    )
+    part.add_argument(
+        "--previous", metavar="PLAN", help="re-plan from this plan, moving as little as possible"
+    )
+    part.add_argument("--seed", type=int, default=0, help="the same seed gives the same plan")
+    part.add_argument(
+        "--time-limit",
+        type=float,
+        default=10.0,
+        help="deterministic solver time per community (about seconds)",
+    )
+    part.add_argument("--workers", type=int, default=2, help="communities solved in parallel")
+    part.add_argument("--out", required=True, help="the plan GeoPackage to write")
+    _add_input_options(part)
+    part.set_defaults(handler=_cmd_partition)
+
+    maps = sub.add_parser(
+        "map",
+        help="write offline maps of a plan (and coverage, sites)",
+        description="Write Folium maps that open in any browser with no internet: an "
+        "overview (index.html) and one page per community, with every script and style "
+        "beside them.",
+    )
+    maps.add_argument("--plan", required=True, help="the plan GeoPackage")
+    maps.add_argument("--coverage", help="a coverage GeoPackage (isochrones, gaps, shares)")
+    maps.add_argument("--sites", help="a sites GeoPackage (proposed stations)")
+    maps.add_argument("--compare", metavar="OLD_PLAN", help="draw an older plan's boundaries")
+    maps.add_argument(
+        "--tiles",
+        default="osm",
+        help="basemap: osm, amap (data shifted to GCJ-02), tianditu[:KEY], none, or a "
+        "{z}/{x}/{y} URL template",
+    )
+    maps.add_argument("--lang", choices=["zh", "en"], default="zh", help="label language")
+    maps.add_argument("--out", required=True, help="output directory")
+    maps.set_defaults(handler=_cmd_map)
 
     serve = sub.add_parser(
         "serve",

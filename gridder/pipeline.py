@@ -17,6 +17,9 @@ import pandas as pd
 from gridder.datasets.demo import demo_layers
 from gridder.inputs import load_inputs
 from gridder.io.write import atomic_path, write_geopackage
+from gridder.maps import write_maps
+from gridder.partition import PartitionConfig
+from gridder.planning import partition_inputs
 from gridder.prepare import Inputs
 
 __all__ = ["DemoOutputs", "check_report", "demo_job", "inputs_layers"]
@@ -54,18 +57,23 @@ class DemoOutputs(dict[str, Path]):
     """Output name → path of a demo run."""
 
 
-def demo_job(out: str | Path) -> DemoOutputs:
+def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOutputs:
     """Run the whole job on the embedded Helsinki demo data.
 
     Writes ``out/inputs.gpkg`` (layers communities, buildings, streets,
     facilities, as a planner would give them: buildings with their OSM tags and
-    no households) and ``out/check.json`` (the ``gridder check`` report of those
-    inputs, read back through the same path every command uses).
+    no households), ``out/check.json`` (the ``gridder check`` report of those
+    inputs, read back through the same path every command uses),
+    ``out/plan.gpkg`` (the partition) and ``out/maps/index.html``.
 
     Parameters
     ----------
     out
         Output directory (created).
+    workers
+        Processes for the partition.
+    tiles
+        Basemap of the maps (``osm``, ``none``, ...).
 
     Returns
     -------
@@ -94,5 +102,10 @@ def demo_job(out: str | Path) -> DemoOutputs:
     )
     report = check_report(inputs)
     outputs = DemoOutputs(inputs=inputs_path, check=write_json(out / "check.json", report))
+    log.info("demo: inputs and check report in %.1f s", time.perf_counter() - started)
+    frames = partition_inputs(inputs, PartitionConfig(), workers=workers)
+    outputs["plan"] = frames.write(out / "plan.gpkg")
+    log.info("demo: plan in %.1f s", time.perf_counter() - started)
+    outputs["maps"] = write_maps(outputs["plan"], out_dir=out / "maps", tiles=tiles)
     log.info("demo finished in %.1f s", time.perf_counter() - started)
     return outputs

@@ -1,0 +1,634 @@
+"""The partition job: prepared inputs → a plan (CONTRACT §3).
+
+For every community (independently, in parallel through an executor):
+
+1. its buildings, the streets and barriers around it, compounds, locked grids
+   and the previous plan's labels are cut out, in the metric CRS;
+2. :meth:`PartitionInstance.from_frames` tessellates the community and builds
+   the adjacency (:mod:`gridder.graph.adjacency`);
+3. the optimizer labels the buildings (:mod:`gridder.partition`; a re-plan
+   when a previous plan is given);
+4. :func:`gridder.polygons.grid_polygons` draws grid polygons that tile the
+   community, and :func:`gridder.polygons.assign_grid_codes` numbers them
+   ``{community_id}-NNN`` (west→east, north→south; persisting grids keep their code).
+
+Then the plan's guarantees are verified by the solver-independent checker
+(:func:`gridder.testing.plan_violations`) before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridder import __version__
+from gridder.errors import InputError, SolverError
+from gridder.partition import PartitionConfig
+from gridder.partition.executor import solve_one
+from gridder.partition.instance import PartitionInstance
+from gridder.partition.quality import partition_quality
+from gridder.partition.solver import PartitionResult
+from gridder.polygons import assign_grid_codes, boundary_on_street_lengths, grid_polygons
+from gridder.prepare import Inputs
+from gridder.schema import WGS84
+from gridder.testing import plan_violations
+
+__all__ = [
+    "CommunityPlan",
+    "PlanFrames",
+    "PreviousPlan",
+    "partition_inputs",
+    "workload",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Columns that may carry workload (CONTRACT §1 optional building columns).
+WORKLOAD_COLUMNS = ("households", "population", "floating_population", "elderly", "special_care")
+#: Streets this far (m) around a community still cut its tessellation.
+STREET_MARGIN_M = 30.0
+
+
+@dataclass(frozen=True)
+class PreviousPlan:
+    """What a re-plan keeps from an earlier plan.
+
+    Attributes
+    ----------
+    assignment
+        ``building_id`` → ``grid_id`` of the earlier plan.
+    grids
+        The earlier grid polygons (``grid_id``, ``community_id``), WGS84.
+    plan_id
+        The earlier plan's id.
+    """
+
+    assignment: pd.Series
+    grids: gpd.GeoDataFrame
+    plan_id: str | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> PreviousPlan:
+        """Read the assignment and grids of a plan GeoPackage."""
+        import pyogrio
+
+        from gridder.io.write import read_meta
+
+        source = str(path)
+        if not Path(path).exists():
+            raise InputError.single(source, "", "previous plan not found")
+        try:
+            assign = pyogrio.read_dataframe(path, layer="assignments", read_geometry=False)
+            grids = pyogrio.read_dataframe(path, layer="grids")
+            meta = read_meta(path)
+        except Exception as exc:  # any unreadable plan is bad input
+            raise InputError.single(source, "", f"not a gridder plan: {exc}") from exc
+        series = pd.Series(
+            assign["grid_id"].astype(str).to_numpy(),
+            index=assign["building_id"].astype(str).to_numpy(),
+        )
+        return cls(series, grids.to_crs(WGS84), meta.get("plan_id"))
+
+
+@dataclass(frozen=True)
+class CommunityTask:
+    """Everything one community's partition needs (picklable, metric CRS)."""
+
+    community_id: str
+    geometry: shapely.Geometry
+    buildings: gpd.GeoDataFrame
+    value: np.ndarray
+    streets: gpd.GeoDataFrame | None
+    barriers: gpd.GeoDataFrame | None
+    compounds: gpd.GeoDataFrame | None
+    locked: gpd.GeoDataFrame | None
+    previous_assignment: pd.Series | None
+    previous_grids: gpd.GeoDataFrame | None
+    config: PartitionConfig
+
+
+@dataclass(frozen=True)
+class CommunityPlan:
+    """One community's grids and assignment (metric CRS) and how they were found."""
+
+    community_id: str
+    grids: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    meta: dict[str, Any]
+    boundary_near_m: float
+    boundary_total_m: float
+
+
+@dataclass
+class PlanFrames:
+    """A whole plan, ready to write (all frames WGS84)."""
+
+    grids: gpd.GeoDataFrame
+    assignments: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the plan GeoPackage atomically (CONTRACT §3)."""
+        from gridder.io.write import write_plan
+
+        return write_plan(
+            path,
+            grids=self.grids,
+            assignments=self.assignments,
+            communities=self.communities,
+            meta=self.meta,
+        )
+
+
+def workload(buildings: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
+    """Weighted sum of building columns (missing values count 0).
+
+    Raises
+    ------
+    InputError
+        When a weight names a column that is not a workload column.
+    """
+    total = np.zeros(len(buildings), dtype=np.float64)
+    for name, weight in weights.items():
+        if name not in WORKLOAD_COLUMNS and name not in buildings.columns:
+            raise InputError.single(
+                "--weights", name, f"unknown column; use {', '.join(WORKLOAD_COLUMNS)}"
+            )
+        col = pd.to_numeric(buildings.get(name), errors="coerce")
+        values = np.zeros(len(buildings)) if col is None else col.fillna(0).to_numpy(float)
+        total += weight * values
+    return total
+
+
+def _clip(frame: gpd.GeoDataFrame | None, geom: shapely.Geometry) -> gpd.GeoDataFrame | None:
+    if frame is None or len(frame) == 0:
+        return None
+    area = shapely.buffer(shapely.envelope(geom), STREET_MARGIN_M)
+    idx = frame.sindex.query(area, predicate="intersects")
+    return frame.iloc[np.sort(idx)].copy() if len(idx) else None
+
+
+def _plan_community(task: CommunityTask) -> CommunityPlan:
+    """Partition one community (runs in a worker process)."""
+    config = task.config
+    b = task.buildings
+    cid = task.community_id
+    if len(b) == 0:
+        grids = gpd.GeoDataFrame(
+            {"label": [0], "n_buildings": [0], "area_m2": [task.geometry.area]},
+            geometry=[task.geometry],
+            crs=b.crs,
+        ).set_index("label")
+        meta = {"community_id": cid, "status": "TRIVIAL", "n_grids": 1, "notes": ["no buildings"]}
+        return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
+    locked_labels = None
+    locked_polys = None
+    if task.locked is not None and len(task.locked):
+        locked_polys = task.locked
+        pts = b.geometry.to_numpy()
+        lab = np.full(len(b), -1, dtype=np.int64)
+        for k, poly in enumerate(task.locked.geometry.to_numpy()):
+            lab[shapely.covered_by(pts, poly) & (lab < 0)] = k
+        locked_labels = lab
+    previous_labels = None
+    prev_codes: list[str] = []
+    if task.previous_assignment is not None:
+        prev_codes = sorted(set(task.previous_assignment.astype(str)))
+        number = {code: k for k, code in enumerate(prev_codes)}
+        mapped = task.previous_assignment.map(number)
+        previous_labels = mapped.reindex(b["building_id"].astype(str)).fillna(-1).astype(int)
+        previous_labels.index = b.index
+    instance, tess = PartitionInstance.from_frames(
+        cid,
+        task.geometry,
+        b,
+        task.value,
+        task.streets,
+        barriers=task.barriers,
+        compounds=task.compounds,
+        locked_polygons=locked_polys,
+        locked_labels=locked_labels,
+        previous_labels=previous_labels,
+    )
+    result = solve_one(instance, config.with_(seed=config.community_seed(cid)))
+    polys = grid_polygons(tess, result.labels)
+    near, total = boundary_on_street_lengths(
+        polys, task.geometry, task.streets, tess.compound_edges()
+    )
+    meta = result.to_meta()
+    meta["components"] = len(np.unique(tess.components))
+    return _finish(task, polys, result.labels, meta, result, instance, near, total)
+
+
+def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
+    task: CommunityTask,
+    polys: gpd.GeoDataFrame,
+    labels: np.ndarray,
+    meta: dict[str, Any],
+    result: PartitionResult | None,
+    instance: PartitionInstance | None,
+    near: float,
+    total: float,
+) -> CommunityPlan:
+    cid = task.community_id
+    b = task.buildings
+    config = task.config
+    members = pd.Series(labels, index=b["building_id"].astype(str).to_numpy())
+    previous: Any = None
+    if task.previous_assignment is not None and len(task.previous_assignment):
+        previous = task.previous_assignment
+    elif task.locked is not None and "grid_id" in task.locked.columns:
+        previous = task.locked[["grid_id", "geometry"]]
+    codes = assign_grid_codes(cid, polys, previous, members=members)
+    labels_sorted = np.asarray(polys.index)
+    grid_ids = [codes[lab] for lab in labels_sorted]
+    hh = b["households"].to_numpy(np.int64)
+    hh_grid = np.zeros(len(labels_sorted), dtype=np.int64)
+    value_grid = np.zeros(len(labels_sorted), dtype=np.float64)
+    if len(labels):
+        pos = np.searchsorted(labels_sorted, labels)
+        np.add.at(hh_grid, pos, hh)
+        np.add.at(value_grid, pos, np.asarray(task.value, dtype=np.float64))
+    area = shapely.area(polys.geometry.to_numpy())
+    perimeter = shapely.length(polys.geometry.to_numpy())
+    pp = np.where(perimeter > 0, 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2, 0.0)
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_id": grid_ids,
+            "community_id": cid,
+            "households": hh_grid,
+            "workload": np.round(value_grid, 2),
+            "n_buildings": polys["n_buildings"].to_numpy(np.int64),
+            "area_m2": np.round(area, 1),
+            "deviation": np.round((value_grid - config.target) / config.target, 4),
+            "in_band": (value_grid >= config.min) & (value_grid <= config.max),
+            "polsby_popper": np.round(pp, 4),
+        },
+        geometry=polys.geometry.to_numpy(),
+        crs=polys.crs,
+    )
+    if result is not None and instance is not None:
+        quality = partition_quality(
+            instance, labels, config, grid_area=area, grid_perimeter=perimeter
+        )
+        grids["single_building_over_max"] = quality.excluded
+        meta["quality"] = quality.summary()
+    else:
+        grids["single_building_over_max"] = False
+    assignment = pd.DataFrame(
+        {
+            "building_id": b["building_id"].astype(str).to_numpy(),
+            "grid_id": [codes[lab] for lab in labels] if len(labels) else [],
+            "community_id": cid,
+        }
+    )
+    return CommunityPlan(cid, grids.sort_values("grid_id"), assignment, meta, near, total)
+
+
+def _run_ordered(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int,
+    executor: Executor | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[R]:
+    """Apply ``fn`` to every item through an executor; results in input order."""
+    total = len(items)
+    out: list[R | None] = [None] * total
+    if executor is None and (workers <= 1 or total <= 1):
+        for i, item in enumerate(items):
+            out[i] = fn(item)
+            if progress:
+                progress(i + 1, total)
+        return [r for r in out if r is not None]
+    own = executor is None
+    pool: Executor = executor or ProcessPoolExecutor(max_workers=min(workers, total))
+    try:
+        futures: dict[Future[R], int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        from concurrent.futures import as_completed
+
+        for done, fut in enumerate(as_completed(futures), start=1):
+            out[futures[fut]] = fut.result()
+            if progress:
+                progress(done, total)
+    finally:
+        if own:
+            pool.shutdown(cancel_futures=True)
+    return [r for r in out if r is not None]
+
+
+def _locked_by_community(
+    locked: gpd.GeoDataFrame | None, communities: gpd.GeoDataFrame, metric: Any
+) -> dict[str, gpd.GeoDataFrame]:
+    if locked is None or len(locked) == 0:
+        return {}
+    lm = locked.to_crs(metric)
+    out: dict[str, gpd.GeoDataFrame] = {}
+    comm = communities.to_crs(metric)
+    for cid, geom in zip(comm["community_id"], comm.geometry, strict=True):
+        if "community_id" in lm.columns:
+            mine = lm[lm["community_id"].astype(str) == str(cid)]
+        else:
+            inter = shapely.area(shapely.intersection(lm.geometry.to_numpy(), geom))
+            mine = lm[inter > 0.5 * shapely.area(lm.geometry.to_numpy())]
+        if len(mine):
+            clipped = mine.copy()
+            clipped["geometry"] = shapely.intersection(mine.geometry.to_numpy(), geom)
+            out[str(cid)] = clipped.reset_index(drop=True)
+    return out
+
+
+def partition_inputs(
+    inputs: Inputs,
+    config: PartitionConfig,
+    *,
+    weights: Mapping[str, float] | None = None,
+    barriers: str | gpd.GeoDataFrame = "major",
+    locked: gpd.GeoDataFrame | None = None,
+    previous: PreviousPlan | None = None,
+    workers: int = 2,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> PlanFrames:
+    """Partition every community of prepared inputs into grids.
+
+    Parameters
+    ----------
+    inputs
+        Prepared inputs (:func:`gridder.inputs.load_inputs`).
+    config
+        Band, target, seed, limits (``balance_on="workload"`` balances the
+        weighted sum of ``weights`` instead of households).
+    weights
+        Workload weights per building column (default ``{"households": 1}``).
+    barriers
+        ``"major"`` (major streets cut grids), ``"none"`` (no street is a
+        barrier), or a frame of extra barrier lines/polygons (rivers,
+        railways) added to the major streets.
+    locked
+        Polygons of grids to keep exactly (with ``grid_id`` to keep their codes).
+    previous
+        An earlier plan to re-plan from with as few moves as possible.
+    workers
+        Worker processes (communities are independent); ``executor`` overrides.
+    executor
+        Any ``concurrent.futures`` executor (a Dask client's, say).
+    progress
+        Called with ``(communities done, total)``.
+    parameters
+        Extra run parameters recorded in ``plan_meta``.
+
+    Returns
+    -------
+    PlanFrames
+        Grids, assignments, communities and ``plan_meta`` (WGS84).
+
+    Raises
+    ------
+    SolverError
+        When the finished plan breaks a guarantee (never expected: a bug).
+    """
+    started = time.perf_counter()
+    metric = inputs.metric_crs
+    weights = dict(weights or {"households": 1.0})
+    communities = inputs.communities
+    buildings = inputs.metric("buildings")
+    inside = buildings[buildings["community_id"].notna()].copy()
+    if config.balance_on == "workload":
+        value = np.round(workload(inside, weights)).astype(np.int64)
+    else:
+        value = inside["households"].to_numpy(np.int64)
+    inside["_value"] = value
+    streets = inputs.metric("streets") if inputs.streets is not None else None
+    if streets is not None and isinstance(barriers, str) and barriers == "none":
+        streets = streets.assign(highway=None, barrier=False)
+    extra = None
+    if isinstance(barriers, gpd.GeoDataFrame):
+        extra = barriers.to_crs(metric)
+    compounds = inputs.metric("compounds") if inputs.compounds is not None else None
+    locked_map = _locked_by_community(locked, communities, metric)
+    comm_m = communities.to_crs(metric)
+    groups = dict(tuple(inside.groupby("community_id", sort=False)))
+    tasks = []
+    for cid, geom in zip(comm_m["community_id"].astype(str), comm_m.geometry, strict=True):
+        mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value"]).reset_index(drop=True)
+        val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)
+        prev_assign = prev_grids = None
+        if previous is not None:
+            ids = mine["building_id"].astype(str)
+            prev_assign = previous.assignment[previous.assignment.index.isin(ids)]
+            prev_grids = previous.grids[previous.grids["community_id"].astype(str) == cid]
+        tasks.append(
+            CommunityTask(
+                community_id=cid,
+                geometry=geom,
+                buildings=mine.drop(columns=["footprint"], errors="ignore")
+                if "footprint" not in mine.columns or mine["footprint"].isna().all()
+                else mine,
+                value=val,
+                streets=_clip(streets, geom),
+                barriers=_clip(extra, geom),
+                compounds=_clip(compounds, geom),
+                locked=locked_map.get(cid),
+                previous_assignment=prev_assign,
+                previous_grids=prev_grids,
+                config=config,
+            )
+        )
+    plans = _run_ordered(
+        _plan_community, tasks, workers=workers, executor=executor, progress=progress
+    )
+    frames = _assemble(plans, inputs, metric)
+    violations = plan_violations(
+        grids=frames.grids,
+        assignments=frames.assignments,
+        communities=frames.communities,
+        building_ids=inside["building_id"].astype(str),
+    )
+    if violations:
+        lines = "; ".join(str(v) for v in violations[:10])
+        msg = f"the plan breaks {len(violations)} guarantee(s): {lines}"
+        raise SolverError(msg)
+    frames.meta = _meta(
+        plans,
+        frames,
+        inputs,
+        config,
+        weights=weights,
+        barriers=barriers if isinstance(barriers, str) else "file",
+        previous=previous,
+        parameters=parameters,
+        elapsed=time.perf_counter() - started,
+    )
+    return frames
+
+
+def _assemble(plans: Iterable[CommunityPlan], inputs: Inputs, metric: Any) -> PlanFrames:
+    plans = list(plans)
+    grids = pd.concat([p.grids for p in plans], ignore_index=True)
+    grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=metric).to_crs(WGS84)
+    assignment = pd.concat([p.assignment for p in plans], ignore_index=True)
+    b = inputs.buildings.set_index("building_id")
+    b.index = b.index.astype(str)
+    rows = b.loc[assignment["building_id"]]
+    assignments = gpd.GeoDataFrame(
+        {
+            "building_id": assignment["building_id"].to_numpy(),
+            "grid_id": assignment["grid_id"].to_numpy(),
+            "community_id": assignment["community_id"].to_numpy(),
+            "households": rows["households"].to_numpy(np.int64),
+            "households_estimated": rows["households_estimated"].to_numpy(bool),
+            "compound_id": rows["compound_id"].to_numpy(object),
+        },
+        geometry=rows.geometry.to_numpy(),
+        crs=WGS84,
+    )
+    communities = inputs.communities.copy()
+    for col in ("street_id", "district_id"):
+        if col in communities.columns:
+            lookup = dict(zip(communities["community_id"], communities[col], strict=True))
+            grids[col] = grids["community_id"].map(lookup)
+    return PlanFrames(grids=grids, assignments=assignments, communities=communities)
+
+
+def _versions() -> dict[str, str]:
+    import geopandas
+    import ortools
+    import shapely as shp
+
+    return {
+        "gridder": __version__,
+        "ortools": ortools.__version__,
+        "shapely": shp.__version__,
+        "geos": shp.geos_version_string,
+        "geopandas": geopandas.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _meta(
+    plans: list[CommunityPlan],
+    frames: PlanFrames,
+    inputs: Inputs,
+    config: PartitionConfig,
+    *,
+    weights: Mapping[str, float],
+    barriers: str,
+    previous: PreviousPlan | None,
+    parameters: Mapping[str, Any] | None,
+    elapsed: float,
+) -> dict[str, Any]:
+    g = frames.grids
+    counted = ~g["single_building_over_max"].to_numpy(bool)
+    in_band = g["in_band"].to_numpy(bool)
+    dev = np.abs(g["deviation"].to_numpy(float))
+    near = sum(p.boundary_near_m for p in plans)
+    total = sum(p.boundary_total_m for p in plans)
+    a = frames.assignments
+    # household-weighted distance to the grid's household-weighted centre (CONTRACT §6)
+    am = a.to_crs(inputs.metric_crs)
+    xy = shapely.get_coordinates(am.geometry.to_numpy())
+    w = am["households"].to_numpy(float)
+    frame = pd.DataFrame(
+        {"g": am["grid_id"].to_numpy(), "x": xy[:, 0] * w, "y": xy[:, 1] * w, "w": w}
+    )
+    sums = frame.groupby("g")[["x", "y", "w"]].sum()
+    cx = (sums["x"] / sums["w"].replace(0, np.nan)).reindex(am["grid_id"]).to_numpy()
+    cy = (sums["y"] / sums["w"].replace(0, np.nan)).reindex(am["grid_id"]).to_numpy()
+    d = np.hypot(xy[:, 0] - cx, xy[:, 1] - cy)
+    ok = w > 0
+    wdist = float(np.sum(d[ok] * w[ok]) / w[ok].sum()) if ok.any() else 0.0
+    compound = a["compound_id"].fillna("").astype(str)
+    single = compound.groupby(a["grid_id"].to_numpy()).nunique().le(1)
+    per_comm = [p.meta for p in plans]
+    lower = sum(int(m.get("lower_bound_out_of_band", 0) or 0) for m in per_comm)
+    n_counted = int(counted.sum())
+    quality = {
+        "n_grids": len(g),
+        "n_counted": n_counted,
+        "in_band_share": float(in_band[counted].mean()) if n_counted else 1.0,
+        "in_band_ceiling": (1.0 - lower / n_counted) if n_counted else 1.0,
+        "lower_bound_out_of_band": lower,
+        "out_of_band": int((~in_band[counted]).sum()),
+        "max_deviation": float(dev[counted].max()) if n_counted else 0.0,
+        "mean_polsby_popper": float(g["polsby_popper"].mean()) if len(g) else None,
+        "weighted_distance_m": round(wdist, 2),
+        "single_compound_share": float(single.mean()) if len(single) else 1.0,
+        "boundary_on_street_share": (near / total) if total > 0 else None,
+        "contiguity_share": float(
+            np.mean([m.get("quality", {}).get("contiguity_share", 1.0) for m in per_comm])
+        )
+        if per_comm
+        else 1.0,
+        "households": int(g["households"].sum()),
+        "households_min": int(g["households"].min()) if len(g) else 0,
+        "households_max": int(g["households"].max()) if len(g) else 0,
+        "solve_time_s": round(sum(float(m.get("solve_time_s", 0.0)) for m in per_comm), 3),
+        "elapsed_s": round(elapsed, 3),
+    }
+    statuses = sorted({str(m.get("status")) for m in per_comm})
+    meta: dict[str, Any] = {
+        "plan_id": f"plan-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": {
+            **config.to_dict(),
+            "weights": dict(weights),
+            "barriers": barriers,
+            **dict(parameters or {}),
+        },
+        "seed": config.seed,
+        "versions": _versions(),
+        "solver": {
+            "status": statuses[0] if len(statuses) == 1 else ",".join(statuses),
+            "limit_hit": any(bool(m.get("limit_hit")) for m in per_comm),
+            "communities": per_comm,
+        },
+        "quality": quality,
+        "unassigned_buildings": inputs.unassigned["building_id"].astype(str).tolist()
+        if len(inputs.unassigned)
+        else [],
+        "inputs": inputs.sources,
+        "metric_crs": f"EPSG:{inputs.metric_crs.to_epsg()}",
+    }
+    if previous is not None:
+        meta["previous_plan_id"] = previous.plan_id
+        meta["replan"] = _moved(previous.assignment, frames.assignments)
+    return meta
+
+
+def _moved(old: pd.Series, new: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Moved buildings and households between two assignments (CONTRACT §6)."""
+    now = pd.Series(new["grid_id"].to_numpy(), index=new["building_id"].astype(str).to_numpy())
+    hh = pd.Series(new["households"].to_numpy(), index=now.index)
+    both = now.index.intersection(old.index)
+    moved = both[now.loc[both].to_numpy() != old.loc[both].astype(str).to_numpy()]
+    total = int(hh.loc[both].sum())
+    moved_hh = int(hh.loc[moved].sum())
+    return {
+        "buildings_kept": len(both),
+        "buildings_moved": len(moved),
+        "households_moved": moved_hh,
+        "moved_share": moved_hh / total if total else 0.0,
+        "buildings_added": len(now.index.difference(old.index)),
+        "buildings_removed": len(old.index.difference(now.index)),
+    }
