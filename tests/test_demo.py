@@ -13,6 +13,7 @@ import shapely
 
 from gridder.datasets.demo import demo_layers, load_rules
 from gridder.pipeline import demo_job
+from gridder.testing import assert_plan_valid
 
 BOUNDARIES = Path(__file__).resolve().parents[1] / "data" / "boundaries"
 
@@ -73,3 +74,15 @@ def test_demo_job_writes_inputs_and_check_report(tmp_path: Path) -> None:
     assert {k: v["households"] for k, v in per.items()} == dict(
         zip(committed["community_id"], committed["households"], strict=True)
     )
+    # the plan keeps every guarantee (solver-independent checker)
+    grids = pyogrio.read_dataframe(outputs["plan"], layer="grids")
+    assignments = pyogrio.read_dataframe(outputs["plan"], layer="assignments")
+    communities = pyogrio.read_dataframe(outputs["plan"], layer="communities")
+    buildings = pyogrio.read_dataframe(inputs, layer="buildings")
+    assert_plan_valid(grids, assignments, communities, building_ids=buildings["building_id"])
+    assert int(grids["households"].sum()) == report["households_total"]
+    # and its maps are written, with every grid of the plan drawn from local assets
+    index = outputs["maps"].read_text(encoding="utf-8")
+    assert "cdn" not in index.lower()
+    for cid in committed["community_id"]:
+        assert (outputs["maps"].parent / f"community-{cid}.html").exists()

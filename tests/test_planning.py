@@ -1,0 +1,204 @@
+"""The partition job end to end: files in, a plan GeoPackage out, every guarantee checked
+by the solver-independent checker (gridder.testing)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from gridder.cli import main
+from gridder.datasets.synthetic import generate_city
+from gridder.io.write import read_meta, write_geopackage
+from gridder.testing import assert_plan_valid
+
+CODE = re.compile(r"^C\d{4}-\d{3}$")
+
+
+@pytest.fixture(scope="module")
+def city_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("city")
+    city = generate_city(4, 3, seed=3)
+    write_geopackage(
+        d / "inputs.gpkg",
+        {
+            "communities": city.communities,
+            "buildings": city.buildings,
+            "streets": city.streets,
+            "compounds": city.compounds,
+        },
+    )
+    return d
+
+
+def _args(d: Path, out: Path, *extra: str, inputs: Path | None = None) -> list[str]:
+    g = inputs or d / "inputs.gpkg"
+    return [
+        "partition",
+        "--communities",
+        f"{g}:communities",
+        "--buildings",
+        f"{g}:buildings",
+        "--streets",
+        f"{g}:streets",
+        "--compounds",
+        f"{g}:compounds",
+        "--workers",
+        "1",
+        "--time-limit",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def _read(plan: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    return (
+        pyogrio.read_dataframe(plan, layer="grids"),
+        pyogrio.read_dataframe(plan, layer="assignments"),
+        pyogrio.read_dataframe(plan, layer="communities"),
+    )
+
+
+@pytest.fixture(scope="module")
+def plan(city_files: Path) -> Path:
+    out = city_files / "plan.gpkg"
+    assert main(_args(city_files, out)) == 0
+    return out
+
+
+def test_plan_keeps_every_guarantee(plan: Path, city_files: Path) -> None:
+    grids, assignments, communities = _read(plan)
+    buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
+    assert_plan_valid(grids, assignments, communities, building_ids=buildings["building_id"])
+    assert grids.crs.to_epsg() == 4326
+    assert set(grids.columns) >= {
+        "grid_id",
+        "community_id",
+        "households",
+        "workload",
+        "n_buildings",
+        "area_m2",
+    }
+    assert grids["households"].sum() == buildings["households"].sum()
+    assert all(CODE.match(g) for g in grids["grid_id"])
+
+
+def test_plan_meta_records_the_run(plan: Path) -> None:
+    meta = read_meta(plan)
+    for key in ("plan_id", "created", "parameters", "seed", "versions", "solver", "quality"):
+        assert key in meta
+    assert meta["parameters"]["min"] == 200 and meta["parameters"]["max"] == 300
+    assert "ortools" in meta["versions"]
+    assert {c["community_id"] for c in meta["solver"]["communities"]} == {"C0000", "C0001"}
+    q = meta["quality"]
+    assert q["contiguity_share"] == 1.0
+    # never more than the data force out of band, plus what the solver could not place
+    assert q["in_band_share"] <= q["in_band_ceiling"] + 1e-9
+    assert q["in_band_share"] >= 0.7
+    assert q["mean_polsby_popper"] > 0.4
+
+
+def test_grid_codes_run_west_to_east_north_to_south(plan: Path) -> None:
+    grids, _, _ = _read(plan)
+    for _, mine in grids.groupby("community_id"):
+        pts = shapely.point_on_surface(mine.sort_values("grid_id").geometry.to_numpy())
+        y = shapely.get_y(pts)
+        # the first grid lies in the northern part, the last in the southern part
+        assert y[0] > np.median(y) >= y[-1] or len(y) < 3
+
+
+def test_same_seed_same_plan(plan: Path, city_files: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.gpkg"
+    assert main(_args(city_files, again)) == 0
+    a = _read(plan)[1].sort_values("building_id")
+    b = _read(again)[1].sort_values("building_id")
+    assert a["grid_id"].tolist() == b["grid_id"].tolist()
+
+
+def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_path: Path) -> None:
+    inputs = city_files / "inputs.gpkg"
+    buildings = pyogrio.read_dataframe(inputs, layer="buildings")
+    low = buildings["households"] < 30
+    buildings.loc[low, "households"] = (buildings.loc[low, "households"] * 1.3).round()
+    changed = tmp_path / "changed.gpkg"
+    layers = {
+        name: pyogrio.read_dataframe(inputs, layer=name)
+        for name in ("communities", "streets", "compounds")
+    }
+    write_geopackage(changed, {**layers, "buildings": buildings})
+    out = tmp_path / "replan.gpkg"
+    assert main(_args(tmp_path, out, "--previous", str(plan), inputs=changed)) == 0
+    grids, assignments, communities = _read(out)
+    assert_plan_valid(grids, assignments, communities, building_ids=buildings["building_id"])
+    meta = read_meta(out)
+    assert meta["previous_plan_id"] == read_meta(plan)["plan_id"]
+    assert meta["replan"]["moved_share"] < 0.5
+    old_ids = set(_read(plan)[0]["grid_id"])
+    assert len(old_ids & set(grids["grid_id"])) >= 0.5 * len(old_ids)
+
+
+def test_locked_grids_are_kept_exactly(plan: Path, city_files: Path, tmp_path: Path) -> None:
+    grids, assignments, _ = _read(plan)
+    keep = grids.sort_values("grid_id").iloc[[0, 5]]
+    locked = tmp_path / "locked.txt"
+    locked.write_text(",".join(keep["grid_id"]), encoding="utf-8")
+    out = tmp_path / "locked.gpkg"
+    assert main(_args(city_files, out, "--previous", str(plan), "--locked", str(locked))) == 0
+    new_grids, new_assign, communities = _read(out)
+    assert_plan_valid(new_grids, new_assign, communities)
+    for _, row in keep.iterrows():
+        members_old = set(assignments.loc[assignments["grid_id"] == row["grid_id"], "building_id"])
+        members_new = set(new_assign.loc[new_assign["grid_id"] == row["grid_id"], "building_id"])
+        assert members_old == members_new
+        new_geom = new_grids.loc[new_grids["grid_id"] == row["grid_id"], "geometry"].iloc[0]
+        diff = shapely.symmetric_difference(new_geom, row["geometry"])
+        assert gpd.GeoSeries([diff], crs=4326).to_crs(32650).area.iloc[0] < 1.0
+
+
+def test_workload_balancing(city_files: Path, tmp_path: Path) -> None:
+    out = tmp_path / "workload.gpkg"
+    assert (
+        main(
+            _args(city_files, out, "--balance-on", "workload", "--weights", "households=1,shops=2")
+        )
+        == 2
+    )
+    assert (
+        main(
+            _args(
+                city_files,
+                out,
+                "--balance-on",
+                "workload",
+                "--weights",
+                "households=1.2",
+                "--min",
+                "240",
+                "--max",
+                "360",
+                "--target",
+                "300",
+            )
+        )
+        == 0
+    )
+    grids, _, _ = _read(out)
+    # each building's workload is rounded to an integer before balancing
+    diff = np.abs(grids["workload"] - grids["households"] * 1.2)
+    assert (diff <= 0.5 * grids["n_buildings"] + 1e-6).all()
+    assert read_meta(out)["parameters"]["balance_on"] == "workload"
+
+
+def test_bad_options_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bad.gpkg"
+    assert main(_args(city_files, out, "--min", "400")) == 2
+    assert main(_args(city_files, out, "--weights", "households")) == 2
+    assert main(_args(city_files, out, "--locked", str(tmp_path / "ids.txt"))) == 2
+    assert not out.exists()
