@@ -171,12 +171,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             coverage = str(demo / "coverage.gpkg")
         if maps is None and (demo / "maps").is_dir():
             maps = str(demo / "maps")
+    extra: dict[str, Any] = {}
+    if args.api_key_hash:
+        extra["api_key_hashes"] = args.api_key_hash
+    if args.batch_limit:
+        extra["batch_limit"] = args.batch_limit
     settings = ApiSettings(
         plan_file=plan,
         plans_dir=args.plans,
         coverage_file=coverage,
         maps_dir=maps,
         demo_dir=args.demo,
+        **extra,
     )
     app = create_app(settings)
     log.info("serving on http://%s:%d", args.host, args.port)
@@ -473,6 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         help="a demo output directory, served at /demo/; its plan.gpkg, coverage.gpkg "
         "and maps/ are used unless --plan/--plans/--coverage/--maps say otherwise",
+    )
+    serve.add_argument(
+        "--api-key-hash",
+        action="append",
+        metavar="SHA256",
+        help="SHA-256 hex of an API key allowed to write (repeatable; or GRIDDER_API_KEY_HASHES); "
+        'make one with: python -c "from api.settings import hash_api_key; '
+        "print(hash_api_key('KEY'))\"",
+    )
+    serve.add_argument(
+        "--batch-limit", type=int, help="most points in one POST /v1/locate (default 100000)"
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gridder.datasets.demo import demo_layers
-from gridder.inputs import load_inputs
+from gridder.inputs import load_inputs, read_valid
 from gridder.io.write import atomic_path, write_geopackage
 from gridder.maps import write_maps
 from gridder.partition import PartitionConfig
@@ -109,3 +109,54 @@ def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOu
     outputs["maps"] = write_maps(outputs["plan"], out_dir=out / "maps", tiles=tiles)
     log.info("demo finished in %.1f s", time.perf_counter() - started)
     return outputs
+
+
+def partition_files(
+    *,
+    communities: str,
+    buildings: str,
+    streets: str | None,
+    out: str,
+    params: dict[str, Any] | None = None,
+) -> str:
+    """Partition input files into a plan file (what an API job runs).
+
+    Parameters
+    ----------
+    communities, buildings, streets
+        Input paths, as ``gridder partition`` takes them.
+    out
+        The plan GeoPackage to write.
+    params
+        Options with the CLI's names: ``target``, ``min``, ``max``,
+        ``balance_on``, ``weights`` (a mapping), ``barriers`` (``major`` or
+        ``none``), ``keep_compounds``, ``seed``, ``time_limit``.
+
+    Returns
+    -------
+    str
+        The new plan's id.
+    """
+    params = dict(params or {})
+    inputs = load_inputs(communities=communities, buildings=buildings, streets=streets)
+    options = {
+        key: params[key]
+        for key in ("target", "min", "max", "balance_on", "seed", "time_limit", "keep_compounds")
+        if params.get(key) is not None
+    }
+    for key in ("target", "min", "max", "seed"):
+        if key in options:
+            options[key] = int(options[key])
+    barriers = params.get("barriers") or "major"
+    if barriers not in {"major", "none"}:
+        barriers = read_valid(str(barriers), "streets")
+    frames = partition_inputs(
+        inputs,
+        PartitionConfig(**options),
+        weights=params.get("weights"),
+        barriers=barriers,
+        workers=1,
+        parameters={"source": "api"},
+    )
+    frames.write(out)
+    return str(frames.meta["plan_id"])

@@ -10,7 +10,9 @@ Activation swaps one in-memory reference: a request that already holds the old
 :class:`~gridder.plan.Plan` finishes on it, the next one gets the new plan, and
 none fails. Plans are loaded lazily and a few recently used ones are kept.
 Files whose names start with a dot (temporary files of atomic writers) are
-ignored; a file that cannot be read is logged and skipped until it changes.
+ignored; a file that cannot be read is logged and skipped until it changes; a
+second file with a plan id already in use is logged and ignored (the file that
+had the id first keeps it; at start, the first by name).
 """
 
 from __future__ import annotations
@@ -149,9 +151,7 @@ class PlanStore:
     def _candidates(self) -> list[Path]:
         found: list[Path] = []
         if self.directory is not None:
-            found = sorted(
-                p for p in self.directory.glob("*.gpkg") if not p.name.startswith(".")
-            )
+            found = sorted(p for p in self.directory.glob("*.gpkg") if not p.name.startswith("."))
         return [*found, *(f for f in self._files if f not in found)]
 
     def _read_state(self) -> str | None:
@@ -177,7 +177,8 @@ class PlanStore:
         with self._lock:
             infos: dict[str, PlanInfo] = {}
             by_path = {i.path: i for i in self._infos.values()}
-            for path in self._candidates():
+            # Files already known come first, so a plan id stays with the file that had it.
+            for path in sorted(self._candidates(), key=lambda p: p not in by_path):
                 try:
                     sig = _signature(path)
                 except OSError:
@@ -192,7 +193,9 @@ class PlanStore:
                 if info.plan_id in infos:
                     log.warning(
                         "%s: plan_id %r already used by %s; ignored",
-                        path, info.plan_id, infos[info.plan_id].path,
+                        path,
+                        info.plan_id,
+                        infos[info.plan_id].path,
                     )
                     continue
                 infos[info.plan_id] = info
@@ -204,7 +207,7 @@ class PlanStore:
     def _read_info(self, path: Path, sig: tuple[int, int]) -> PlanInfo | None:
         try:
             meta = read_meta(path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is skipped, not fatal
+        except Exception as exc:  # any unreadable file is skipped, not fatal
             log.warning("%s: not a readable plan file (%s); skipped", path, exc)
             self._bad[path] = sig
             return None
@@ -260,7 +263,7 @@ class PlanStore:
         return sorted(self._infos.values(), key=lambda i: (i.created or "", i.plan_id))
 
     def info(self, plan_id: str) -> PlanInfo:
-        """What the store knows about one plan.
+        """Return what the store knows about one plan.
 
         Raises
         ------
@@ -298,7 +301,7 @@ class PlanStore:
         return plan
 
     def loaded(self, plan_id: str | None = None) -> Plan | None:
-        """The plan if it is already in memory (never blocks), else ``None``."""
+        """Return the plan if it is already in memory (never blocks), else ``None``."""
         if plan_id is None:
             return self._active
         active = self._active
@@ -308,7 +311,7 @@ class PlanStore:
         return None if entry is None else entry[1]
 
     def get(self, plan_id: str | None = None) -> Plan:
-        """A plan by id (the active one by default), loading it if needed (may block).
+        """Return a plan by id (the active one by default), loading it if needed (may block).
 
         Raises
         ------

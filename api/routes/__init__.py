@@ -1,0 +1,1 @@
+"""One router per resource: health, locate, buildings, grids, coverage, plans, jobs."""

@@ -1,0 +1,253 @@
+"""Background partition jobs: one at a time, off the request path, with status and result.
+
+A job runs ``module:function`` (by default ``gridder.pipeline.partition_files``)
+in a separate process (or a thread, for tests) through a one-worker executor, so
+that the CPU-heavy solve never stalls lookups. The plan is written into the job's
+own working directory and moved into the plans directory only when complete;
+the plan store then picks it up. Errors come back as text (``InputError``
+messages name the file, feature and problem), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Literal
+
+from gridder.errors import GridderError, NotFoundError
+from gridder.io.write import read_meta
+
+__all__ = ["JobManager", "JobRecord", "run_partition"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["queued", "running", "done", "failed"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The state of one job (immutable; the manager replaces it on each change)."""
+
+    job_id: str
+    status: Status = "queued"
+    stage: str = "queued"
+    progress: float = 0.0
+    created: str = field(default_factory=_now)
+    started: str | None = None
+    finished: str | None = None
+    plan_id: str | None = None
+    activated: bool = False
+    error: str | None = None
+
+
+def run_partition(runner: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run one partition job (in the worker process); never raises.
+
+    Parameters
+    ----------
+    runner
+        ``module:function`` taking keyword arguments ``communities``,
+        ``buildings``, ``streets``, ``out`` and ``params``.
+    kwargs
+        Those arguments.
+
+    Returns
+    -------
+    dict
+        ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": message}``;
+        exceptions are turned into text here because not all pickle.
+    """
+    try:
+        module, _, name = runner.partition(":")
+        func: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        result = func(**kwargs)
+    except GridderError as exc:
+        return {"ok": False, "error": str(exc)}
+    except Exception as exc:  # a job reports every failure as text
+        log.exception("partition job failed")
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "result": None if result is None else str(result)}
+
+
+class JobManager:
+    """Queue of partition jobs, run one at a time.
+
+    Parameters
+    ----------
+    plans_dir
+        Where finished plans are moved (the plan store's directory).
+    work_dir
+        Parent of the jobs' working directories (default: the system temp dir).
+    runner
+        ``module:function`` running a job (see :func:`run_partition`).
+    executor
+        ``"process"`` (default: a separate, spawned process) or ``"thread"``.
+    on_plan
+        Called with ``(plan_id, path, activate)`` in the job thread after a plan
+        has been moved into ``plans_dir``; returns whether it was activated and
+        raises :class:`~gridder.errors.GridderError` when the plan cannot be served.
+    """
+
+    def __init__(
+        self,
+        *,
+        plans_dir: Path | None,
+        work_dir: Path | None = None,
+        runner: str = "gridder.pipeline:partition_files",
+        executor: Literal["process", "thread"] = "process",
+        on_plan: Callable[[str, Path, bool], bool] | None = None,
+    ) -> None:
+        self.plans_dir = plans_dir
+        self.work_dir = work_dir
+        self.runner = runner
+        self._kind = executor
+        self._on_plan = on_plan
+        self._jobs: dict[str, JobRecord] = {}
+        self._lock = threading.Lock()
+        self._queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridder-job")
+        self._worker: Executor | None = None
+
+    def new_workdir(self) -> Path:
+        """Make a fresh working directory for one job's uploads and output."""
+        if self.work_dir is not None:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="gridder-job-", dir=self.work_dir))
+
+    def get(self, job_id: str) -> JobRecord:
+        """Return the state of a job.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no such job.
+        """
+        record = self._jobs.get(job_id)
+        if record is None:
+            msg = f"no job {job_id!r}"
+            raise NotFoundError(msg)
+        return record
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+
+    def submit(
+        self,
+        *,
+        communities: str,
+        buildings: str,
+        streets: str | None,
+        params: dict[str, Any],
+        workdir: Path,
+        activate: bool = False,
+    ) -> JobRecord:
+        """Queue a partition job; returns its record at once.
+
+        Parameters
+        ----------
+        communities, buildings, streets
+            Input paths readable by the server (uploads already saved in ``workdir``).
+        params
+            Partition options (``target``, ``min``, ``max``, ``seed``, …).
+        workdir
+            The job's working directory (from :meth:`new_workdir`); removed at the end.
+        activate
+            Activate the plan when the job succeeds.
+        """
+        if self.plans_dir is None:
+            msg = "this server has no plans directory; start it with --plans DIR to add plans"
+            raise GridderError(msg)
+        job_id = uuid.uuid4().hex[:16]
+        record = JobRecord(job_id=job_id)
+        with self._lock:
+            self._jobs[job_id] = record
+        kwargs = {
+            "communities": communities,
+            "buildings": buildings,
+            "streets": streets,
+            "out": str(workdir / "plan.gpkg"),
+            "params": params,
+        }
+        self._queue.submit(self._run, job_id, kwargs, workdir, activate)
+        log.info("job %s queued", job_id)
+        return record
+
+    def _executor(self) -> Executor:
+        if self._worker is None:
+            if self._kind == "process":
+                self._worker = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            else:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridder-solve")
+        return self._worker
+
+    def _run(self, job_id: str, kwargs: dict[str, Any], workdir: Path, activate: bool) -> None:
+        try:
+            self._update(
+                job_id, status="running", stage="partitioning", progress=0.1, started=_now()
+            )
+            outcome = self._executor().submit(run_partition, self.runner, kwargs).result()
+            if not outcome["ok"]:
+                self._fail(job_id, str(outcome["error"]))
+                return
+            self._update(job_id, stage="publishing", progress=0.9)
+            plan_id, path = self._publish(job_id, Path(kwargs["out"]))
+            activated = self._on_plan(plan_id, path, activate) if self._on_plan else False
+            self._update(
+                job_id,
+                status="done",
+                stage="done",
+                progress=1.0,
+                finished=_now(),
+                plan_id=plan_id,
+                activated=activated,
+            )
+            log.info("job %s done: plan %s", job_id, plan_id)
+        except Exception as exc:  # the job thread must record every failure
+            log.exception("job %s failed", job_id)
+            self._fail(job_id, f"{type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _fail(self, job_id: str, error: str) -> None:
+        self._update(job_id, status="failed", stage="failed", finished=_now(), error=error)
+        log.warning("job %s failed: %s", job_id, error)
+
+    def _publish(self, job_id: str, out: Path) -> tuple[str, Path]:
+        if not out.is_file():
+            msg = f"the job wrote no plan file ({out.name})"
+            raise GridderError(msg)
+        plan_id = str(read_meta(out).get("plan_id") or f"job-{job_id}")
+        assert self.plans_dir is not None
+        target = self.plans_dir / f"{_safe_name(plan_id)}.gpkg"
+        if target.exists():
+            target = self.plans_dir / f"{_safe_name(plan_id)}-{job_id}.gpkg"
+        hidden = self.plans_dir / f".{target.name}.{job_id}.tmp"
+        shutil.copyfile(out, hidden)  # may cross file systems; the rename below is atomic
+        os.replace(hidden, target)
+        return plan_id, target
+
+    def shutdown(self) -> None:
+        """Stop taking jobs; do not wait for a running one."""
+        self._queue.shutdown(wait=False, cancel_futures=True)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("._")
+    return keep[:120] or "plan"

@@ -1,0 +1,197 @@
+"""The grid service: a thin FastAPI layer over :class:`gridder.plan.Plan` and the plan store.
+
+:func:`create_app` builds the app from :class:`~api.settings.ApiSettings`
+(``gridder serve`` runs it with uvicorn). Errors always answer JSON
+``{"detail": ...}``: ``NotFoundError`` → 404, ``InputError`` → 422, a body too
+large → 413, other ``GridderError`` → 400, request validation → 422, and
+anything unexpected → 500 with no traceback (it is logged).
+
+Examples
+--------
+>>> from api.main import create_app
+>>> from api.settings import ApiSettings
+>>> app = create_app(ApiSettings(plans_dir="plans/"))  # doctest: +SKIP
+>>> import uvicorn; uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.coverage import CoverageTable
+from api.deps import require_read_key
+from api.jobs import JobManager
+from api.middleware import BodySizeLimit, BodyTooLargeError
+from api.routes import buildings, coverage, grids, health, jobs, locate, plans
+from api.settings import ApiSettings, get_settings
+from gridder import __version__
+from gridder.errors import GridderError, InfeasibleError, InputError, NotFoundError
+from gridder.plan_store import PlanStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Which grid (网格) — and so which grid worker — is responsible for a point or a
+building, over versioned plans. Coordinates in WGS84, CGCS2000, GCJ-02 (Amap,
+Tencent) or BD-09 (Baidu). A point on a boundary shared by several grids belongs
+to the grid with the smallest `grid_id`. Every lookup takes `?plan_id=` to ask a
+stored plan other than the active one. Writes need an `X-API-Key`.
+"""
+
+
+def _status_of(exc: GridderError) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, BodyTooLargeError):
+        return 413
+    if isinstance(exc, InputError | InfeasibleError):
+        return 422
+    return 400
+
+
+async def _gridder_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GridderError)
+    detail: Any = str(exc)
+    if isinstance(exc, InputError) and len(exc.problems) > 1:
+        detail = [str(p) for p in exc.problems]
+    return JSONResponse({"detail": detail}, status_code=_status_of(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        item = {k: error[k] for k in ("loc", "msg", "type") if k in error}
+        if "ctx" in error:
+            item["ctx"] = {k: str(v) for k, v in error["ctx"].items()}
+        errors.append(item)
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "internal error: the server could not answer; see its log"}, status_code=500
+    )
+
+
+def _open_store(settings: ApiSettings) -> PlanStore:
+    files = [settings.plan_file] if settings.plan_file is not None else []
+    if settings.plans_dir is not None:
+        settings.plans_dir.mkdir(parents=True, exist_ok=True)
+    return PlanStore(settings.plans_dir, files=files, active=settings.plan_file)
+
+
+def _plan_callback(store: PlanStore) -> Any:
+    def on_plan(plan_id: str, path: Path, activate: bool) -> bool:
+        store.refresh()
+        info = store.info(plan_id)
+        if info.path != path:
+            path.unlink(missing_ok=True)
+            msg = f"plan id {plan_id!r} already exists in the store ({info.path.name})"
+            raise GridderError(msg)
+        if activate:
+            store.activate(plan_id)
+        return activate
+
+    return on_plan
+
+
+async def _refresh_forever(store: PlanStore, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await anyio.to_thread.run_sync(store.refresh)
+        except Exception:  # the refresher must survive a bad file
+            log.exception("refreshing the plan store failed")
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the API over the plans, coverage and maps that ``settings`` name.
+
+    Parameters
+    ----------
+    settings
+        The configuration; by default read from ``GRIDDER_*`` environment variables.
+
+    Raises
+    ------
+    NotFoundError
+        When a configured file or directory does not exist.
+    InputError
+        When a plan or coverage file cannot be read.
+    """
+    settings = settings if settings is not None else get_settings()
+    for name in ("maps_dir", "demo_dir"):
+        folder = getattr(settings, name)
+        if folder is not None and not Path(folder).is_dir():
+            msg = f"{folder}: no such directory ({name})"
+            raise NotFoundError(msg)
+    store = _open_store(settings)
+    table = CoverageTable.open(settings.coverage_file) if settings.coverage_file else None
+    manager = JobManager(
+        plans_dir=settings.plans_dir,
+        work_dir=settings.jobs_dir,
+        runner=settings.partition_runner,
+        executor=settings.job_executor,
+        on_plan=_plan_callback(store),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.refresh_seconds > 0:
+            task = asyncio.create_task(_refresh_forever(store, settings.refresh_seconds))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            manager.shutdown()
+
+    app = FastAPI(
+        title="gridder grid service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.coverage = table
+    app.state.jobs = manager
+
+    read_deps = [Depends(require_read_key)] if settings.read_requires_key else []
+    app.include_router(health.router)
+    for module in (locate, buildings, grids, coverage, plans, jobs):
+        app.include_router(module.router, prefix="/v1", dependencies=read_deps)
+
+    app.add_exception_handler(GridderError, _gridder_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    if settings.maps_dir is not None:
+        app.mount("/maps", StaticFiles(directory=settings.maps_dir, html=True), name="maps")
+    if settings.demo_dir is not None:
+        app.mount("/demo", StaticFiles(directory=settings.demo_dir, html=True), name="demo")
+
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_upload_bytes,
+        upload_paths=frozenset({"/v1/plans"}),
+    )
+    return app

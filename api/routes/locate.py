@@ -1,0 +1,156 @@
+"""``GET /v1/locate`` (one point) and ``POST /v1/locate`` (a batch): which grid holds a point.
+
+Both answer from the plan in memory; the single lookup answers with JSON bytes
+prepared when the plan was loaded, so it costs a few microseconds next to the
+framework. A batch body is parsed by pydantic-core straight from the JSON bytes
+(about 3x faster than ``json.loads`` + validation); a large batch is parsed,
+located and serialised in a worker thread so single lookups keep flowing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from api.deps import PlanDep, get_plan
+from api.schemas import Crs, ErrorOut, Lat, LocateBatchIn, LocateBatchOut, Location, Lon
+from gridder.errors import NotFoundError
+from gridder.plan import Plan
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/locate", tags=["lookup"])
+
+JSON = "application/json"
+_THREAD_BYTES = 32 * 1024  # bodies above this are handled off the event loop
+
+
+class _Query(BaseModel):
+    lon: Lon
+    lat: Lat
+    crs: Crs = Crs.wgs84
+    plan_id: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+
+
+_QUERY_DOCS: list[dict[str, Any]] = [
+    {
+        "name": "lon",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
+        "example": 118.7801,
+    },
+    {
+        "name": "lat",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
+        "example": 32.0412,
+    },
+    {
+        "name": "crs",
+        "in": "query",
+        "required": False,
+        "description": "Coordinate system of lon/lat.",
+        "schema": {"type": "string", "enum": [c.value for c in Crs], "default": "wgs84"},
+    },
+    {
+        "name": "plan_id",
+        "in": "query",
+        "required": False,
+        "description": "Ask this stored plan instead of the active one.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+]
+
+
+@router.get(
+    "",
+    response_model=Location,
+    responses={
+        404: {"model": ErrorOut, "description": "No grid contains the point"},
+        422: {"model": ErrorOut, "description": "Bad coordinates or coordinate system"},
+    },
+    openapi_extra={"parameters": _QUERY_DOCS},
+    summary="Which grid holds a point",
+)
+async def locate_point(request: Request) -> Response:
+    """Return the grid (and community) whose polygon covers the point.
+
+    On a boundary shared by grids, the grid with the smallest ``grid_id`` wins.
+    """
+    # The query is validated here by one pydantic model instead of FastAPI's
+    # per-parameter machinery: this is the hot path, and it halves the overhead.
+    try:
+        q = _Query.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("query", *error["loc"])
+        raise RequestValidationError(errors) from None
+    plan = request.app.state.store.loaded(q.plan_id) or await get_plan(request, q.plan_id)
+    row = plan.locate_index(q.lon, q.lat, crs=q.crs.value)
+    if row < 0:
+        msg = (
+            f"no grid of plan {plan.plan_id} contains the point ({q.lon}, {q.lat}) [{q.crs.value}]"
+        )
+        raise NotFoundError(msg)
+    return Response(plan.location_json(row), media_type=JSON)
+
+
+def _parse(body: bytes, limit: int) -> LocateBatchIn:
+    try:
+        batch = LocateBatchIn.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
+    if len(batch.points) > limit:
+        raise HTTPException(
+            413,
+            f"too many points: {len(batch.points)} > the batch limit {limit}; split the request",
+        )
+    return batch
+
+
+def _answer(plan: Plan, body: bytes, limit: int) -> bytes:
+    batch = _parse(body, limit)
+    points = np.asarray(batch.points, dtype=np.float64).reshape(-1, 2)
+    rows = plan.locate_indices(points, crs=batch.crs)
+    return b'{"results":' + plan.results_json(rows) + b',"plan_id":' + plan.plan_id_json + b"}"
+
+
+_BATCH_SCHEMA: dict[str, Any] = LocateBatchIn.model_json_schema(
+    ref_template="#/components/schemas/{model}"
+)
+
+
+@router.post(
+    "",
+    response_model=LocateBatchOut,
+    responses={
+        413: {"model": ErrorOut, "description": "More points than the batch limit"},
+        422: {"model": ErrorOut, "description": "Malformed body"},
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": _BATCH_SCHEMA}}}},
+    summary="Which grid holds each of many points",
+)
+async def locate_points(plan: PlanDep, request: Request) -> Response:
+    """One answer per point, in input order: the grid, or ``null`` outside every grid.
+
+    Body: ``{"points": [[lon, lat], ...], "crs": "wgs84"}`` with at most the
+    server's batch limit of points (default 100,000).
+    """
+    body = await request.body()
+    limit: int = request.app.state.settings.batch_limit
+    if len(body) > _THREAD_BYTES:
+        content = await anyio.to_thread.run_sync(_answer, plan, body, limit)
+    else:
+        content = _answer(plan, body, limit)
+    return Response(content, media_type=JSON)

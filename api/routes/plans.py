@@ -1,0 +1,227 @@
+"""``/v1/plans``: stored plan versions, which one is active, and new plans from partition jobs."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import JobsDep, SettingsDep, StoreDep, WriteKeyDep
+from api.schemas import ErrorOut, Job, PartitionParams, PlanCreate, PlanDetail, PlanList
+from gridder.plan_store import PlanInfo
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+
+PlanIdPath = Annotated[str, Path(min_length=1, max_length=200, examples=["2024-06"])]
+UPLOAD_SUFFIXES = (".osm.pbf", ".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
+INPUTS = ("communities", "buildings", "streets")
+
+
+def _summary(info: PlanInfo, active_id: str | None) -> dict[str, Any]:
+    return {
+        "plan_id": info.plan_id,
+        "file": info.path.name,
+        "created": info.created,
+        "parameters": info.parameters,
+        "seed": info.meta.get("seed"),
+        "active": info.plan_id == active_id,
+    }
+
+
+@router.get("", response_model=PlanList, summary="The stored plans; which one is active")
+async def read_plans(store: StoreDep) -> PlanList:
+    """Every plan in the store (new files are picked up), oldest first."""
+    await anyio.to_thread.run_sync(store.refresh)
+    active = store.active_id
+    return PlanList.model_validate(
+        {"active_plan_id": active, "plans": [_summary(i, active) for i in store.plans()]}
+    )
+
+
+@router.get(
+    "/{plan_id}",
+    response_model=PlanDetail,
+    responses={404: {"model": ErrorOut, "description": "No such plan"}},
+    summary="One stored plan and its metadata",
+)
+async def read_plan(store: StoreDep, plan_id: PlanIdPath) -> PlanDetail:
+    """Return the plan's id, file, creation time, parameters and whole ``plan_meta``."""
+    info = await anyio.to_thread.run_sync(store.info, plan_id)
+    return PlanDetail.model_validate({**_summary(info, store.active_id), "meta": info.meta})
+
+
+@router.post(
+    "/{plan_id}/activate",
+    response_model=PlanDetail,
+    responses={
+        401: {"model": ErrorOut, "description": "No API key"},
+        403: {"model": ErrorOut, "description": "Wrong API key, or writes disabled"},
+        404: {"model": ErrorOut, "description": "No such plan"},
+    },
+    summary="Make a plan the active one (atomic switch)",
+)
+async def activate_plan(store: StoreDep, plan_id: PlanIdPath, _key: WriteKeyDep) -> PlanDetail:
+    """Load the plan, then swap it in: requests in flight finish on the previous plan."""
+    plan = await anyio.to_thread.run_sync(store.activate, plan_id)
+    info = store.info(plan.plan_id)
+    return PlanDetail.model_validate({**_summary(info, store.active_id), "meta": info.meta})
+
+
+def _validation(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+
+
+def _existing(field: str, value: str, roots: list[FilePath]) -> str:
+    """Check a referenced input path: it exists (``file.gpkg:layer`` allowed), under a root."""
+    path = FilePath(value)
+    if not path.exists() and ":" in value:
+        path = FilePath(value.rsplit(":", 1)[0])
+    if not path.exists():
+        raise _validation(field, f"{value}: no such file on the server")
+    if roots and not any(path.resolve().is_relative_to(r.resolve()) for r in roots):
+        raise _validation(field, f"{value}: not under an allowed input directory")
+    return value
+
+
+def _save_upload(field: str, upload: UploadFile, workdir: FilePath) -> str:
+    name = (upload.filename or "").lower()
+    suffix = next((s for s in UPLOAD_SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
+        raise _validation(field, f"upload {upload.filename!r}: expected one of {UPLOAD_SUFFIXES}")
+    target = workdir / f"{field}{suffix}"
+    with target.open("wb") as out:
+        shutil.copyfileobj(upload.file, out)
+    return str(target)
+
+
+async def _from_multipart(
+    request: Request, workdir: FilePath
+) -> tuple[dict[str, str | None], PartitionParams, bool]:
+    form = await request.form(max_files=len(INPUTS), max_fields=8)
+    try:
+        paths: dict[str, str | None] = {}
+        for field in INPUTS:
+            item = form.get(field)
+            if isinstance(item, UploadFile):
+                paths[field] = await anyio.to_thread.run_sync(_save_upload, field, item, workdir)
+            elif isinstance(item, str) and item:
+                paths[field] = item  # a referenced path, checked below
+            else:
+                paths[field] = None
+        raw_params = form.get("params")
+        params = PartitionParams.model_validate_json(
+            raw_params if isinstance(raw_params, str) and raw_params else "{}"
+        )
+        activate = str(form.get("activate") or "false").lower() in {"1", "true", "yes", "on"}
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("body", "params", *error["loc"])
+        raise RequestValidationError(errors) from None
+    finally:
+        await form.close()
+    return paths, params, activate
+
+
+async def _from_json(request: Request) -> tuple[dict[str, str | None], PartitionParams, bool]:
+    try:
+        spec = PlanCreate.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
+    paths = {"communities": spec.communities, "buildings": spec.buildings, "streets": spec.streets}
+    return paths, spec.params, spec.activate
+
+
+_CREATE_SCHEMA = PlanCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+_PARAMS_SCHEMA = _CREATE_SCHEMA.pop("$defs", {}).get("PartitionParams", {"type": "object"})
+_CREATE_SCHEMA["properties"]["params"] = _PARAMS_SCHEMA
+
+
+@router.post(
+    "",
+    response_model=Job,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        401: {"model": ErrorOut, "description": "No API key"},
+        403: {"model": ErrorOut, "description": "Wrong API key, or writes disabled"},
+        413: {"model": ErrorOut, "description": "Upload too large"},
+        422: {"model": ErrorOut, "description": "Missing or bad inputs or parameters"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _CREATE_SCHEMA},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["communities", "buildings"],
+                        "properties": {
+                            "communities": {"type": "string", "format": "binary"},
+                            "buildings": {"type": "string", "format": "binary"},
+                            "streets": {"type": "string", "format": "binary"},
+                            "params": {
+                                "type": "string",
+                                "description": "Partition options as JSON",
+                                "example": '{"target": 250, "min": 200, "max": 300}',
+                            },
+                            "activate": {"type": "boolean"},
+                        },
+                    }
+                },
+            },
+        }
+    },
+    summary="Start a partition job that adds a plan",
+)
+async def create_plan(
+    request: Request,
+    response: Response,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    _key: WriteKeyDep,
+) -> Job:
+    """Queue a partition job over uploaded (multipart) or referenced (JSON) input files.
+
+    Answers 202 with the job at once; follow it at ``GET /v1/jobs/{job_id}``.
+    The new plan lands in the plans directory (activated when ``activate`` is set).
+    """
+    workdir = await anyio.to_thread.run_sync(jobs.new_workdir)
+    try:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            paths, params, activate = await _from_multipart(request, workdir)
+        else:
+            paths, params, activate = await _from_json(request)
+        for field in ("communities", "buildings"):
+            if not paths[field]:
+                raise _validation(field, "required: upload a file or give a server path")
+        uploads = str(workdir)
+        for field, value in paths.items():
+            if value is not None and not value.startswith(uploads):
+                _existing(field, value, settings.input_roots)
+        record = jobs.submit(
+            communities=str(paths["communities"]),
+            buildings=str(paths["buildings"]),
+            streets=paths["streets"],
+            params=params.model_dump(exclude_none=True),
+            workdir=workdir,
+            activate=activate,
+        )
+    except BaseException:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))
+        raise
+    response.headers["Location"] = f"/v1/jobs/{record.job_id}"
+    return Job.model_validate(asdict(record))

@@ -1,0 +1,313 @@
+"""Request and response bodies of the grid service (pydantic), with examples for OpenAPI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Building",
+    "CoverageRow",
+    "CoverageSummary",
+    "Crs",
+    "ErrorOut",
+    "Feature",
+    "FeatureCollection",
+    "Health",
+    "Job",
+    "LocateBatchIn",
+    "LocateBatchOut",
+    "LocatedGrid",
+    "Location",
+    "PartitionParams",
+    "PlanCreate",
+    "PlanDetail",
+    "PlanList",
+    "PlanSummary",
+]
+
+
+class Crs(StrEnum):
+    """Coordinate systems accepted for lookups."""
+
+    wgs84 = "wgs84"
+    cgcs2000 = "cgcs2000"
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: what is wrong (a message, or a list of validation errors)."""
+
+    detail: str | list[Any]
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "no grid contains the point (118.7, 32.1)"}]}
+    )
+
+
+class Health(BaseModel):
+    """Liveness answer."""
+
+    status: Literal["ok"] = "ok"
+    active_plan: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "active_plan": "nanjing-2024-06"}]}
+    )
+
+
+class LocatedGrid(BaseModel):
+    """The grid holding a point."""
+
+    grid_id: str
+    community_id: str
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"grid_id": "C01-003", "community_id": "C01"}]}
+    )
+
+
+class Location(LocatedGrid):
+    """The grid holding a point, and the plan that answered."""
+
+    plan_id: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"grid_id": "C01-003", "community_id": "C01", "plan_id": "2024-06"}]
+        }
+    )
+
+
+Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
+Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
+
+
+class LocateBatchIn(BaseModel):
+    """Many points to locate, ``[lon, lat]`` each, in one coordinate system."""
+
+    points: list[tuple[Lon, Lat]] = Field(
+        description="Points as [longitude, latitude]; at most the server's batch limit "
+        "(default 100,000; more answers 413)."
+    )
+    crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"points": [[118.7801, 32.0412], [118.7901, 32.0503]], "crs": "gcj02"}]
+        },
+    )
+
+
+class LocateBatchOut(BaseModel):
+    """One answer per input point, in input order; ``null`` where no grid covers it."""
+
+    results: list[LocatedGrid | None]
+    plan_id: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [{"grid_id": "C01-003", "community_id": "C01"}, None],
+                    "plan_id": "2024-06",
+                }
+            ]
+        }
+    )
+
+
+class Building(BaseModel):
+    """A building's grid (plus the other columns of ``assignments``)."""
+
+    building_id: str
+    grid_id: str
+    community_id: str
+    households: float | None = None
+    lon: float | None = None
+    lat: float | None = None
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "building_id": "B1024",
+                    "grid_id": "C01-003",
+                    "community_id": "C01",
+                    "households": 48,
+                    "lon": 118.7801,
+                    "lat": 32.0412,
+                }
+            ]
+        },
+    )
+
+
+class Feature(BaseModel):
+    """A GeoJSON Feature (WGS84): a grid with its statistics and, when known, its workers."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str | None = None
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "Feature",
+                    "id": "C01-003",
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[118.78, 32.04], [118.79, 32.04], [118.79, 32.05], [118.78, 32.04]]
+                        ],
+                    },
+                    "properties": {
+                        "grid_id": "C01-003",
+                        "community_id": "C01",
+                        "households": 251,
+                        "workload": 263.5,
+                        "n_buildings": 9,
+                        "area_m2": 41250.0,
+                        "workers": [{"worker_id": "W07", "role": "grid"}],
+                    },
+                }
+            ]
+        }
+    )
+
+
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection of grids."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature]
+
+
+class CoverageRow(BaseModel):
+    """One row of the coverage ``summary`` table (CONTRACT §4)."""
+
+    scope: str
+    scope_id: str | None = None
+    facility_type: str
+    minutes: float | None = None
+    households: float | None = None
+    households_covered: float | None = None
+    share: float | None = None
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scope": "community",
+                    "scope_id": "C01",
+                    "facility_type": "kindergarten",
+                    "minutes": 5,
+                    "households": 4839,
+                    "households_covered": 4120,
+                    "share": 0.851,
+                }
+            ]
+        },
+    )
+
+
+class CoverageSummary(BaseModel):
+    """The summary rows that match the filters."""
+
+    rows: list[CoverageRow]
+
+
+class PlanSummary(BaseModel):
+    """A stored plan as listed: id, file, when it was made, with which parameters."""
+
+    plan_id: str
+    file: str
+    created: str | None = None
+    parameters: Any = None
+    seed: Any = None
+    active: bool
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "2024-06",
+                    "file": "2024-06.gpkg",
+                    "created": "2024-06-01T08:00:00+08:00",
+                    "parameters": {"target": 250, "min": 200, "max": 300},
+                    "seed": 0,
+                    "active": True,
+                }
+            ]
+        }
+    )
+
+
+class PlanList(BaseModel):
+    """Every stored plan and which one is active."""
+
+    active_plan_id: str | None
+    plans: list[PlanSummary]
+
+
+class PlanDetail(PlanSummary):
+    """One stored plan with its whole ``plan_meta``."""
+
+    meta: dict[str, Any]
+
+
+class PartitionParams(BaseModel):
+    """Options of a partition job, as ``gridder partition`` takes them."""
+
+    target: float | None = Field(default=None, gt=0, examples=[250])
+    min: float | None = Field(default=None, ge=0, examples=[200])
+    max: float | None = Field(default=None, gt=0, examples=[300])
+    balance_on: Literal["households", "workload"] | None = None
+    weights: dict[str, float] | None = Field(default=None, examples=[{"elderly": 0.5}])
+    barriers: str | None = Field(default=None, examples=["major"])
+    keep_compounds: bool | None = None
+    seed: int | None = Field(default=None, ge=0)
+    time_limit: float | None = Field(default=None, gt=0, le=86_400)
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanCreate(BaseModel):
+    """A partition job over input files already on the server (or upload them as multipart)."""
+
+    communities: str = Field(min_length=1, max_length=4096, examples=["/data/communities.gpkg"])
+    buildings: str = Field(min_length=1, max_length=4096, examples=["/data/buildings.geojson"])
+    streets: str | None = Field(default=None, min_length=1, max_length=4096)
+    params: PartitionParams = Field(default_factory=PartitionParams)
+    activate: bool = Field(default=False, description="Activate the new plan when the job ends.")
+    model_config = ConfigDict(extra="forbid")
+
+
+class Job(BaseModel):
+    """A background job and, when it is done, its result."""
+
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    stage: str
+    progress: float = Field(ge=0, le=1)
+    created: str
+    started: str | None = None
+    finished: str | None = None
+    plan_id: str | None = None
+    activated: bool = False
+    error: str | None = None
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "5f0c0c7e1d8a4a51",
+                    "status": "done",
+                    "stage": "done",
+                    "progress": 1.0,
+                    "created": "2024-06-01T08:00:00+00:00",
+                    "started": "2024-06-01T08:00:01+00:00",
+                    "finished": "2024-06-01T08:02:11+00:00",
+                    "plan_id": "2024-06",
+                    "activated": False,
+                    "error": None,
+                }
+            ]
+        }
+    )

@@ -1,0 +1,277 @@
+"""The FastAPI app through TestClient: answers, error bodies, keys and limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from api_factory import KEY, settings_for
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import ApiSettings, hash_api_key
+from gridder.errors import NotFoundError
+from gridder.io.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gridder.plan import Plan
+
+
+def building(client: TestClient, bid: str) -> dict:
+    r = client.get(f"/v1/buildings/{bid}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok", "active_plan": "plan-b"}
+    doc = client.get("/openapi.json").json()
+    for path in (
+        "/v1/locate",
+        "/v1/buildings/{building_id}",
+        "/v1/grids",
+        "/v1/grids/{grid_id}",
+        "/v1/coverage/summary",
+        "/v1/plans",
+        "/v1/plans/{plan_id}",
+        "/v1/plans/{plan_id}/activate",
+        "/v1/jobs/{job_id}",
+        "/health",
+    ):
+        assert path in doc["paths"], path
+    batch = doc["paths"]["/v1/locate"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["examples"]
+    assert "Location" in doc["components"]["schemas"]
+
+
+def test_locate_get(client: TestClient) -> None:
+    b = building(client, "B3")
+    r = client.get("/v1/locate", params={"lon": b["lon"], "lat": b["lat"]})
+    assert r.status_code == 200
+    assert r.json() == {
+        "grid_id": b["grid_id"],
+        "community_id": b["community_id"],
+        "plan_id": "plan-b",
+    }
+    gx, gy = wgs84_to_gcj02(b["lon"], b["lat"])
+    bx, by = wgs84_to_bd09(b["lon"], b["lat"])
+    for crs, (x, y) in (("gcj02", (gx, gy)), ("bd09", (bx, by))):
+        r = client.get("/v1/locate", params={"lon": float(x), "lat": float(y), "crs": crs})
+        assert r.json()["grid_id"] == b["grid_id"], crs
+    r = client.get("/v1/locate", params={"lon": 0, "lat": 0})
+    assert r.status_code == 404 and "no grid" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"lon": 200, "lat": 32},
+        {"lon": "x", "lat": 32},
+        {"lat": 32},
+        {"lon": "nan", "lat": 32},
+        {"lon": 118, "lat": 32, "crs": "mars"},
+        {"lon": "inf", "lat": 1},
+    ],
+)
+def test_locate_get_bad_requests_are_422_json(client: TestClient, params: dict) -> None:
+    r = client.get("/v1/locate", params=params)
+    assert r.status_code == 422
+    assert isinstance(r.json()["detail"], list) and r.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_locate_with_plan_id(client: TestClient, plans_dir: Path) -> None:
+    a = Plan.open(plans_dir / "plan-a.gpkg").building("B9")
+    r = client.get("/v1/locate", params={"lon": a["lon"], "lat": a["lat"], "plan_id": "plan-a"})
+    assert r.json() == {
+        "grid_id": a["grid_id"],
+        "community_id": a["community_id"],
+        "plan_id": "plan-a",
+    }
+    r = client.get("/v1/locate", params={"lon": 1, "lat": 1, "plan_id": "nope"})
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+
+
+def test_locate_batch_order(client: TestClient) -> None:
+    bs = [building(client, f"B{i}") for i in (12, 3, 77, 40, 1)]
+    pts = [[b["lon"], b["lat"]] for b in bs]
+    pts.insert(2, [10.0, 10.0])
+    r = client.post("/v1/locate", json={"points": pts})
+    assert r.status_code == 200
+    body = r.json()
+    expected = [{"grid_id": b["grid_id"], "community_id": b["community_id"]} for b in bs]
+    expected.insert(2, None)
+    assert body == {"results": expected, "plan_id": "plan-b"}
+    gcj = [list(map(float, wgs84_to_gcj02(x, y))) for x, y in pts]
+    r = client.post("/v1/locate", json={"points": gcj, "crs": "gcj02"})
+    assert r.json()["results"] == expected
+    assert client.post("/v1/locate", json={"points": []}).json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b'{"points": [[1]]}',
+        b'{"points": [[1, 2, 3]]}',
+        b'{"points": "x"}',
+        b'{"points": [[500, 1]]}',
+        b'{"points": [[1, 1]], "crs": "mars"}',
+        b'{"pts": []}',
+        b'{"points": [[NaN, 1]]}',
+        b"",
+    ],
+)
+def test_locate_batch_bad_bodies_are_422(client: TestClient, body: bytes) -> None:
+    r = client.post("/v1/locate", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_batch_limit_and_body_limit(plans_dir: Path) -> None:
+    app = create_app(settings_for(plans_dir, batch_limit=10, max_body_bytes=2048))
+    with TestClient(app) as c:
+        r = c.post("/v1/locate", json={"points": [[118.78, 32.04]] * 11})
+        assert r.status_code == 413 and "batch limit 10" in r.json()["detail"]
+        assert c.post("/v1/locate", json={"points": [[118.78, 32.04]] * 10}).status_code == 200
+        r = c.post("/v1/locate", json={"points": [[118.78, 32.04]] * 500})
+        assert r.status_code == 413 and "2048 bytes" in r.json()["detail"]
+
+        def chunks():  # no content-length: counted while streaming
+            for _ in range(10):
+                yield b" " * 1000
+
+        r = c.post("/v1/locate", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "2048" in r.json()["detail"]
+
+
+def test_buildings_and_grids(client: TestClient) -> None:
+    b = building(client, "B1")
+    assert set(b) >= {"building_id", "grid_id", "community_id", "households"}
+    r = client.get("/v1/buildings/nope")
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    fc = client.get("/v1/grids")
+    assert fc.status_code == 200 and fc.headers["content-type"] == "application/geo+json"
+    assert len(fc.json()["features"]) == 24
+    c1 = client.get("/v1/grids", params={"community_id": "C01"}).json()
+    assert {f["properties"]["community_id"] for f in c1["features"]} == {"C01"}
+    assert client.get("/v1/grids", params={"community_id": "C99"}).status_code == 404
+    f = client.get("/v1/grids/C01-002").json()
+    assert f["type"] == "Feature" and f["properties"]["grid_id"] == "C01-002"
+    assert "workers" not in f["properties"]  # plan-b has no workers layer
+    fa = client.get("/v1/grids/C01-002", params={"plan_id": "plan-a"}).json()
+    assert [w["role"] for w in fa["properties"]["workers"]] == ["grid", "specialist"]
+    assert client.get("/v1/grids/C01-999").status_code == 404
+
+
+def test_coverage_summary(client: TestClient, plans_dir: Path) -> None:
+    rows = client.get("/v1/coverage/summary").json()["rows"]
+    assert len(rows) == 3
+    r = client.get("/v1/coverage/summary", params={"scope": "community", "scope_id": "C01"})
+    assert r.json()["rows"] == [
+        {
+            "scope": "community",
+            "scope_id": "C01",
+            "facility_type": "kindergarten",
+            "minutes": 5.0,
+            "households": 300,
+            "households_covered": 270,
+            "share": 0.9,
+        }
+    ]
+    assert client.get("/v1/coverage/summary", params={"scope": "street"}).status_code == 422
+    with TestClient(create_app(settings_for(plans_dir))) as bare:
+        r = bare.get("/v1/coverage/summary")
+        assert r.status_code == 404 and "coverage" in r.json()["detail"]
+
+
+def test_plans_and_activation_need_a_key(client: TestClient, plans_dir: Path) -> None:
+    listing = client.get("/v1/plans").json()
+    assert listing["active_plan_id"] == "plan-b"
+    assert [(p["plan_id"], p["active"]) for p in listing["plans"]] == [
+        ("plan-a", False),
+        ("plan-b", True),
+    ]
+    detail = client.get("/v1/plans/plan-a").json()
+    assert detail["meta"]["solver"] == {"status": "OPTIMAL"} and detail["file"] == "plan-a.gpkg"
+    assert client.get("/v1/plans/nope").status_code == 404
+    r = client.post("/v1/plans/plan-a/activate")
+    assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+    r = client.post("/v1/plans/plan-a/activate", headers={"X-API-Key": "wrong"})
+    assert r.status_code == 403 and r.json()["detail"] == "the API key is not valid"
+    r = client.post("/v1/plans/nope/activate", headers={"X-API-Key": KEY})
+    assert r.status_code == 404
+    r = client.post("/v1/plans/plan-a/activate", headers={"X-API-Key": KEY})
+    assert r.status_code == 200 and r.json()["active"] is True
+    assert client.get("/health").json()["active_plan"] == "plan-a"
+    assert (plans_dir / "active.json").is_file()
+
+
+def test_writes_disabled_without_keys_and_closed_reads(plans_dir: Path) -> None:
+    with TestClient(create_app(settings_for(plans_dir, api_key_hashes=[]))) as c:
+        r = c.post("/v1/plans/plan-a/activate", headers={"X-API-Key": KEY})
+        assert r.status_code == 403 and "disabled" in r.json()["detail"]
+    closed = settings_for(plans_dir, read_requires_key=True)
+    with TestClient(create_app(closed)) as c:
+        assert c.get("/v1/grids").status_code == 401
+        assert c.get("/v1/grids", headers={"X-API-Key": "bad"}).status_code == 403
+        assert c.get("/v1/grids", headers={"X-API-Key": KEY}).status_code == 200
+        assert c.get("/health").status_code == 200  # liveness stays open
+
+
+def test_unknown_routes_and_methods_are_json(client: TestClient) -> None:
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    r = client.delete("/v1/locate")
+    assert r.status_code == 405 and "detail" in r.json()
+
+
+def test_unexpected_errors_are_json_500_without_traceback(plans_dir: Path) -> None:
+    app = create_app(settings_for(plans_dir))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500
+    assert "secret" not in r.text and "Traceback" not in r.text
+    assert r.json()["detail"].startswith("internal error")
+
+
+def test_static_maps_and_demo(plans_dir: Path, tmp_path: Path) -> None:
+    maps = tmp_path / "maps"
+    (maps / "assets").mkdir(parents=True)
+    (maps / "index.html").write_text("<html>网格</html>", encoding="utf-8")
+    (maps / "assets" / "a.js").write_text("var a=1;")
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "plan.txt").write_text("demo")
+    with TestClient(create_app(settings_for(plans_dir, maps_dir=maps, demo_dir=demo))) as c:
+        assert "网格" in c.get("/maps/").text
+        assert c.get("/maps/assets/a.js").text == "var a=1;"
+        assert c.get("/maps/../../etc/passwd").status_code == 404
+        assert c.get("/demo/plan.txt").text == "demo"
+    with pytest.raises(NotFoundError):
+        create_app(settings_for(plans_dir, maps_dir=tmp_path / "missing"))
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, plans_dir: Path) -> None:
+    h1, h2 = hash_api_key("a"), hash_api_key("b")
+    monkeypatch.setenv("GRIDDER_PLANS_DIR", str(plans_dir))
+    monkeypatch.setenv("GRIDDER_API_KEY_HASHES", f"{h1}, {h2.upper()}")
+    monkeypatch.setenv("GRIDDER_BATCH_LIMIT", "5")
+    s = ApiSettings()
+    assert s.plans_dir == plans_dir and s.api_key_hashes == [h1, h2] and s.batch_limit == 5
+    monkeypatch.setenv("GRIDDER_API_KEY_HASHES", "not-a-hash")
+    with pytest.raises(ValueError, match="SHA-256"):
+        ApiSettings()
+    monkeypatch.setenv("GRIDDER_API_KEY_HASHES", f'["{h1}"]')
+    assert ApiSettings().api_key_hashes == [h1]
+
+
+def test_single_plan_file_server(plans_dir: Path) -> None:
+    s = ApiSettings(plan_file=plans_dir / "plan-a.gpkg", refresh_seconds=0)
+    with TestClient(create_app(s)) as c:
+        assert c.get("/health").json()["active_plan"] == "plan-a"
+        assert [p["plan_id"] for p in c.get("/v1/plans").json()["plans"]] == ["plan-a"]

@@ -1,0 +1,206 @@
+"""Against a real uvicorn server on 127.0.0.1: correctness, concurrency, plan switch, fuzzing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import shapely
+from api_factory import KEY, Server
+
+from gridder.io.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gridder.plan import Plan
+
+pytestmark = pytest.mark.server
+
+
+def truth_points(plan_path: Path, n: int, seed: int) -> tuple[np.ndarray, list[str | None]]:
+    """Random points ≥ 1 m from every grid boundary and shapely's answer on the plan's polygons."""
+    import geopandas as gpd
+    import pyogrio
+
+    grids = pyogrio.read_dataframe(plan_path, layer="grids")
+    metric = grids.to_crs(grids.estimate_utm_crs())
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = metric.total_bounds
+    pts = shapely.points(rng.uniform([x0 - 40, y0 - 40], [x1 + 40, y1 + 40], (n, 2)))
+    edges = shapely.union_all(shapely.boundary(metric.geometry.values))
+    pts = pts[shapely.distance(pts, edges) > 1.0]
+    pi, gi = shapely.STRtree(metric.geometry.values).query(pts, predicate="within")
+    truth: list[str | None] = [None] * len(pts)
+    for p, g in zip(pi, gi, strict=True):
+        truth[p] = grids["grid_id"].iloc[g]
+    wgs = shapely.get_coordinates(gpd.GeoSeries(pts, crs=metric.crs).to_crs(4326).values)
+    return wgs, truth
+
+
+@pytest.fixture(scope="module")
+def truth_b(server: Server) -> tuple[np.ndarray, list[str | None]]:
+    return truth_points(server.plans_dir / "plan-b.gpkg", 1500, seed=11)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02", "bd09"])
+def test_lookups_match_shapely(server: Server, truth_b: tuple, crs: str) -> None:
+    wgs, truth = truth_b
+    assert sum(t is not None for t in truth) > 500 and sum(t is None for t in truth) > 20
+    if crs == "gcj02":
+        x, y = wgs84_to_gcj02(wgs[:, 0], wgs[:, 1])
+    elif crs == "bd09":
+        x, y = wgs84_to_bd09(wgs[:, 0], wgs[:, 1])
+    else:
+        x, y = wgs[:, 0], wgs[:, 1]
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.post("/v1/locate", json={"points": np.column_stack([x, y]).tolist(), "crs": crs})
+        assert r.status_code == 200
+        got = [None if v is None else v["grid_id"] for v in r.json()["results"]]
+        assert got == truth
+        wrong = 0
+        for i in range(0, len(truth), 25):
+            r = c.get("/v1/locate", params={"lon": x[i], "lat": y[i], "crs": crs})
+            answer = r.json()["grid_id"] if r.status_code == 200 else None
+            assert r.status_code in (200, 404)
+            wrong += answer != truth[i]
+        assert wrong == 0
+
+
+def test_error_bodies_over_http(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.get("/v1/locate", params={"lon": 0, "lat": 0})
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+        assert "no grid" in r.json()["detail"]
+        r = c.get("/v1/locate", params={"lon": "east", "lat": 0})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "lon"]
+        r = c.post("/v1/locate", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 422
+        big = b'{"points": [' + b",".join([b"[118.78, 32.04]"] * 100_001) + b"]}"
+        r = c.post("/v1/locate", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "batch limit 100000" in r.json()["detail"]
+        huge = b" " * (17 * 1024 * 1024)
+        r = c.post("/v1/locate", content=huge, headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "too large" in r.json()["detail"]
+        r = c.post("/v1/plans/plan-a/activate", headers={"X-API-Key": "guess"})
+        assert r.status_code == 403
+
+
+def test_concurrent_clients_zero_errors(server: Server, truth_b: tuple) -> None:
+    wgs, truth = truth_b
+    c = httpx.Client(base_url=server.url, timeout=30)
+    c.post("/v1/plans/plan-b/activate", headers={"X-API-Key": KEY}).raise_for_status()
+
+    def worker(k: int) -> tuple[int, int]:
+        errors = wrong = 0
+        rng = np.random.default_rng(k)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for i in rng.integers(0, len(truth), 200):
+                r = client.get("/v1/locate", params={"lon": wgs[i, 0], "lat": wgs[i, 1]})
+                if r.status_code not in (200, 404):
+                    errors += 1
+                    continue
+                answer = r.json()["grid_id"] if r.status_code == 200 else None
+                wrong += answer != truth[i]
+        return errors, wrong
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(worker, range(8)))
+    assert sum(e for e, _ in results) == 0
+    assert sum(w for _, w in results) == 0
+    c.close()
+
+
+def test_plan_switch_under_load_fails_no_request(server: Server) -> None:
+    plans = {p: Plan.open(server.plans_dir / f"{p}.gpkg") for p in ("plan-a", "plan-b")}  # type: ignore[attr-defined]
+    rng = np.random.default_rng(5)
+    b = plans["plan-a"]
+    pts = [
+        (b.building(f"B{i}")["lon"], b.building(f"B{i}")["lat"]) for i in rng.integers(1, 96, 40)
+    ]
+    expected = {p: [plan.locate(x, y) for x, y in pts] for p, plan in plans.items()}
+    stop = threading.Event()
+    failures: list[Any] = []
+    seen: set[str] = set()
+    counts = [0]
+
+    def reader(k: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            i = k
+            while not stop.is_set():
+                x, y = pts[i % len(pts)]
+                try:
+                    r = client.get("/v1/locate", params={"lon": x, "lat": y})
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                counts[0] += 1
+                want = expected.get(r.json().get("plan_id"), [None] * len(pts))[i % len(pts)]
+                if r.status_code != (200 if want else 404):
+                    failures.append((r.status_code, r.text))
+                elif want and r.json()["grid_id"] != want.grid_id:
+                    failures.append(("wrong", r.json(), want))
+                else:
+                    seen.add(r.json().get("plan_id", "404"))
+                i += 1
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    with httpx.Client(base_url=server.url, timeout=30) as admin:
+        for k in range(10):
+            target = "plan-a" if k % 2 == 0 else "plan-b"
+            r = admin.post(f"/v1/plans/{target}/activate", headers={"X-API-Key": KEY})
+            assert r.status_code == 200
+            time.sleep(0.15)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert {"plan-a", "plan-b"} <= seen
+    assert counts[0] > 200
+
+
+def test_schemathesis_fuzzing_finds_no_5xx(server: Server) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.generation.modes import GenerationMode
+
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    failures: list[str] = []
+    calls = [0]
+    deadline = time.monotonic() + 50
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            strategy = operation.as_strategy(generation_mode=mode)
+
+            @settings(
+                max_examples=15,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=strategy)
+            def run(case: Any) -> None:
+                if time.monotonic() > deadline:
+                    return
+                for headers in ({}, {"X-API-Key": KEY}):
+                    response = case.call(base_url=server.url, headers=headers, timeout=30)
+                    calls[0] += 1
+                    if response.status_code >= 500:
+                        where = f"{case.method} {case.formatted_path}"
+                        failures.append(f"{where}: {response.status_code} {response.text[:200]}")
+                    elif response.status_code >= 400:
+                        assert "detail" in response.json()
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing negative to generate (e.g. GET /health)
+                assert mode is GenerationMode.NEGATIVE
+    assert failures == []
+    assert calls[0] > 100
