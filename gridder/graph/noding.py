@@ -17,6 +17,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from gridder.graph.walkable import text_column
+
 __all__ = ["line_levels", "line_substrings", "node_lines"]
 
 log = logging.getLogger(__name__)
@@ -24,13 +26,6 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 GeomArray = npt.NDArray[np.object_]
-
-
-def _text_column(frame: pd.DataFrame, name: str) -> npt.NDArray[np.object_]:
-    if name not in frame.columns:
-        return np.full(len(frame), "", dtype=object)
-    col = frame[name].astype(object).where(frame[name].notna(), "")
-    return np.asarray(col.astype(str).str.strip().str.lower(), dtype=object)
 
 
 def line_substrings(
@@ -94,8 +89,8 @@ def line_levels(frame: pd.DataFrame) -> IntArray:
         level[has] = lay.to_numpy()[has].astype(np.int64)
     else:
         has = np.zeros(n, dtype=bool)
-    bridge = ~np.isin(_text_column(frame, "bridge"), ["", "no", "0", "false"])
-    tunnel = ~np.isin(_text_column(frame, "tunnel"), ["", "no", "0", "false"])
+    bridge = ~np.isin(text_column(frame, "bridge"), ["", "no", "0", "false"])
+    tunnel = ~np.isin(text_column(frame, "tunnel"), ["", "no", "0", "false"])
     level[bridge & ~has] = 1
     level[tunnel & ~has] = -1
     return level

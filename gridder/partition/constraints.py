@@ -19,6 +19,7 @@ __all__ = [
     "ForbidCandidates",
     "GridCount",
     "KeepCandidates",
+    "LendingCap",
     "MinimiseCost",
     "Rule",
     "apply_all",
@@ -34,12 +35,46 @@ class Rule(Protocol):
 
 @dataclass(frozen=True)
 class CoverEachUnitOnce:
-    """Every unit lies in exactly one chosen grid (the plan is a partition)."""
+    """Every unit lies in exactly one chosen grid (the plan is a partition).
+
+    ``optional`` units (borrowable neighbours of the units being partitioned)
+    lie in at most one chosen grid.
+    """
+
+    optional: frozenset[int] = frozenset()
 
     def apply(self, v: SetPartitionVariables) -> None:
-        """Add one exactly-one constraint per unit."""
-        for _, sets in sorted(v.sets_of_unit.items()):
-            v.model.add_exactly_one(v.choose[i] for i in sets)
+        """Add one exactly-one (or at-most-one) constraint per unit."""
+        for u, sets in sorted(v.sets_of_unit.items()):
+            if u in self.optional:
+                v.model.add_at_most_one(v.choose[i] for i in sets)
+            else:
+                v.model.add_exactly_one(v.choose[i] for i in sets)
+
+
+@dataclass(frozen=True)
+class LendingCap:
+    """The chosen grids take at most ``cap`` value from a group of optional units.
+
+    A smooth area that lends buildings to a lumpy one must keep enough value
+    for its own grids to stay in the band.
+    """
+
+    value: tuple[tuple[int, int], ...]
+    cap: int
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Bound the value of the group's units taken by the chosen grids."""
+        of = dict(self.value)
+        terms = []
+        weights = []
+        for i, members in enumerate(v.candidates):
+            w = sum(of.get(u, 0) for u in members)
+            if w:
+                terms.append(v.choose[i])
+                weights.append(w)
+        if terms:
+            v.model.add(cp_model.LinearExpr.weighted_sum(terms, weights) <= self.cap)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ class WorkingPlan:
         moved-value term of re-planning.
     reserved
         Labels that new grids must not take (locked grids, previous grids).
+    blocked
+        Labels no grid of this plan may take (locked grids); a grid may take
+        back its previous label, which is reserved but not blocked.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class WorkingPlan:
         fixed: Iterable[int] = (),
         previous: Sequence[int] | None = None,
         reserved: Iterable[int] = (),
+        blocked: Iterable[int] = (),
     ) -> None:
         self.red = red
         self.config = config
@@ -80,6 +84,7 @@ class WorkingPlan:
         self.fixed = set(fixed)
         self.previous = list(previous) if previous is not None else None
         self.reserved = set(reserved)
+        self.blocked = set(blocked)
         self.links = [red.links(i) for i in range(red.n)]
         self.grids: dict[int, GridState] = {}
         for u, g in enumerate(self.label):
@@ -229,26 +234,21 @@ class WorkingPlan:
                 self._remove(u, g)
                 self.label[u] = -1
         taken: set[int] = set()
-        pending: list[Sequence[int]] = []
-        order = sorted(groups, key=lambda grp: -sum(float(self.red.value[u]) for u in grp))
-        for grp in order:
+        triples: list[tuple[float, int, int]] = []
+        for i, grp in enumerate(groups):
             votes: dict[int, float] = {}
             for u in grp:
                 for lab in self._label_votes(u, old):
                     votes[lab] = votes.get(lab, 0.0) + float(self.red.value[u]) + 1e-6
-            choice = next(
-                (
-                    lab
-                    for lab, _ in sorted(votes.items(), key=lambda t: (-t[1], t[0]))
-                    if lab not in taken and lab not in self.grids and lab not in self.reserved
-                ),
-                None,
-            )
-            if choice is None:
-                pending.append(grp)
+            triples += [(-w, lab, i) for lab, w in votes.items()]
+        placed: set[int] = set()
+        for _, lab, i in sorted(triples):  # most value kept first
+            if i in placed or lab in taken or lab in self.grids or lab in self.blocked:
                 continue
-            taken.add(choice)
-            self._assign(grp, choice)
+            taken.add(lab)
+            placed.add(i)
+            self._assign(groups[i], lab)
+        pending = [grp for i, grp in enumerate(groups) if i not in placed]
         for grp in pending:
             g = self.new_label()
             while g in taken:

@@ -18,6 +18,7 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.constraints import (
     CoverEachUnitOnce,
     GridCount,
+    LendingCap,
     MinimiseCost,
     Rule,
     apply_all,
@@ -76,6 +77,8 @@ def solve_set_partition(
     grid_count: tuple[int, int] | None = None,
     budget: int | None = None,
     previous: Sequence[int] | None = None,
+    optional: Sequence[int] = (),
+    lend: Sequence[tuple[Sequence[int], int]] = (),
 ) -> SetPartitionOutcome | None:
     """Best exact cover of ``units`` by connected candidate grids.
 
@@ -100,6 +103,12 @@ def solve_set_partition(
         Largest number of enumerated candidates (default ``config.max_sets``).
     previous
         Previous label per super-unit (re-planning: moved value is priced).
+    optional
+        Neighbouring super-units the grids may borrow (each at most once);
+        every candidate holds at least one of ``units``.
+    lend
+        Groups of ``optional`` super-units with the largest value the chosen
+        grids may take from each group.
 
     Returns
     -------
@@ -109,7 +118,7 @@ def solve_set_partition(
     """
     return solve_block_partition(
         red,
-        [[u] for u in units],
+        [[u] for u in [*units, *optional]],
         config,
         seed=seed,
         time_limit=time_limit,
@@ -117,6 +126,8 @@ def solve_set_partition(
         grid_count=grid_count,
         budget=budget,
         previous=previous,
+        optional=optional,
+        lend=lend,
     )
 
 
@@ -131,14 +142,19 @@ def solve_block_partition(
     grid_count: tuple[int, int] | None = None,
     budget: int | None = None,
     previous: Sequence[int] | None = None,
+    optional: Sequence[int] = (),
+    lend: Sequence[tuple[Sequence[int], int]] = (),
 ) -> SetPartitionOutcome | None:
     """Best exact cover of the union of ``blocks`` by connected unions of blocks.
 
     A block is a connected group of super-units that stays together (the
     core of a neighbouring grid in a boundary repair); single super-units are
     blocks of one. Other parameters as in :func:`solve_set_partition`;
-    ``current`` grids must be unions of blocks.
+    ``current`` grids must be unions of blocks; a block is optional when all
+    its super-units are.
     """
+    opt = set(optional)
+    opt_block = [bool(members) and all(u in opt for u in members) for members in blocks]
     budget = config.max_sets if budget is None else budget
     where = {u: b for b, members in enumerate(blocks) for u in members}
     adjacency: dict[int, list[int]] = {}
@@ -159,7 +175,11 @@ def solve_block_partition(
         )
     except SetBudgetExceededError:
         return None
-    cands = [tuple(sorted(u for b in bs for u in blocks[b])) for bs in bsets]
+    cands = [
+        tuple(sorted(u for b in bs for u in blocks[b]))
+        for bs in bsets
+        if not all(opt_block[b] for b in bs)
+    ]
     known = set(cands)
     for g in current:
         t = tuple(sorted(g))
@@ -168,7 +188,9 @@ def solve_block_partition(
             known.add(t)
     costs = [round(set_cost(red, c, config, previous=previous)) for c in cands]
     v = SetPartitionVariables.build(cands, costs)
-    rules: list[Rule] = [CoverEachUnitOnce(), MinimiseCost()]
+    rules: list[Rule] = [CoverEachUnitOnce(frozenset(opt)), MinimiseCost()]
+    for group, cap in lend:
+        rules.append(LendingCap(tuple((int(u), int(red.value[u])) for u in group), int(cap)))
     if grid_count is not None:
         rules.append(GridCount(*grid_count))
     apply_all(v, rules)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ from gridder.partition.repair import (
     split_oversized,
 )
 from gridder.partition.setpartition import solve_set_partition
+from gridder.partition.transfer import transfer_repair
 
 __all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
 
@@ -62,6 +64,8 @@ IntArray = npt.NDArray[np.int64]
 _EXACT_PIECE_UNITS = 60
 #: Target grids per chunk when a large lumpy piece is split before exact solving.
 _GRIDS_PER_CHUNK = 8
+#: Links from a lumpy piece within which smooth buildings may be borrowed.
+_BORROW_HOPS = 2
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,7 @@ class GridPartitioner:
         self.notes: list[str] = []
         self._exact_only = True
         self._heuristic_limit = False
+        self._previous: IntArray | None = None
 
     # -- public -------------------------------------------------------------
     def solve(self) -> PartitionResult:
@@ -278,7 +283,15 @@ class GridPartitioner:
         if previous is not None:
             prev = np.asarray(previous, dtype=np.int64)
             prev_sup = [int(prev[h]) for h in host]
-        plan = WorkingPlan(red, self.config, sup_label, previous=prev_sup, reserved=reserved)
+        self._previous = None if previous is None else np.asarray(previous, dtype=np.int64)
+        plan = WorkingPlan(
+            red,
+            self.config,
+            sup_label,
+            previous=prev_sup,
+            reserved=reserved,
+            blocked=locked_labels,
+        )
         if split_oversized(plan, seed=self.seed):
             focus = None
         self._improve(plan, focus=None if focus is None else set(focus))
@@ -292,39 +305,73 @@ class GridPartitioner:
         return res
 
     def _initial(self, red: Reduced) -> WorkingPlan:
+        """A first plan: frozen compounds, then lumpy pieces (exact), then smooth pieces."""
         config = self.config
         label = [-1] * red.n
         reserved = self._reserved()
-        next_label = 0
         fixed: set[int] = set()
-        pieces = np.unique(red.piece) if red.n else np.empty(0, dtype=np.int64)
-        for p in pieces.tolist():
-            units = np.flatnonzero(red.piece == p).tolist()
-            total = float(red.value[units].sum())
-            k = min(choose_k(total, config), len(units))
-            groups: list[list[int]]
-            if p in red.frozen_piece or k == 1:
-                groups = [units]
-            else:
-                groups = self._split_piece(red, units, k)
-            for grp in groups:
-                while next_label in reserved:
-                    next_label += 1
-                for u in grp:
-                    label[u] = next_label
-                if p in red.frozen_piece:
-                    fixed.add(next_label)
-                next_label += 1
-        return WorkingPlan(red, config, label, fixed=fixed, reserved=reserved)
+        next_label = 0
 
-    def _split_piece(self, red: Reduced, units: list[int], k: int) -> list[list[int]]:
-        config = self.config
-        vals = red.value[units]
+        def put(grp: Sequence[int], *, freeze: bool = False) -> None:
+            nonlocal next_label
+            while next_label in reserved:
+                next_label += 1
+            for u in grp:
+                label[u] = next_label
+            if freeze:
+                fixed.add(next_label)
+            next_label += 1
+
+        pieces = np.unique(red.piece).tolist() if red.n else []
+        members = {p: np.flatnonzero(red.piece == p).tolist() for p in pieces}
+        lumpy = {p for p in pieces if self._lumpy(red, members[p])}
+        smooth = [p for p in pieces if p not in lumpy and p not in red.frozen_piece]
+        # what each smooth piece may lend to lumpy neighbours and keep its own grids in band
+        lend_left: dict[int, int] = {}
+        for p in smooth:
+            total = int(red.value[members[p]].sum())
+            lend_left[p] = max(0, total - choose_k(total, config) * config.min)
+        taken: set[int] = set()
+        for p in pieces:
+            if p in red.frozen_piece:
+                put(members[p], freeze=True)
+        for p in pieces:
+            if p in lumpy and p not in red.frozen_piece:
+                for grp in self._split_lumpy(red, members[p], taken, lend_left):
+                    put(grp)
+        if len(pieces) > 1 or smooth:
+            self._exact_only = self._exact_only and not smooth
+        for p in smooth:
+            rest = [u for u in members[p] if u not in taken]
+            for comp in _link_components(red, rest):
+                total = float(red.value[comp].sum())
+                if total < config.min and len(rest) < len(members[p]):
+                    continue  # a sliver left by lending: joins a neighbouring grid below
+                k = min(choose_k(total, config), len(comp))
+                groups = [comp] if k == 1 else grow_regions(red, comp, k, config, seed=self.seed)
+                for grp in groups:
+                    put(grp)
+        if any(x < 0 for x in label):
+            label = _attach_leftovers(red, label, fixed)
+            label = connect_labels(red, label, config, seed=self.seed, reserved=reserved)
+        return WorkingPlan(red, config, label, fixed=fixed, reserved=reserved, blocked=reserved)
+
+    def _lumpy(self, red: Reduced, units: Sequence[int]) -> bool:
+        """Whether a piece's buildings are large against the band (a packing problem)."""
+        vals = red.value[list(units)]
         positive = vals[vals > 0]
-        lumpy = len(positive) > 0 and float(np.median(positive)) >= (config.max - config.min) / 3
-        if not lumpy:
-            self._exact_only = False
-            return grow_regions(red, units, k, config, seed=self.seed)
+        band = self.config.max - self.config.min
+        return len(positive) > 0 and float(np.median(positive)) >= band / 3
+
+    def _split_lumpy(
+        self, red: Reduced, units: list[int], taken: set[int], lend_left: dict[int, int]
+    ) -> list[list[int]]:
+        """Exact set partition of a lumpy piece, borrowing nearby smooth buildings."""
+        config = self.config
+        total = float(red.value[units].sum())
+        k = min(choose_k(total, config), len(units))
+        if k == 1 and config.in_band(total):
+            return [units]
         chunks = [units]
         if len(units) > _EXACT_PIECE_UNITS:
             self._exact_only = False
@@ -332,21 +379,41 @@ class GridPartitioner:
             chunks = grow_regions(red, units, n_chunks, config, seed=self.seed)
         out: list[list[int]] = []
         for ch in chunks:
-            t = self.budget.take(max(0.5, self.config.time_limit / 4))
-            res = (
-                solve_set_partition(red, ch, config, seed=self.seed, time_limit=t)
-                if t > 0
-                else None
-            )
+            res = None
+            for hops in (_BORROW_HOPS, 1, 0):
+                t = self.budget.take(max(0.5, config.time_limit / 4))
+                if t <= 0:
+                    break
+                optional = _borrowable(red, ch, taken, lend_left, hops=hops)
+                groups: dict[int, list[int]] = {}
+                for u in optional:
+                    groups.setdefault(int(red.piece[u]), []).append(u)
+                res = solve_set_partition(
+                    red,
+                    ch,
+                    config,
+                    seed=self.seed,
+                    time_limit=t,
+                    optional=optional,
+                    lend=[(grp, lend_left[p]) for p, grp in sorted(groups.items())],
+                )
+                if res is not None:
+                    break
             if res is None:
                 self._exact_only = False
-                total = float(red.value[ch].sum())
-                out += grow_regions(
-                    red, ch, min(choose_k(total, config), len(ch)), config, seed=self.seed
-                )
+                ch_total = float(red.value[ch].sum())
+                k_ch = min(choose_k(ch_total, config), len(ch))
+                out += grow_regions(red, ch, k_ch, config, seed=self.seed)
                 continue
             self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
-            out += [list(g) for g in res.grids]
+            inside = set(ch)
+            for g in res.grids:
+                for u in g:
+                    if u not in inside:
+                        taken.add(u)
+                        lend_left[int(red.piece[u])] -= int(red.value[u])
+                        self._exact_only = False
+                out.append(list(g))
         return out
 
     def _improve(self, plan: WorkingPlan, *, focus: set[int] | None = None) -> None:
@@ -358,6 +425,10 @@ class GridPartitioner:
             _, hit = local_search(plan, passes=config.local_search_passes, focus=focus)
             self._heuristic_limit |= hit
         for rnd in range(4):
+            if rnd < 2 and plan.out_of_band() and transfer_repair(plan):
+                _, hit = local_search(plan, passes=max(3, config.local_search_passes // 3))
+                self._heuristic_limit |= hit
+                self._exact_only = False
             bad = plan.out_of_band()
             if focus is not None:
                 bad = sorted(set(bad) | (focus & set(plan.grids)))
@@ -380,9 +451,16 @@ class GridPartitioner:
         lab = self.locked.copy()
         for s, members in enumerate(red.members):
             lab[members] = plan.label[s]
-        used = set(lab[lab >= 0].tolist()) | self._reserved()
+        taken = set(lab[lab >= 0].tolist()) | self._reserved()
+        used = taken | self._reserved(self._previous)
         nxt = 0
         for u in np.flatnonzero(self.over).tolist():
+            prev = -1 if self._previous is None else int(self._previous[u])
+            if prev >= 0 and prev not in taken:  # a building grown above the maximum keeps its code
+                lab[u] = prev
+                taken.add(prev)
+                used.add(prev)
+                continue
             while nxt in used:
                 nxt += 1
             lab[u] = nxt
@@ -448,3 +526,61 @@ class GridPartitioner:
             quality=quality,
             notes=tuple(self.notes),
         )
+
+
+def _link_components(red: Reduced, units: Sequence[int]) -> list[list[int]]:
+    """Connected parts of ``units`` over contiguity links (each sorted)."""
+    inside = set(units)
+    seen: set[int] = set()
+    out: list[list[int]] = []
+    for s in sorted(inside):
+        if s in seen:
+            continue
+        comp = [s]
+        seen.add(s)
+        queue = deque([s])
+        while queue:
+            a = queue.popleft()
+            for b in red.links(a):
+                if b in inside and b not in seen:
+                    seen.add(b)
+                    comp.append(b)
+                    queue.append(b)
+        out.append(sorted(comp))
+    return out
+
+
+def _borrowable(
+    red: Reduced, units: Sequence[int], taken: set[int], lend_left: dict[int, int], *, hops: int
+) -> list[int]:
+    """Super-units of smooth pieces within ``hops`` links of ``units`` that may be borrowed."""
+    inside = set(units)
+    out: set[int] = set()
+    frontier = set(inside)
+    for _ in range(hops):
+        nxt = {
+            j
+            for u in frontier
+            for j in red.links(u)
+            if j not in inside
+            and j not in out
+            and j not in taken
+            and lend_left.get(int(red.piece[j]), 0) > 0
+        }
+        out |= nxt
+        frontier = nxt
+    return sorted(out)
+
+
+def _attach_leftovers(red: Reduced, label: list[int], fixed: set[int]) -> list[int]:
+    """Unlabelled super-units join the first grid that reaches them (frozen grids last)."""
+    lab = list(label)
+    for allowed in (lambda g: g not in fixed, lambda g: True):
+        queue = deque(u for u in range(red.n) if lab[u] >= 0 and allowed(lab[u]))
+        while queue:
+            a = queue.popleft()
+            for b in red.links(a):
+                if lab[b] < 0:
+                    lab[b] = lab[a]
+                    queue.append(b)
+    return lab
