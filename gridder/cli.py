@@ -350,6 +350,96 @@ def _cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str, option: str) -> list[float]:
+    from gridder.errors import InputError
+
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise InputError.single(option, text, "expected numbers separated by commas") from exc
+    if not values or min(values) <= 0:
+        raise InputError.single(option, text, "expected positive numbers")
+    return values
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from gridder.io.columns import parse_column_mapping
+    from gridder.progress import progress_bar
+    from gridder.servicejobs import coverage_job
+
+    with progress_bar("coverage", enabled=not args.quiet) as bar:
+        path, meta = coverage_job(
+            plan=args.plan,
+            streets=args.streets,
+            facilities=args.facilities,
+            out=args.out,
+            minutes=_floats(args.minutes, "--minutes"),
+            speed_kmh=args.speed_kmh,
+            standard=args.standard,
+            isochrones=args.isochrones,
+            types=[t.strip() for t in args.types.split(",")] if args.types else None,
+            crs=args.crs,
+            columns=parse_column_mapping(args.columns),
+            fix_geometry=args.fix_geometry,
+            progress=lambda step, done, total: bar(done, total),
+        )
+    import pyogrio
+
+    summary = pyogrio.read_dataframe(path, layer="summary", read_geometry=False)
+    overall = summary[summary["scope"] == "all"]
+    table = Table(title="households within reach (all communities)")
+    for col in ("facility type", "minutes", "households", "covered", "share"):
+        table.add_column(col, justify="left" if col == "facility type" else "right")
+    for row in overall.itertuples():
+        table.add_row(
+            str(row.facility_type),
+            f"{row.minutes:g}",
+            str(int(row.households)),
+            str(int(row.households_covered)),
+            f"{row.share:.1%}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {path} in {meta['elapsed_s']} s")
+    return 0
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    from gridder.servicejobs import site_job
+
+    path, run = site_job(
+        coverage=args.coverage,
+        facility_type=args.type,
+        out=args.out,
+        add=args.add,
+        cover_all=args.cover_all,
+        candidates=args.candidates,
+        minutes=args.minutes,
+        distance_m=args.distance_m,
+        capacity=args.capacity,
+        candidate_spacing_m=args.candidate_spacing,
+        crs=args.crs,
+    )
+    import pyogrio
+
+    sites = pyogrio.read_dataframe(path, layer="sites")
+    table = Table(title=f"new sites for {args.type} within {run['distance_m']:.0f} m")
+    for col in ("rank", "site", "households gained", "lon", "lat"):
+        table.add_column(col, justify="right")
+    for row in sites.sort_values("rank").itertuples():
+        table.add_row(
+            str(row.rank),
+            str(row.site_id),
+            str(int(row.households_gained)),
+            f"{row.geometry.x:.6f}",
+            f"{row.geometry.y:.6f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"solver {run['status']}; wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -443,6 +533,59 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--out", required=True, help="the plan GeoPackage to write")
     _add_input_options(part)
     part.set_defaults(handler=_cmd_partition)
+
+    cov = sub.add_parser(
+        "coverage",
+        help="walking access from every building to every facility type",
+        description="Walking distances over the street network from every building of a "
+        "plan to the nearest facility of every type; 5/15-minute shares per grid and "
+        "community, isochrones, gaps and (with --standard) life-circle compliance.",
+    )
+    cov.add_argument("--plan", required=True, help="the plan GeoPackage")
+    cov.add_argument("--streets", required=True, help="street lines or an .osm.pbf")
+    cov.add_argument("--facilities", required=True, help="facility points or an .osm.pbf")
+    cov.add_argument("--minutes", default="5,15", help="walking thresholds (default 5,15)")
+    cov.add_argument("--speed-kmh", type=float, default=4.5, help="walking speed (default 4.5)")
+    cov.add_argument(
+        "--standard",
+        help="gb50180 (or a catalogue YAML/JSON): the standard's 5/10/15-minute distances "
+        "and required facility categories; writes a compliance table",
+    )
+    cov.add_argument(
+        "--isochrones",
+        choices=["buffer", "hull", "none"],
+        default="buffer",
+        help="isochrone polygons from buffered reachable streets (default), a convex-hull "
+        "preview, or none",
+    )
+    cov.add_argument("--types", help="only these facility types (comma-separated)")
+    cov.add_argument("--out", required=True, help="the coverage GeoPackage to write")
+    _add_input_options(cov)
+    cov.set_defaults(handler=_cmd_coverage)
+
+    site = sub.add_parser(
+        "site",
+        help="where to put new facilities",
+        description="Choose new sites for a facility type with OR-Tools (SCIP): maximal "
+        "covering (--add N) or set covering (--cover-all), existing facilities counted.",
+    )
+    site.add_argument("--coverage", required=True, help="a coverage GeoPackage")
+    site.add_argument("--type", required=True, help="the facility type to site (verbatim)")
+    mode = site.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--add", type=int, help="choose N new sites covering the most households")
+    mode.add_argument(
+        "--cover-all", action="store_true", help="fewest sites covering every household"
+    )
+    site.add_argument("--candidates", help="candidate points (default: street-network nodes)")
+    site.add_argument(
+        "--candidate-spacing", type=float, default=100.0, help="network candidates' spacing, m"
+    )
+    site.add_argument("--minutes", type=float, help="coverage threshold in minutes")
+    site.add_argument("--distance-m", type=float, help="coverage threshold in network metres")
+    site.add_argument("--capacity", type=float, help="households one new site can serve")
+    site.add_argument("--crs", help="CRS of the candidates file when it embeds none")
+    site.add_argument("--out", required=True, help="the sites GeoPackage to write")
+    site.set_defaults(handler=_cmd_site)
 
     maps = sub.add_parser(
         "map",

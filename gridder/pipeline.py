@@ -21,10 +21,14 @@ from gridder.maps import write_maps
 from gridder.partition import PartitionConfig
 from gridder.planning import partition_inputs
 from gridder.prepare import Inputs
+from gridder.servicejobs import coverage_job, site_job
 
 __all__ = ["DemoOutputs", "check_report", "demo_job", "inputs_layers"]
 
 log = logging.getLogger(__name__)
+
+#: The facility type the demo sites new stations for (社区服务站 → OSM community_centre).
+DEMO_SITE_TYPE = "community_centre"
 
 
 def check_report(inputs: Inputs) -> dict[str, Any]:
@@ -64,7 +68,9 @@ def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOu
     facilities, as a planner would give them: buildings with their OSM tags and
     no households), ``out/check.json`` (the ``gridder check`` report of those
     inputs, read back through the same path every command uses),
-    ``out/plan.gpkg`` (the partition) and ``out/maps/index.html``.
+    ``out/plan.gpkg`` (the partition), ``out/coverage.gpkg`` (walking access
+    by the GB 50180-2018 life-circle levels), ``out/sites.gpkg`` (two new
+    community service stations) and ``out/maps/index.html``.
 
     Parameters
     ----------
@@ -106,7 +112,27 @@ def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOu
     frames = partition_inputs(inputs, PartitionConfig(), workers=workers)
     outputs["plan"] = frames.write(out / "plan.gpkg")
     log.info("demo: plan in %.1f s", time.perf_counter() - started)
-    outputs["maps"] = write_maps(outputs["plan"], out_dir=out / "maps", tiles=tiles)
+    outputs["coverage"], _ = coverage_job(
+        plan=str(outputs["plan"]),
+        streets=f"{inputs_path}:streets",
+        facilities=f"{inputs_path}:facilities",
+        out=str(out / "coverage.gpkg"),
+        standard="gb50180",
+    )
+    log.info("demo: coverage in %.1f s", time.perf_counter() - started)
+    outputs["sites"], _ = site_job(
+        coverage=str(outputs["coverage"]),
+        facility_type=DEMO_SITE_TYPE,
+        out=str(out / "sites.gpkg"),
+        add=2,
+    )
+    outputs["maps"] = write_maps(
+        outputs["plan"],
+        out_dir=out / "maps",
+        coverage=outputs["coverage"],
+        sites=outputs["sites"],
+        tiles=tiles,
+    )
     log.info("demo finished in %.1f s", time.perf_counter() - started)
     return outputs
 

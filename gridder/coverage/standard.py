@@ -1,0 +1,306 @@
+"""Life-circle standards (GB 50180-2018): the catalogue, facility matching, compliance.
+
+A catalogue (YAML or JSON; the shipped one is ``gridder/datasets/gb50180.yaml``) lists
+the life-circle levels with their walking distances and the facility categories each
+level requires, each entry marked ``source: standard`` (read) or ``source: assumed``
+(recalled or chosen, unverified). Facilities are matched to categories by their
+``type`` (verbatim, Chinese or English, or an OSM ``key=value``) or by OSM tag columns.
+
+:func:`compliance` answers, per scope (all / community / grid), level and required
+category: how many households reach one within the level's distance, and whether the
+category is *missing* (share below ``missing_if_share_below``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import yaml
+
+from gridder.coverage.summary import covered_table
+from gridder.errors import InputError
+
+__all__ = [
+    "Category",
+    "Level",
+    "Standard",
+    "compliance",
+    "load_standard",
+]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: OSM keys looked at, in order, when a facility frame carries tag columns.
+TAG_KEYS = ("amenity", "shop", "healthcare", "social_facility", "leisure", "office")
+
+
+@dataclass(frozen=True)
+class Level:
+    """One life-circle level.
+
+    Parameters
+    ----------
+    level
+        Minutes (5, 10, 15).
+    distance_m
+        Walking distance of the level.
+    source
+        ``standard`` (read) or ``assumed`` (recalled / chosen).
+    name_zh, name_en
+        Names.
+    """
+
+    level: int
+    distance_m: float
+    source: str
+    name_zh: str = ""
+    name_en: str = ""
+
+
+@dataclass(frozen=True)
+class Category:
+    """One facility category required at one level.
+
+    Parameters
+    ----------
+    key
+        Catalogue key (``kindergarten``).
+    zh, en
+        Chinese and English names.
+    level
+        The level (minutes) that requires it.
+    source
+        ``standard`` or ``assumed``.
+    osm
+        OSM tag conditions: each a ``key=value`` or a ``+``-joined conjunction.
+    types
+        User ``type`` values that mean this category (case-insensitive).
+    """
+
+    key: str
+    zh: str
+    en: str
+    level: int
+    source: str
+    osm: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).strip().lower().replace("_", " ").split())
+
+
+@dataclass(frozen=True)
+class Standard:
+    """A life-circle catalogue. Load one with :func:`load_standard`.
+
+    Parameters
+    ----------
+    name
+        Its name (``GB 50180-2018``).
+    levels
+        The levels, ascending.
+    categories
+        Category key → :class:`Category`.
+    missing_if_share_below
+        A category is missing for a scope when a smaller share of households reach it.
+    """
+
+    name: str
+    levels: tuple[Level, ...]
+    categories: Mapping[str, Category]
+    missing_if_share_below: float = 0.5
+
+    def level(self, minutes: int) -> Level:
+        """Return the level of ``minutes``."""
+        for lv in self.levels:
+            if lv.level == minutes:
+                return lv
+        raise KeyError(minutes)
+
+    def required(self, minutes: int) -> list[Category]:
+        """Return the categories the level of ``minutes`` requires."""
+        return [c for c in self.categories.values() if c.level == minutes]
+
+    def _type_index(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for cat in self.categories.values():
+            for t in cat.types:
+                index.setdefault(_norm(t), cat.key)
+            for cond in cat.osm:
+                if "+" in cond:
+                    continue
+                key, _, value = cond.partition("=")
+                index.setdefault(_norm(f"{key}={value}"), cat.key)
+                index.setdefault(_norm(value), cat.key)
+                index.setdefault(_norm(f"{key} {value}"), cat.key)
+        return index
+
+    def category_of(self, facility_type: Any) -> str | None:
+        """Return the category key a facility ``type`` maps to, or ``None``.
+
+        Examples
+        --------
+        >>> std = load_standard("gb50180")
+        >>> std.category_of("幼儿园"), std.category_of("amenity=kindergarten")
+        ('kindergarten', 'kindergarten')
+        """
+        if facility_type is None or (isinstance(facility_type, float) and np.isnan(facility_type)):
+            return None
+        return self._type_index().get(_norm(facility_type))
+
+    def categorize_types(self, types: pd.Series) -> pd.Series:
+        """Map a Series of facility types to category keys (``None`` when unmapped)."""
+        index = self._type_index()
+        return types.map(lambda t: index.get(_norm(t)) if pd.notna(t) else None).astype(object)
+
+    def categorize_tags(self, frame: pd.DataFrame) -> pd.Series:
+        """Map rows carrying OSM tag columns (``amenity``, ``shop``, …) to category keys.
+
+        Conjunctive conditions (``a=b+c=d``) are tried before single ones.
+        """
+        out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        conds = [
+            (cond, cat.key) for cat in self.categories.values() for cond in cat.osm
+        ]
+        conds.sort(key=lambda item: -item[0].count("+"))
+        for cond, key in conds:
+            mask = pd.Series(True, index=frame.index)
+            for term in cond.split("+"):
+                k, _, v = term.partition("=")
+                if k not in frame.columns:
+                    mask &= False
+                    break
+                col = frame[k].astype(object).where(frame[k].notna(), "").astype(str)
+                mask &= col.str.lower() == v.lower()
+            out[mask & out.isna()] = key
+        return out
+
+
+def load_standard(name_or_path: str | os.PathLike[str] = "gb50180") -> Standard:
+    """Load a life-circle catalogue by name (shipped: ``gb50180``) or from a YAML/JSON file.
+
+    Raises
+    ------
+    InputError
+        The file is missing or malformed.
+    """
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    try:
+        if path.suffix.lower() in {".yaml", ".yml", ".json"}:
+            raw = path.read_text(encoding="utf-8")
+            source = str(path)
+        else:
+            source = f"gridder/datasets/{text_name}.yaml"
+            raw = (resources.files("gridder") / "datasets" / f"{text_name}.yaml").read_text(
+                encoding="utf-8"
+            )
+    except (FileNotFoundError, OSError) as exc:
+        raise InputError.single(text_name, "", f"no such life-circle standard ({exc})") from exc
+    try:
+        data = json.loads(raw) if source.endswith(".json") else yaml.safe_load(raw)
+        levels = tuple(
+            sorted(
+                (
+                    Level(
+                        level=int(lv["level"]),
+                        distance_m=float(lv["distance_m"]),
+                        source=str(lv.get("source", "assumed")),
+                        name_zh=str(lv.get("name_zh", "")),
+                        name_en=str(lv.get("name_en", "")),
+                    )
+                    for lv in data["levels"]
+                ),
+                key=lambda lv: lv.level,
+            )
+        )
+        cats = {
+            str(key): Category(
+                key=str(key),
+                zh=str(c.get("zh", key)),
+                en=str(c.get("en", key)),
+                level=int(c["level"]),
+                source=str(c.get("source", "assumed")),
+                osm=tuple(str(t) for t in c.get("osm") or ()),
+                types=tuple(str(t) for t in c.get("types") or ()),
+            )
+            for key, c in data["categories"].items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as exc:
+        raise InputError.single(source, "", f"malformed life-circle catalogue: {exc!r}") from exc
+    known = {lv.level for lv in levels}
+    bad = [c.key for c in cats.values() if c.level not in known]
+    if bad:
+        raise InputError.single(source, ", ".join(bad), f"category level not in {sorted(known)}")
+    return Standard(
+        name=str(data.get("name", text_name)),
+        levels=levels,
+        categories=cats,
+        missing_if_share_below=float(data.get("missing_if_share_below", 0.5)),
+    )
+
+
+def compliance(
+    buildings: pd.DataFrame,
+    category_dist: Mapping[str, FloatArray],
+    standard: Standard,
+) -> pd.DataFrame:
+    """Build the compliance table (CONTRACT §4) of one standard.
+
+    Parameters
+    ----------
+    buildings
+        With ``households`` and optional ``community_id`` / ``grid_id``.
+    category_dist
+        Category key → network metres from each building to the nearest facility of
+        that category (NaN when none within reach); categories absent count as none.
+    standard
+        The catalogue.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scope``, ``scope_id``, ``level``, ``category``, ``category_zh``, ``source``,
+        ``distance_m``, ``households``, ``households_covered``, ``share``, ``missing``.
+    """
+    n = len(buildings)
+    masks: dict[tuple[Any, ...], npt.NDArray[np.bool_]] = {}
+    for lv in standard.levels:
+        for cat in standard.required(lv.level):
+            d = category_dist.get(cat.key)
+            mask = np.zeros(n, dtype=bool) if d is None else np.asarray(d <= lv.distance_m)
+            masks[(lv.level, cat.key, cat.zh, cat.source, lv.distance_m)] = mask
+    out = covered_table(
+        buildings, masks, ("level", "category", "category_zh", "source", "distance_m")
+    )
+    out["missing"] = (out["households"] > 0) & ~(
+        out["share"].fillna(0.0) >= standard.missing_if_share_below
+    )
+    return out[
+        [
+            "scope",
+            "scope_id",
+            "level",
+            "category",
+            "category_zh",
+            "source",
+            "distance_m",
+            "households",
+            "households_covered",
+            "share",
+            "missing",
+        ]
+    ]

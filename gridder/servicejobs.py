@@ -1,0 +1,296 @@
+"""Coverage and siting jobs: a plan and input files in, coverage and sites GeoPackages out.
+
+``gridder coverage`` reads the plan's buildings (``assignments``), the streets
+and the facilities through the same reading path as every command, computes
+walking access (:func:`gridder.coverage.compute_coverage`) and writes the
+CONTRACT §4 layers plus ``facilities``, ``network`` (the walking network's
+edges, so that ``gridder site`` works from the coverage file alone),
+``components`` and ``coverage_meta``.
+
+``gridder site`` reads a coverage file and chooses new sites for one facility
+type (:func:`gridder.coverage.site_facilities`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gridder import __version__
+from gridder.coverage import compute_coverage, site_facilities
+from gridder.errors import InputError
+from gridder.graph.streets import WalkNetwork
+from gridder.inputs import read_valid
+from gridder.io.crs import local_metric_crs
+from gridder.io.write import read_meta, write_geopackage
+from gridder.schema import WGS84
+
+__all__ = ["coverage_job", "site_job"]
+
+log = logging.getLogger(__name__)
+
+COVERAGE_META = "coverage_meta"
+SITES_META = "sites_meta"
+
+
+def _layers(path: str | Path) -> list[str]:
+    return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+
+
+def _plan_buildings(plan: str | Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    source = str(plan)
+    if not Path(plan).exists():
+        raise InputError.single(source, "", "plan file not found")
+    try:
+        names = _layers(plan)
+    except Exception as exc:  # any unreadable file is bad input
+        raise InputError.single(source, "", f"cannot read the plan: {exc}") from exc
+    if "assignments" not in names:
+        raise InputError.single(source, "", "not a gridder plan (no assignments layer)")
+    buildings = pyogrio.read_dataframe(plan, layer="assignments")
+    meta = read_meta(plan) if "plan_meta" in names else {}
+    return buildings, meta
+
+
+def _points(frame: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
+    out = frame.to_crs(metric)
+    geoms = out.geometry.to_numpy()
+    not_point = shapely.get_type_id(geoms) != 0
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.centroid(geoms[not_point])
+        out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=metric))
+    return out
+
+
+def coverage_job(
+    *,
+    plan: str,
+    streets: str,
+    facilities: str,
+    out: str,
+    minutes: Sequence[float] = (5, 15),
+    speed_kmh: float = 4.5,
+    standard: str | None = None,
+    isochrones: str = "buffer",
+    types: Sequence[str] | None = None,
+    crs: str | None = None,
+    columns: dict[str, str] | None = None,
+    fix_geometry: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Compute walking coverage for a plan and write the coverage GeoPackage.
+
+    Parameters
+    ----------
+    plan
+        The plan GeoPackage (its ``assignments`` are the buildings).
+    streets, facilities
+        Input files (any supported format; ``.osm.pbf`` too).
+    out
+        The coverage GeoPackage to write.
+    minutes, speed_kmh
+        Thresholds: each is ``minutes × speed`` metres of network distance.
+    standard
+        ``gb50180`` or a catalogue file: its distances replace ``minutes`` and a
+        ``compliance`` table is written.
+    isochrones
+        ``buffer`` (default), ``hull`` (convex preview) or ``none``.
+    types
+        Facility types to compute (default: all).
+    crs, columns, fix_geometry
+        Input options, as for every command.
+    progress
+        Called as ``progress(step, done, total)``.
+
+    Returns
+    -------
+    tuple
+        The written path and the coverage metadata.
+    """
+    started = time.perf_counter()
+    buildings, plan_meta = _plan_buildings(plan)
+    minx, miny, maxx, maxy = buildings.to_crs(WGS84).total_bounds
+    metric = local_metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
+    problems = []
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for kind, path in (("streets", streets), ("facilities", facilities)):
+        try:
+            layers[kind] = read_valid(
+                path, kind, crs=crs, columns=columns, fix_geometry=fix_geometry
+            )
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    result = compute_coverage(
+        layers["streets"].to_crs(metric),
+        buildings.to_crs(metric),
+        _points(layers["facilities"], metric),
+        minutes=minutes,
+        speed_kmh=speed_kmh,
+        standard=standard,
+        isochrones=isochrones,  # type: ignore[arg-type]
+        types=types,
+        progress=progress,
+    )
+    meta = {
+        "coverage_id": f"coverage-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plan_id": plan_meta.get("plan_id"),
+        "parameters": {
+            "minutes": list(minutes),
+            "speed_kmh": speed_kmh,
+            "standard": standard,
+            "isochrones": isochrones,
+            "types": list(types) if types else None,
+        },
+        "gridder": __version__,
+        **result.meta,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+    facilities_out = _points(layers["facilities"], metric)
+    facilities_out = facilities_out.drop(columns=["_row"], errors="ignore")
+    frames: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {
+        "access": result.access,
+        "summary": result.summary,
+        "isochrones": result.isochrones,
+        "gaps": result.gaps,
+    }
+    if result.compliance is not None:
+        frames["compliance"] = result.compliance
+    frames["facilities"] = facilities_out
+    frames["network"] = result.network.edges_frame()
+    frames["components"] = result.components
+    written = write_geopackage(out, frames, meta=meta, meta_layer=COVERAGE_META)
+    return written, meta
+
+
+def _threshold(meta: dict[str, Any], minutes: float | None, distance_m: float | None) -> float:
+    if distance_m is not None:
+        return float(distance_m)
+    thresholds = meta.get("thresholds") or []
+    if minutes is not None:
+        speed = float(meta.get("parameters", {}).get("speed_kmh", 4.5))
+        return float(minutes) * speed * 1000.0 / 60.0
+    if not thresholds:
+        raise InputError.single("--minutes", "", "give --minutes or --distance-m")
+    return float(max(t["distance_m"] for t in thresholds))
+
+
+def site_job(
+    *,
+    coverage: str,
+    facility_type: str,
+    out: str,
+    add: int | None = None,
+    cover_all: bool = False,
+    candidates: str | None = None,
+    minutes: float | None = None,
+    distance_m: float | None = None,
+    capacity: float | None = None,
+    candidate_spacing_m: float = 100.0,
+    crs: str | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Choose new sites for one facility type and write the sites GeoPackage.
+
+    Parameters
+    ----------
+    coverage
+        A coverage GeoPackage written by :func:`coverage_job`.
+    facility_type
+        The facility ``type`` (verbatim) to site.
+    out
+        The sites GeoPackage to write (layer ``sites``).
+    add
+        Maximal covering: this many new sites.
+    cover_all
+        Set covering: fewest sites covering every reachable household.
+    candidates
+        Candidate points file (default: street-network nodes every
+        ``candidate_spacing_m``).
+    minutes, distance_m
+        The coverage threshold (default: the coverage file's largest).
+    capacity
+        Households one new site can serve.
+    candidate_spacing_m
+        Spacing of network candidates.
+    crs
+        ``--crs`` of the candidates file.
+
+    Returns
+    -------
+    tuple
+        The written path and the run's metadata.
+    """
+    source = str(coverage)
+    if not Path(coverage).exists():
+        raise InputError.single(source, "", "coverage file not found")
+    names = _layers(coverage)
+    for needed in ("access", "network", COVERAGE_META):
+        if needed not in names:
+            raise InputError.single(source, "", f"not a gridder coverage file (no {needed})")
+    meta = read_meta(coverage, layer=COVERAGE_META)
+    access = pyogrio.read_dataframe(coverage, layer="access")
+    known = sorted(set(access["facility_type"].astype(str)))
+    if facility_type not in known:
+        raise InputError.single(
+            source, f"type {facility_type!r}", f"no such facility type; known: {', '.join(known)}"
+        )
+    edges = pyogrio.read_dataframe(coverage, layer="network")
+    metric = edges.crs if edges.crs and not edges.crs.is_geographic else None
+    if metric is None:
+        minx, miny, maxx, maxy = edges.total_bounds
+        metric = local_metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
+    network = WalkNetwork.from_streets(edges.to_crs(metric))
+    threshold = _threshold(meta, minutes, distance_m)
+    mine = access[access["facility_type"].astype(str) == facility_type]
+    buildings = mine.drop_duplicates("building_id").to_crs(metric).reset_index(drop=True)
+    dist = pd.to_numeric(buildings["dist_m"], errors="coerce").to_numpy(float)
+    covered = np.nan_to_num(dist, nan=np.inf) <= threshold
+    cand = None
+    if candidates:
+        from gridder.io.read import InputSpec, read_layer
+
+        raw = read_layer(InputSpec(candidates, "candidates", crs=crs))
+        cand = _points(raw, metric).drop(columns=["_row"], errors="ignore")
+        if "candidate_id" not in cand.columns:
+            cand["candidate_id"] = [f"candidate-{k}" for k in range(len(cand))]
+    result = site_facilities(
+        network,
+        buildings,
+        distance_m=threshold,
+        covered=covered,
+        add=add,
+        cover_all=cover_all,
+        candidates=cand,
+        candidate_spacing_m=candidate_spacing_m,
+        capacity=capacity,
+    )
+    sites = result.sites.copy()
+    sites.insert(0, "facility_type", facility_type)
+    run = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "coverage_id": meta.get("coverage_id"),
+        "plan_id": meta.get("plan_id"),
+        "facility_type": facility_type,
+        "mode": "add" if add else "cover_all",
+        "add": add,
+        "distance_m": threshold,
+        "capacity": capacity,
+        "status": result.status,
+        "objective": result.objective,
+        **{k: v for k, v in result.stats.items() if isinstance(v, int | float | str | bool)},
+    }
+    path = write_geopackage(out, {"sites": sites}, meta=run, meta_layer=SITES_META)
+    return path, run

@@ -1,0 +1,164 @@
+"""Siting: maximal and set covering reach spopt's optimum on the same coverage matrix.
+
+Tests marked ``spopt`` compare with spopt (PuLP/CBC); spopt must be installed (it is in
+the ``bench`` extra). Solver time limits stay at 2 s.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from gridder.coverage.siting import (
+    network_candidates,
+    site_facilities,
+    solve_max_cover,
+    solve_set_cover,
+)
+from gridder.errors import InfeasibleError, InputError
+from gridder.graph.streets import WalkNetwork
+
+
+def _instance(seed: int, n_dem: int = 60, n_cand: int = 25, radius: float = 180.0):
+    rng = np.random.default_rng(seed)
+    dem = rng.uniform(0, 1000, (n_dem, 2))
+    cand = rng.uniform(0, 1000, (n_cand, 2))
+    cost = np.hypot(dem[:, None, 0] - cand[None, :, 0], dem[:, None, 1] - cand[None, :, 1])
+    w = rng.integers(1, 50, n_dem).astype(float)
+    return cost, w, radius
+
+
+# spopt builds its model with PuLP calls that PuLP 3.3 deprecates: not our warnings
+PEER_WARNINGS = pytest.mark.filterwarnings("ignore::DeprecationWarning",
+                                           "ignore::FutureWarning", "ignore::UserWarning")
+
+
+@PEER_WARNINGS
+@pytest.mark.parametrize(("seed", "p"), [(0, 3), (1, 5), (2, 8)])
+def test_max_cover_equals_spopt_mclp(seed, p):
+    pulp = pytest.importorskip("pulp")
+    locate = pytest.importorskip("spopt.locate")
+    cost, w, radius = _instance(seed)
+    mclp = locate.MCLP.from_cost_matrix(cost, w, radius, p_facilities=p)
+    mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=2))
+    want = mclp.problem.objective.value()
+    cover = sparse.csr_matrix(cost <= radius)
+    for solver in ("SCIP", "CBC"):
+        sol = solve_max_cover(cover, w, n_sites=p, solver=solver, time_limit_s=2)
+        assert sol.status == "OPTIMAL"
+        assert sol.objective == pytest.approx(want)
+        assert len(sol.selected) == p
+        # the chosen sites really cover that many households
+        got = w[np.asarray(cover[:, sol.selected].sum(axis=1)).ravel() > 0].sum()
+        assert got == pytest.approx(want)
+
+
+@PEER_WARNINGS
+@pytest.mark.parametrize("seed", [0, 3])
+def test_set_cover_equals_spopt_lscp(seed):
+    pulp = pytest.importorskip("pulp")
+    locate = pytest.importorskip("spopt.locate")
+    cost, _, radius = _instance(seed, radius=260.0)
+    coverable = (cost <= radius).any(axis=1)
+    cost = cost[coverable]
+    lscp = locate.LSCP.from_cost_matrix(cost, radius)
+    lscp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=2))
+    want = lscp.problem.objective.value()
+    sol = solve_set_cover(sparse.csr_matrix(cost <= radius), time_limit_s=2)
+    assert sol.status == "OPTIMAL"
+    assert sol.objective == pytest.approx(want)
+    assert (np.asarray((cost <= radius)[:, sol.selected].sum(axis=1)) > 0).all()
+
+
+def test_capacitated_max_cover_brute_force():
+    rng = np.random.default_rng(4)
+    cover = sparse.csr_matrix(rng.random((14, 6)) < 0.35)
+    w = rng.integers(1, 20, 14).astype(float)
+    cap = np.full(6, 30.0)
+    sol = solve_max_cover(cover, w, n_sites=2, capacity=cap, time_limit_s=2)
+    dense = cover.toarray()
+    best = 0.0
+    # brute force: each pair of sites, best assignment by exhaustive search over demand
+    for pair in itertools.combinations(range(6), 2):
+        rows = np.flatnonzero(dense[:, pair].any(axis=1))
+        for choice in itertools.product(range(3), repeat=len(rows)):
+            load = [0.0, 0.0]
+            ok = True
+            for i, c in zip(rows, choice, strict=True):
+                if c < 2:
+                    if not dense[i, pair[c]]:
+                        ok = False
+                        break
+                    load[c] += w[i]
+            if ok and max(load) <= 30:
+                best = max(best, sum(load))
+    assert sol.objective == pytest.approx(best)
+    assert sol.assigned is not None and (sol.assigned <= 30 + 1e-9).all()
+
+
+def test_set_cover_infeasible():
+    cover = sparse.csr_matrix(np.array([[1, 0], [0, 0]]))
+    with pytest.raises(InfeasibleError):
+        solve_set_cover(cover, demand=np.array([True, True]), time_limit_s=2)
+
+
+def test_site_facilities_on_network(synth):
+    streets = synth.lattice_edges(14, 14, 80.0, drop=0.1, jitter=8.0, seed=2)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(300, 1040.0, seed=5)
+    existing = synth.make_facilities({"站": 2}, 1040.0, seed=9)
+    res = site_facilities(net, buildings, distance_m=300.0, existing=existing, add=3,
+                          candidate_spacing_m=120.0, time_limit_s=2)
+    assert res.status == "OPTIMAL"
+    sites = res.sites
+    assert len(sites) == 3
+    assert list(sites["rank"]) == [1, 2, 3]
+    assert sites["households_gained"].sum() == pytest.approx(res.objective)
+    assert sites["households_gained"].is_monotonic_decreasing
+    st = res.stats
+    assert st["households_covered_after"] == pytest.approx(
+        st["households_covered_before"] + res.objective)
+    # cover_all: every reachable household not yet covered ends up covered
+    allres = site_facilities(net, buildings, distance_m=300.0, existing=existing,
+                             cover_all=True, candidate_spacing_m=120.0, time_limit_s=2)
+    st = allres.stats
+    assert st["households_covered_after"] + st["households_uncoverable"] == pytest.approx(
+        st["households_total"])
+    assert len(allres.sites) == allres.objective
+    # more sites never cover less; a given seedless run is deterministic
+    again = site_facilities(net, buildings, distance_m=300.0, existing=existing, add=3,
+                            candidate_spacing_m=120.0, time_limit_s=2)
+    assert list(again.sites["candidate_id"]) == list(sites["candidate_id"])
+
+
+def test_site_facilities_bad_options(synth):
+    net = WalkNetwork.from_streets(synth.lattice_edges(5, 5, 80.0))
+    b = synth.make_buildings(10, 320.0)
+    with pytest.raises(InputError):
+        site_facilities(net, b, distance_m=300, add=None, cover_all=False)
+    with pytest.raises(InputError):
+        site_facilities(net, b, distance_m=300, add=0)
+    cands = network_candidates(net, spacing_m=1e6)
+    assert len(cands) == 1
+
+
+def test_covered_mask_equals_existing_and_network_roundtrip(synth):
+    streets = synth.lattice_edges(10, 10, 80.0, drop=0.1, jitter=8.0, seed=3)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(150, 720.0, seed=6)
+    existing = synth.make_facilities({"站": 2}, 720.0, seed=2)
+    a = site_facilities(net, buildings, distance_m=250.0, existing=existing, add=2,
+                        candidate_spacing_m=100.0, time_limit_s=2)
+    from gridder.coverage.access import nearest_facility
+
+    near = nearest_facility(net, net.snap(existing.geometry), net.snap(buildings.geometry),
+                            cutoff_m=250.0)[0]
+    # the network written as edges (as a coverage file would hold it) rebuilds the same graph
+    again = WalkNetwork.from_streets(net.edges_frame())
+    b = site_facilities(again, buildings, distance_m=250.0, covered=near.dist <= 250.0, add=2,
+                        candidate_spacing_m=100.0, time_limit_s=2)
+    assert a.objective == pytest.approx(b.objective)
+    assert a.stats["households_covered_before"] == b.stats["households_covered_before"]
