@@ -1,0 +1,236 @@
+"""`gridder coverage` and `gridder site` end to end: a plan and files in, GeoPackages out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+
+from gridder.cli import main
+from gridder.datasets.synthetic import generate_city
+from gridder.io.write import read_meta, write_geopackage
+
+CONTRACT_LAYERS = {
+    "access": {
+        "building_id",
+        "grid_id",
+        "facility_type",
+        "category",
+        "nearest_facility_id",
+        "dist_m",
+        "walk_min",
+    },
+    "summary": {
+        "scope",
+        "scope_id",
+        "facility_type",
+        "minutes",
+        "households",
+        "households_covered",
+        "share",
+    },
+    "isochrones": {"facility_id", "facility_type", "minutes"},
+    "gaps": {"facility_type", "minutes", "households"},
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("svc")
+    city = generate_city(4, 3, seed=7)
+    b = city.buildings.to_crs(32650)
+    pts = b.geometry.to_numpy()[[5, 100, 200]]
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["K1", "K2", "S1"], "type": ["kindergarten", "kindergarten", "社区服务站"]},
+        geometry=list(pts),
+        crs=32650,
+    ).to_crs(4326)
+    write_geopackage(
+        d / "inputs.gpkg",
+        {
+            "communities": city.communities,
+            "buildings": city.buildings,
+            "streets": city.streets,
+            "facilities": facilities,
+        },
+    )
+    g = d / "inputs.gpkg"
+    assert (
+        main(
+            [
+                "partition",
+                "--communities",
+                f"{g}:communities",
+                "--buildings",
+                f"{g}:buildings",
+                "--streets",
+                f"{g}:streets",
+                "--workers",
+                "1",
+                "--time-limit",
+                "2",
+                "--out",
+                str(d / "plan.gpkg"),
+            ]
+        )
+        == 0
+    )
+    return d
+
+
+def _coverage(d: Path, out: Path, *extra: str) -> int:
+    g = d / "inputs.gpkg"
+    return main(
+        [
+            "coverage",
+            "--plan",
+            str(d / "plan.gpkg"),
+            "--streets",
+            f"{g}:streets",
+            "--facilities",
+            f"{g}:facilities",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_coverage_file_has_the_contract_layers(files: Path) -> None:
+    out = files / "coverage.gpkg"
+    assert _coverage(files, out) == 0
+    layers = {str(n) for n in pyogrio.list_layers(out)[:, 0]}
+    for name, cols in CONTRACT_LAYERS.items():
+        assert name in layers
+        assert cols <= set(pyogrio.read_dataframe(out, layer=name, read_geometry=False).columns)
+    access = pyogrio.read_dataframe(out, layer="access")
+    plan = pyogrio.read_dataframe(files / "plan.gpkg", layer="assignments")
+    assert set(access["facility_type"]) == {"kindergarten", "社区服务站"}
+    assert len(access) == 2 * len(plan)  # every building × every type
+    # walking minutes follow distance and speed (4.5 km/h)
+    ok = access["dist_m"].notna()
+    np.testing.assert_allclose(
+        access.loc[ok, "walk_min"], access.loc[ok, "dist_m"] / 75.0, rtol=1e-6
+    )
+    summary = pyogrio.read_dataframe(out, layer="summary", read_geometry=False)
+    overall = summary[(summary["scope"] == "all") & (summary["facility_type"] == "kindergarten")]
+    for row in overall.itertuples():
+        covered = access[
+            (access["facility_type"] == "kindergarten") & (access["dist_m"] <= row.minutes * 75.0)
+        ]
+        assert int(row.households_covered) == int(covered["households"].sum())
+    meta = read_meta(out, layer="coverage_meta")
+    assert meta["plan_id"] == read_meta(files / "plan.gpkg")["plan_id"]
+
+
+def test_standard_writes_compliance(files: Path) -> None:
+    out = files / "coverage_std.gpkg"
+    assert _coverage(files, out, "--standard", "gb50180", "--isochrones", "hull") == 0
+    compliance = pyogrio.read_dataframe(out, layer="compliance", read_geometry=False)
+    assert {
+        "scope",
+        "scope_id",
+        "level",
+        "category",
+        "distance_m",
+        "households",
+        "households_covered",
+        "share",
+        "missing",
+    } <= set(compliance.columns)
+    assert set(compliance["level"]) == {5, 10, 15}
+    # the kindergarten type is mapped onto the catalogue's kindergarten category
+    access = pyogrio.read_dataframe(out, layer="access", read_geometry=False)
+    assert access.loc[access["facility_type"] == "kindergarten", "category"].notna().all()
+
+
+def test_site_add_and_cover_all(files: Path) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    sites = files / "sites.gpkg"
+    assert (
+        main(
+            [
+                "site",
+                "--coverage",
+                str(cov),
+                "--type",
+                "kindergarten",
+                "--add",
+                "2",
+                "--minutes",
+                "5",
+                "--out",
+                str(sites),
+            ]
+        )
+        == 0
+    )
+    got = pyogrio.read_dataframe(sites, layer="sites")
+    assert len(got) == 2
+    assert (got["households_gained"] >= 0).all()
+    run = read_meta(sites, layer="sites_meta")
+    assert run["status"] == "OPTIMAL" and run["distance_m"] == pytest.approx(375.0)
+    assert (
+        main(
+            [
+                "site",
+                "--coverage",
+                str(cov),
+                "--type",
+                "kindergarten",
+                "--cover-all",
+                "--minutes",
+                "5",
+                "--out",
+                str(files / "all.gpkg"),
+            ]
+        )
+        == 0
+    )
+    assert len(pyogrio.read_dataframe(files / "all.gpkg", layer="sites")) >= 2
+
+
+def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    assert (
+        main(
+            [
+                "site",
+                "--coverage",
+                str(cov),
+                "--type",
+                "hospital",
+                "--add",
+                "1",
+                "--out",
+                str(files / "x.gpkg"),
+            ]
+        )
+        == 2
+    )
+    assert "no such facility type" in capsys.readouterr().err
+    assert _coverage(files, files / "y.gpkg", "--minutes", "five") == 2
+    assert (
+        main(
+            [
+                "coverage",
+                "--plan",
+                str(files / "nope.gpkg"),
+                "--streets",
+                "a.geojson",
+                "--facilities",
+                "b.geojson",
+                "--out",
+                str(files / "z.gpkg"),
+            ]
+        )
+        == 2
+    )
+    assert not (files / "x.gpkg").exists() and not (files / "y.gpkg").exists()
