@@ -34,7 +34,7 @@ from api.coverage import CoverageTable
 from api.deps import require_read_key
 from api.jobs import JobManager
 from api.middleware import BodySizeLimit, BodyTooLargeError
-from api.routes import buildings, coverage, grids, health, jobs, locate, plans
+from api.routes import buildings, coverage, edits, grids, health, jobs, locate, plans
 from api.settings import ApiSettings, get_settings
 from gridder import __version__
 from gridder.errors import GridderError, InfeasibleError, InputError, NotFoundError
@@ -176,7 +176,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     read_deps = [Depends(require_read_key)] if settings.read_requires_key else []
     app.include_router(health.router)
-    for module in (locate, buildings, grids, coverage, plans, jobs):
+    for module in (locate, buildings, grids, coverage, plans, jobs, edits):
         app.include_router(module.router, prefix="/v1", dependencies=read_deps)
 
     app.add_exception_handler(GridderError, _gridder_error)

@@ -314,6 +314,16 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         barriers = read_valid(barriers, "streets", crs=args.crs, fix_geometry=args.fix_geometry)
     previous = PreviousPlan.open(args.previous) if args.previous else None
     locked = _locked_frame(args.locked, previous)
+    if previous is not None and previous.locked_grids:
+        # grids a planner locked by hand (gridder edit --lock) stay locked in a re-plan
+        kept = previous.grids[previous.grids["grid_id"].astype(str).isin(previous.locked_grids)]
+        if locked is not None:
+            kept = kept[~kept["grid_id"].astype(str).isin(locked.get("grid_id", []))]
+            import pandas as pd
+
+            locked = pd.concat([locked, kept[locked.columns.intersection(kept.columns)]])
+        else:
+            locked = kept.reset_index(drop=True)
     with progress_bar("partitioning communities", enabled=not args.quiet) as progress:
         frames = partition_inputs(
             inputs,
@@ -607,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("--lang", choices=["zh", "en"], default="zh", help="label language")
     maps.add_argument("--out", required=True, help="output directory")
     maps.set_defaults(handler=_cmd_map)
+
+    from gridder.workflow_cli import add_workflow_commands
+
+    add_workflow_commands(sub)
 
     serve = sub.add_parser(
         "serve",

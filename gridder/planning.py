@@ -82,6 +82,7 @@ class PreviousPlan:
     assignment: pd.Series
     grids: gpd.GeoDataFrame
     plan_id: str | None = None
+    locked_grids: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, path: str | Path) -> PreviousPlan:
@@ -103,7 +104,8 @@ class PreviousPlan:
             assign["grid_id"].astype(str).to_numpy(),
             index=assign["building_id"].astype(str).to_numpy(),
         )
-        return cls(series, grids.to_crs(WGS84), meta.get("plan_id"))
+        locked = tuple(str(g) for g in meta.get("locked_grids") or ())
+        return cls(series, grids.to_crs(WGS84), meta.get("plan_id"), locked)
 
 
 @dataclass(frozen=True)
@@ -143,17 +145,24 @@ class PlanFrames:
     assignments: gpd.GeoDataFrame
     communities: gpd.GeoDataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    streets: gpd.GeoDataFrame | None = None
 
     def write(self, path: str | Path) -> Path:
-        """Write the plan GeoPackage atomically (CONTRACT §3)."""
+        """Write the plan GeoPackage atomically (CONTRACT §3).
+
+        The streets the grids were cut by are kept as a ``streets`` layer, so
+        that hand edits (``gridder edit``) respect the same barriers.
+        """
         from gridder.io.write import write_plan
 
+        extra = {"streets": self.streets} if self.streets is not None else None
         return write_plan(
             path,
             grids=self.grids,
             assignments=self.assignments,
             communities=self.communities,
             meta=self.meta,
+            extra_layers=extra,
         )
 
 
@@ -458,6 +467,11 @@ def partition_inputs(
         _plan_community, tasks, workers=workers, executor=executor, progress=progress
     )
     frames = _assemble(plans, inputs, metric)
+    if inputs.streets is not None and len(inputs.streets):
+        kept = [c for c in ("highway", "name", "barrier") if c in inputs.streets.columns]
+        near = _clip(inputs.metric("streets"), shapely.union_all(comm_m.geometry.to_numpy()))
+        if near is not None:
+            frames.streets = near[[*kept, "geometry"]].to_crs(WGS84).reset_index(drop=True)
     violations = plan_violations(
         grids=frames.grids,
         assignments=frames.assignments,

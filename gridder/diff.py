@@ -1,0 +1,285 @@
+"""Compare two plans: which buildings changed grid, which grids changed, quality before/after.
+
+:func:`diff_plans` compares by ids: a building is *moved* when it is in both
+plans with a different ``grid_id``; the moved share is CONTRACT §6 "moved
+households" (households of buildings in both plans whose grid changed, over
+all households of those buildings; households as in the new plan). A grid is
+*new* or *removed* when its id is in one plan only, *changed* when its member
+buildings differ, *unchanged* otherwise. Quality is recomputed from each plan's
+layers (:func:`gridder.planfile.plan_quality`), with each plan's own
+``plan_meta.quality`` kept beside it when present.
+
+:func:`write_diff` writes CSV (three files: buildings, grids, summary; UTF-8
+with a BOM so that Excel shows Chinese text) or one XLSX workbook.
+
+Examples
+--------
+>>> diff = diff_plans("plan_2024.gpkg", "plan_2025.gpkg")  # doctest: +SKIP
+>>> diff.summary["moved_share"]  # doctest: +SKIP
+>>> write_diff(diff, "changes.xlsx")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gridder.errors import InputError
+from gridder.io.write import atomic_path
+from gridder.planfile import PlanFile, plan_quality
+
+__all__ = ["PlanDiff", "diff_plans", "write_diff"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    """The differences between two plans.
+
+    Parameters
+    ----------
+    buildings
+        One row per building that moved, appeared or disappeared: ``change``
+        (``moved``/``added``/``removed``), ``building_id``, ``community_id``,
+        ``old_grid``, ``new_grid``, ``households``.
+    grids
+        One row per grid id of either plan: ``grid_id``, ``community_id``,
+        ``status`` (``new``/``removed``/``changed``/``unchanged``),
+        ``households_old``, ``households_new``, ``n_buildings_old``,
+        ``n_buildings_new``, ``buildings_in``, ``buildings_out``.
+    summary
+        Counts, moved households and the moved share, plan ids.
+    quality
+        ``old`` and ``new`` quality measures.
+    """
+
+    buildings: pd.DataFrame
+    grids: pd.DataFrame
+    summary: dict[str, Any]
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def moved(self) -> pd.DataFrame:
+        """The moved buildings only."""
+        return self.buildings[self.buildings["change"] == "moved"]
+
+    def quality_table(self) -> pd.DataFrame:
+        """Quality measures side by side: ``measure``, ``old``, ``new``."""
+        old, new = self.quality.get("old", {}), self.quality.get("new", {})
+        keys = [k for k in old if not isinstance(old[k], dict)]
+        keys += [k for k in new if k not in keys and not isinstance(new[k], dict)]
+        return pd.DataFrame(
+            {"measure": keys, "old": [old.get(k) for k in keys], "new": [new.get(k) for k in keys]}
+        )
+
+    def summary_table(self) -> pd.DataFrame:
+        """The summary as ``item``/``value`` rows."""
+        return pd.DataFrame({"item": list(self.summary), "value": list(self.summary.values())})
+
+
+def _open(plan: PlanFile | str | os.PathLike[str]) -> PlanFile:
+    return plan if isinstance(plan, PlanFile) else PlanFile.read(plan)
+
+
+def _hh(frame: pd.DataFrame) -> pd.Series:
+    if "households" not in frame.columns:
+        return pd.Series(0.0, index=frame.index)
+    return pd.to_numeric(frame["households"], errors="coerce").fillna(0.0)
+
+
+def diff_plans(
+    old: PlanFile | str | os.PathLike[str], new: PlanFile | str | os.PathLike[str]
+) -> PlanDiff:
+    """Compare two plans (see the module docstring).
+
+    Parameters
+    ----------
+    old, new
+        Plan files or :class:`~gridder.planfile.PlanFile` objects.
+    """
+    po, pn = _open(old), _open(new)
+    ao = po.assignments.assign(households=_hh(po.assignments))
+    an = pn.assignments.assign(households=_hh(pn.assignments))
+    o = pd.DataFrame(
+        {
+            "grid_id": ao["grid_id"].to_numpy(),
+            "community_id": ao["community_id"].to_numpy(),
+            "households": ao["households"].to_numpy(),
+        },
+        index=pd.Index(ao["building_id"].to_numpy(), name="building_id"),
+    )
+    n = pd.DataFrame(
+        {
+            "grid_id": an["grid_id"].to_numpy(),
+            "community_id": an["community_id"].to_numpy(),
+            "households": an["households"].to_numpy(),
+        },
+        index=pd.Index(an["building_id"].to_numpy(), name="building_id"),
+    )
+    for frame, plan in ((o, po), (n, pn)):
+        if not frame.index.is_unique:
+            dup = frame.index[frame.index.duplicated()][0]
+            raise InputError.single(plan.source, f"building_id={dup}", "repeated in assignments")
+    both = o.index.intersection(n.index, sort=False)
+    both = both.sort_values()
+    moved_mask = o.loc[both, "grid_id"].to_numpy() != n.loc[both, "grid_id"].to_numpy()
+    moved_ids = both[moved_mask]
+    added = n.index.difference(o.index).sort_values()
+    removed = o.index.difference(n.index).sort_values()
+    rows = [
+        pd.DataFrame(
+            {
+                "change": "moved",
+                "building_id": moved_ids,
+                "community_id": n.loc[moved_ids, "community_id"].to_numpy(),
+                "old_grid": o.loc[moved_ids, "grid_id"].to_numpy(),
+                "new_grid": n.loc[moved_ids, "grid_id"].to_numpy(),
+                "households": n.loc[moved_ids, "households"].to_numpy(),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "change": "added",
+                "building_id": added,
+                "community_id": n.loc[added, "community_id"].to_numpy(),
+                "old_grid": None,
+                "new_grid": n.loc[added, "grid_id"].to_numpy(),
+                "households": n.loc[added, "households"].to_numpy(),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "change": "removed",
+                "building_id": removed,
+                "community_id": o.loc[removed, "community_id"].to_numpy(),
+                "old_grid": o.loc[removed, "grid_id"].to_numpy(),
+                "new_grid": None,
+                "households": o.loc[removed, "households"].to_numpy(),
+            }
+        ),
+    ]
+    buildings = (
+        pd.concat([r for r in rows if len(r)], ignore_index=True)
+        if any(len(r) for r in rows)
+        else rows[0].iloc[0:0]
+    )
+    grids = _grid_changes(o, n)
+    both_hh = float(n.loc[both, "households"].sum())
+    moved_hh = float(n.loc[moved_ids, "households"].sum())
+    counts = grids["status"].value_counts()
+    summary: dict[str, Any] = {
+        "old_plan": str(po.meta.get("plan_id") or po.path.stem),
+        "new_plan": str(pn.meta.get("plan_id") or pn.path.stem),
+        "buildings_in_both": len(both),
+        "buildings_moved": len(moved_ids),
+        "buildings_added": len(added),
+        "buildings_removed": len(removed),
+        "households_in_both": both_hh,
+        "households_moved": moved_hh,
+        "moved_share": moved_hh / both_hh if both_hh > 0 else 0.0,
+        "grids_in_old_plan": int(po.grids["grid_id"].nunique()),
+        "grids_in_new_plan": int(pn.grids["grid_id"].nunique()),
+        **{f"grids_{s}": int(counts.get(s, 0)) for s in ("new", "removed", "changed", "unchanged")},
+    }
+    quality = {"old": plan_quality(po), "new": plan_quality(pn)}
+    for key, plan in (("old", po), ("new", pn)):
+        if isinstance(plan.meta.get("quality"), dict):
+            quality[key]["plan_meta"] = plan.meta["quality"]
+    return PlanDiff(buildings=buildings, grids=grids, summary=summary, quality=quality)
+
+
+def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
+    """Per grid id: status, households and building counts in each plan, buildings in/out."""
+    mo = o.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
+    mn = n.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
+    ho = o.groupby("grid_id")["households"].sum()
+    hn = n.groupby("grid_id")["households"].sum()
+    comm = pd.concat(
+        [o.groupby("grid_id")["community_id"].first(), n.groupby("grid_id")["community_id"].first()]
+    )
+    comm = comm[~comm.index.duplicated(keep="last")]
+    ids = sorted(set(mo.index) | set(mn.index))
+    rows = []
+    empty: frozenset[str] = frozenset()
+    for g in ids:
+        a, b = mo.get(g, None), mn.get(g, None)
+        if a is None:
+            status = "new"
+        elif b is None:
+            status = "removed"
+        else:
+            status = "unchanged" if a == b else "changed"
+        a = a if a is not None else empty
+        b = b if b is not None else empty
+        rows.append(
+            {
+                "grid_id": g,
+                "community_id": comm.get(g),
+                "status": status,
+                "households_old": float(ho.get(g, 0.0)),
+                "households_new": float(hn.get(g, 0.0)),
+                "n_buildings_old": len(a),
+                "n_buildings_new": len(b),
+                "buildings_in": len(b - a),
+                "buildings_out": len(a - b),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "grid_id",
+            "community_id",
+            "status",
+            "households_old",
+            "households_new",
+            "n_buildings_old",
+            "n_buildings_new",
+            "buildings_in",
+            "buildings_out",
+        ],
+    )
+
+
+def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
+    """Write a diff as CSV (``X.csv``, ``X_grids.csv``, ``X_summary.csv``) or one ``.xlsx``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xl:
+            diff.summary_table().to_excel(xl, sheet_name="summary", index=False)
+            diff.buildings.to_excel(xl, sheet_name="buildings", index=False)
+            diff.grids.to_excel(xl, sheet_name="grids", index=False)
+            diff.quality_table().to_excel(xl, sheet_name="quality", index=False)
+        return [path]
+    if suffix != ".csv":
+        raise InputError.single(str(path), "", "diff output must end in .csv or .xlsx")
+    out = [
+        path,
+        path.with_name(f"{path.stem}_grids.csv"),
+        path.with_name(f"{path.stem}_summary.csv"),
+    ]
+    summary = pd.concat(
+        [
+            diff.summary_table(),
+            diff.quality_table()
+            .melt(id_vars="measure", var_name="plan")
+            .assign(item=lambda f: "quality_" + f["plan"] + "_" + f["measure"])[["item", "value"]],
+        ],
+        ignore_index=True,
+    )
+    for frame, target in zip((diff.buildings, diff.grids, summary), out, strict=True):
+        with atomic_path(target) as tmp:
+            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+    return out

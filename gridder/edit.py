@@ -1,0 +1,632 @@
+"""Hand edits of a plan: move buildings to a grid, lock or unlock a grid, undo the last edit.
+
+:func:`apply_edit` is what ``gridder edit`` and ``POST /v1/plans/{id}/edits`` run.
+
+A **move** puts buildings into a grid of their own community, then repairs
+only the grids around it (:func:`gridder.editrepair.repair_after_move`):
+grids the buildings left are reconnected, and the band is restored with the
+fewest further single-building moves, moving at most ``3×`` the households of
+the hand move. The community's tessellation is rebuilt with the current grid
+polygons as zones (cells follow their outlines exactly), so the grids the edit
+does not touch keep their polygons bit for bit, and only the changed grids get
+new polygons. Streets come from the plan's ``streets`` layer when it has one.
+
+An edit that would break a guarantee is refused with an :class:`InputError`
+that says why: a building not in the plan, a grid of another community, a
+locked grid, buildings that do not touch the grid they are moved to, a grid
+cut in pieces that cannot be reconnected within the budget. The edited plan is
+re-checked with :func:`gridder.testing.plan_violations` before it is written.
+
+Every edit is appended to ``plan_meta.history`` (what moved, the rebalancing
+moves, quality before and after, and what undo needs: the previous rows and
+polygons of the changed grids), so that an **undo** restores the plan as it
+was, exactly. A **lock** records the grid in ``plan_meta.locked_grids``: later
+edits never change it (and the partition job should keep it on re-plans).
+
+Examples
+--------
+>>> apply_edit("plan.gpkg", move=["B17", "B18"], to="C01-004")  # doctest: +SKIP
+>>> apply_edit("plan.gpkg", lock="C01-004")  # doctest: +SKIP
+>>> apply_edit("plan.gpkg", undo=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridder.editrepair import repair_after_move
+from gridder.errors import InputError, Problem
+from gridder.partition.check import grid_components
+from gridder.partition.instance import PartitionInstance
+from gridder.planfile import PlanFile, plan_quality
+from gridder.polygons import grid_polygons
+from gridder.schema import WGS84
+from gridder.testing import plan_violations
+
+__all__ = ["EditResult", "apply_edit"]
+
+log = logging.getLogger(__name__)
+
+Action = Literal["move", "lock", "unlock", "undo"]
+
+#: The rebalancing may move at most this many times the households of the hand move.
+BUDGET_FACTOR: Final = 3.0
+#: Streets farther than this (m) from a community are ignored when rebuilding it.
+STREET_MARGIN: Final = 100.0
+#: plan_meta keys an edit may change (saved in the history for undo).
+_META_KEYS: Final = ("locked_grids", "plan_id", "workers_stale")
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit did.
+
+    Parameters
+    ----------
+    path
+        The plan file written.
+    action
+        ``move``, ``lock``, ``unlock`` or ``undo`` (for an undo, the fields
+        below describe the edit that was undone).
+    community_id
+        The community edited (``None`` for locks).
+    hand_moves, rebalance_moves
+        ``building_id``, ``from_grid``, ``to_grid``, ``households`` of each move.
+    hand_households, rebalance_households
+        Households moved by hand and by the rebalancing.
+    changed_grids, removed_grids
+        Grids whose buildings changed; grids left without buildings (removed).
+    out_of_band
+        Grids near the edit still outside the band.
+    quality_before, quality_after
+        Plan quality (:func:`gridder.planfile.plan_quality`).
+    notes
+        What a planner should know.
+    """
+
+    path: Path
+    action: Action
+    community_id: str | None = None
+    hand_moves: list[dict[str, Any]] = field(default_factory=list)
+    rebalance_moves: list[dict[str, Any]] = field(default_factory=list)
+    hand_households: int = 0
+    rebalance_households: int = 0
+    changed_grids: list[str] = field(default_factory=list)
+    removed_grids: list[str] = field(default_factory=list)
+    out_of_band: list[str] = field(default_factory=list)
+    quality_before: dict[str, Any] = field(default_factory=dict)
+    quality_after: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        out = asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """A cell value as plain JSON (numpy scalars unwrapped; NaN kept as NaN)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def apply_edit(
+    plan_path: str | os.PathLike[str],
+    *,
+    move: Sequence[str] | None = None,
+    to: str | None = None,
+    lock: str | None = None,
+    unlock: str | None = None,
+    undo: bool = False,
+    out: str | os.PathLike[str] | None = None,
+    plan_id: str | None = None,
+) -> EditResult:
+    """Apply one hand edit to a plan file and write it (in place, or to ``out``).
+
+    Parameters
+    ----------
+    plan_path
+        The plan GeoPackage.
+    move
+        ``building_id`` of the buildings to move (with ``to``).
+    to
+        The grid that receives them.
+    lock, unlock
+        A grid to lock (later edits and re-plans keep it) or unlock.
+    undo
+        Revert the last edit recorded in ``plan_meta.history``.
+    out
+        Write the edited plan here instead of over ``plan_path``.
+    plan_id
+        A new ``plan_id`` for the edited plan (useful with ``out`` in a plan store).
+
+    Returns
+    -------
+    EditResult
+        What changed.
+
+    Raises
+    ------
+    InputError
+        When the edit is not possible or would break a guarantee (exit 2, 422).
+    """
+    chosen = [move is not None, lock is not None, unlock is not None, undo]
+    if sum(chosen) != 1:
+        raise InputError.single(
+            "edit",
+            "",
+            "give exactly one of: --move IDS --to GRID, --lock GRID, --unlock GRID, --undo",
+        )
+    if move is not None and not to:
+        raise InputError.single("edit", "--to", "a move needs the grid that receives the buildings")
+    if to is not None and move is None:
+        raise InputError.single("edit", "--move", "--to needs the buildings to move (--move IDS)")
+    plan = PlanFile.read(plan_path)
+    target_path = Path(out) if out is not None else plan.path
+    if undo:
+        result = _undo(plan, target_path)
+    else:
+        saved = {k: plan.meta.get(k) for k in _META_KEYS if k in plan.meta}
+        if move is not None:
+            result, entry = _move(plan, [str(b) for b in move], str(to), target_path)
+        else:
+            result, entry = _lock(plan, str(lock if lock is not None else unlock), lock is not None)
+            result = EditResult(path=target_path, action=result.action, notes=result.notes)
+        if plan_id is not None:
+            plan.meta["plan_id"] = str(plan_id)
+        entry["undo"]["meta"] = saved
+        entry["undo"]["meta_absent"] = [k for k in _META_KEYS if k not in saved]
+        entry["undo"]["history_absent"] = "history" not in plan.meta
+        history = list(plan.meta.get("history") or [])
+        entry["edit"] = len(history) + 1
+        history.append(entry)
+        plan.meta["history"] = history
+    plan.write(target_path)
+    log.info("%s edit written to %s", result.action, target_path)
+    return result
+
+
+# ---------------------------------------------------------------------- lock
+def _lock(plan: PlanFile, grid_id: str, lock: bool) -> tuple[EditResult, dict[str, Any]]:
+    ids = set(plan.grids["grid_id"])
+    if grid_id not in ids:
+        raise InputError.single(plan.source, f"grid_id={grid_id}", "no such grid in the plan")
+    locked = plan.locked_grids
+    if lock and grid_id in locked:
+        raise InputError.single(plan.source, f"grid_id={grid_id}", "is already locked")
+    if not lock and grid_id not in locked:
+        raise InputError.single(plan.source, f"grid_id={grid_id}", "is not locked")
+    new = sorted({*locked, grid_id}) if lock else [g for g in locked if g != grid_id]
+    plan.meta["locked_grids"] = new
+    action: Action = "lock" if lock else "unlock"
+    entry = {"action": action, "time": _now(), "grid_id": grid_id, "undo": {}}
+    return EditResult(path=plan.path, action=action, notes=[f"grid {grid_id} {action}ed"]), entry
+
+
+# ---------------------------------------------------------------------- move
+def _check_move(plan: PlanFile, ids: list[str], to: str) -> tuple[str, list[str], list[str]]:
+    """Validate a move; returns the community, the buildings to move, and notes."""
+    src = plan.source
+    grids = plan.grids
+    a = plan.assignments
+    if to not in set(grids["grid_id"]):
+        raise InputError.single(src, f"grid_id={to}", "no such grid in the plan")
+    cid = str(grids.loc[grids["grid_id"] == to, "community_id"].iloc[0])
+    known = pd.Series(a["grid_id"].to_numpy(), index=a["building_id"].to_numpy())
+    comm = pd.Series(a["community_id"].to_numpy(), index=a["building_id"].to_numpy())
+    ids = list(dict.fromkeys(ids))
+    problems = [Problem(src, f"building_id={b}", "not in the plan") for b in ids if b not in known]
+    locked = set(plan.locked_grids)
+    if to in locked:
+        problems.append(
+            Problem(src, f"grid_id={to}", "is locked: unlock it first (gridder edit --unlock)")
+        )
+    for b in ids:
+        if b not in known:
+            continue
+        if comm[b] != cid:
+            problems.append(
+                Problem(
+                    src,
+                    f"building_id={b}",
+                    f"is in community {comm[b]}, but grid {to} belongs to community {cid}: "
+                    "a building can only move to a grid of its own community",
+                )
+            )
+        elif known[b] in locked:
+            problems.append(
+                Problem(src, f"building_id={b}", f"is in locked grid {known[b]}; unlock it first")
+            )
+    if problems:
+        raise InputError(problems)
+    notes = []
+    already = [b for b in ids if known[b] == to]
+    todo = [b for b in ids if known[b] != to]
+    if already:
+        notes.append(f"{len(already)} building(s) already in {to}: {', '.join(already[:10])}")
+    if not todo:
+        raise InputError.single(src, f"grid_id={to}", "every building given is already in it")
+    return cid, todo, notes
+
+
+def _community_model(
+    plan: PlanFile, cid: str
+) -> tuple[PartitionInstance, Any, gpd.GeoDataFrame, list[str]]:
+    """The community's instance and tessellation, rebuilt with the grids as zones."""
+    crs = plan.metric_crs()
+    a = plan.assignments
+    rows = a[a["community_id"] == cid]
+    bm = rows.to_crs(crs)
+    bm = bm.assign(geometry=shapely.centroid(bm.geometry.to_numpy()))
+    grids = plan.grids
+    gm = grids[grids["community_id"] == cid].to_crs(crs)
+    comm = plan.communities
+    geom = shapely.union_all(comm[comm["community_id"] == cid].to_crs(crs).geometry.to_numpy())
+    streets = plan.layer("streets")
+    sm = None
+    if isinstance(streets, gpd.GeoDataFrame) and len(streets):
+        sm = streets.to_crs(crs)
+        near = sm.sindex.query(geom.buffer(STREET_MARGIN), predicate="intersects")
+        sm = sm.iloc[np.sort(near)]
+    value = np.rint(plan.balance_values().loc[rows.index].to_numpy(dtype=np.float64))
+    cols = [c for c in ("building_id", "households", "compound_id") if c in bm.columns]
+    inst, tess = PartitionInstance.from_frames(
+        cid,
+        geom,
+        gpd.GeoDataFrame(bm[cols], geometry=bm.geometry.to_numpy(), crs=crs, index=bm.index),
+        value.astype(np.int64),
+        sm,
+        locked_polygons=gm.geometry,
+    )
+    labels = sorted(gm["grid_id"])
+    return inst, tess, bm, labels
+
+
+def _move(
+    plan: PlanFile, ids: list[str], to: str, target_path: Path
+) -> tuple[EditResult, dict[str, Any]]:
+    cid, todo, notes = _check_move(plan, ids, to)
+    src = plan.source
+    q_before = plan_quality(plan)
+    inst, tess, bm, codes = _community_model(plan, cid)
+    label_of = {g: i for i, g in enumerate(codes)}
+    old = bm["grid_id"].map(label_of).to_numpy(dtype=np.int64)
+    pos = {b: i for i, b in enumerate(bm["building_id"])}
+    moved = np.array([pos[b] for b in todo], dtype=np.int64)
+    t = label_of[to]
+    sources = sorted({int(g) for g in old[moved]})
+    lab = old.copy()
+    lab[moved] = t
+    before = grid_components(inst, old)
+    after = grid_components(inst, lab)
+    if after.get(t, 1) > before.get(t, 1):
+        raise InputError.single(
+            src,
+            f"grid_id={to}",
+            f"building(s) {', '.join(todo[:10])} do not touch grid {to}: moving them there "
+            "would split it; move buildings on its border, or a connected chain that reaches it",
+        )
+    hh = np.rint(
+        pd.to_numeric(bm.get("households", pd.Series(0, index=bm.index)), errors="coerce")
+        .fillna(0)
+        .to_numpy(np.float64)
+    ).astype(np.int64)
+    hand_hh = int(hh[moved].sum())
+    budget = math.floor(BUDGET_FACTOR * hand_hh)
+    band = plan.band
+    locked = [label_of[g] for g in plan.locked_grids if g in label_of]
+    rep = repair_after_move(
+        labels=lab,
+        value=inst.value,
+        households=hh,
+        edges=inst.edges,
+        edge_hard=inst.edge_hard,
+        band=(band.min, band.max, band.target),
+        sources=sources,
+        target=t,
+        pinned=moved.tolist(),
+        locked=locked,
+        budget=budget,
+        unit_names=inst.unit_ids,
+        source_name=src,
+    )
+    new = rep.labels
+    notes += rep.notes
+    final = grid_components(inst, new)
+    split = [codes[g] for g, c in final.items() if c > max(1, before.get(g, 1))]
+    if split:
+        raise InputError.single(src, "", f"the edit would split grid(s) {', '.join(split)}")
+    entry, result = _write_back(
+        plan,
+        cid,
+        tess=tess,
+        bm=bm,
+        codes=codes,
+        old=old,
+        new=new,
+        moved=moved,
+        hh=hh,
+        target_path=target_path,
+    )
+    q_after = plan_quality(plan)
+    result = _finish(
+        result,
+        oob=rep.out_of_band,
+        codes=codes,
+        q_before=q_before,
+        q_after=q_after,
+        notes=notes,
+        hand_hh=hand_hh,
+    )
+    entry.update(
+        {
+            "action": "move",
+            "time": _now(),
+            "community_id": cid,
+            "to": to,
+            "moved": result.hand_moves,
+            "rebalanced": result.rebalance_moves,
+            "hand_households": result.hand_households,
+            "rebalance_households": result.rebalance_households,
+            "changed_grids": result.changed_grids,
+            "removed_grids": result.removed_grids,
+            "out_of_band": result.out_of_band,
+            "quality_before": q_before,
+            "quality_after": q_after,
+        }
+    )
+    return result, entry
+
+
+def _finish(
+    result: EditResult,
+    *,
+    oob: list[int],
+    codes: list[str],
+    q_before: dict[str, Any],
+    q_after: dict[str, Any],
+    notes: list[str],
+    hand_hh: int,
+) -> EditResult:
+    return EditResult(
+        path=result.path,
+        action="move",
+        community_id=result.community_id,
+        hand_moves=result.hand_moves,
+        rebalance_moves=result.rebalance_moves,
+        hand_households=hand_hh,
+        rebalance_households=sum(int(m["households"]) for m in result.rebalance_moves),
+        changed_grids=result.changed_grids,
+        removed_grids=result.removed_grids,
+        out_of_band=[codes[g] for g in oob],
+        quality_before=q_before,
+        quality_after=q_after,
+        notes=notes + result.notes,
+    )
+
+
+def _write_back(
+    plan: PlanFile,
+    cid: str,
+    *,
+    tess: Any,
+    bm: gpd.GeoDataFrame,
+    codes: list[str],
+    old: np.ndarray,
+    new: np.ndarray,
+    moved: np.ndarray,
+    hh: np.ndarray,
+    target_path: Path,
+) -> tuple[dict[str, Any], EditResult]:
+    """Update assignments and the changed grids in ``plan``; return the undo record."""
+    changed_units = np.flatnonzero(old != new)
+    hand = set(moved.tolist())
+    ids = bm["building_id"].to_numpy()
+
+    def rec(u: int) -> dict[str, Any]:
+        return {
+            "building_id": str(ids[u]),
+            "from_grid": codes[int(old[u])],
+            "to_grid": codes[int(new[u])],
+            "households": int(hh[u]),
+        }
+
+    hand_moves = [rec(u) for u in moved.tolist()]
+    rebalance = [rec(u) for u in changed_units.tolist() if u not in hand]
+    changed_labels = sorted(
+        {int(old[u]) for u in changed_units} | {int(new[u]) for u in changed_units}
+    )
+    alive = set(np.unique(new).tolist())
+    removed = [codes[g] for g in changed_labels if g not in alive]
+    polys = grid_polygons(tess, pd.Series(new, index=bm.index), smooth=0)
+    grids = plan.grids
+    undo_rows = []
+    for g in changed_labels:
+        code = codes[g]
+        i = int(np.flatnonzero(grids["grid_id"].to_numpy() == code)[0])
+        row = grids.iloc[i]
+        undo_rows.append(
+            {
+                "pos": i,
+                "grid_id": code,
+                "row": {c: _plain(row[c]) for c in grids.columns if c != grids.geometry.name},
+                "wkb": shapely.to_wkb(row.geometry, hex=True),
+            }
+        )
+    # assignments
+    a = plan.assignments
+    new_codes = pd.Series([codes[int(g)] for g in new], index=bm.index)
+    a.loc[bm.index, "grid_id"] = new_codes
+    # grids: the changed ones get new polygons and statistics; empty ones go
+    crs = bm.crs
+    keep = ~grids["grid_id"].isin(removed)
+    geoms = grids.geometry.to_numpy().copy()
+    for g in changed_labels:
+        if g in alive:
+            i = int(np.flatnonzero(grids["grid_id"].to_numpy() == codes[g])[0])
+            geoms[i] = gpd.GeoSeries([polys.geometry.loc[g]], crs=crs).to_crs(WGS84).iloc[0]
+    grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=WGS84))
+    grids = _refresh_stats(
+        plan, grids, [codes[g] for g in changed_labels if g in alive], polys, codes
+    )
+    plan.grids = grids[keep.to_numpy()].copy()
+    notes = []
+    if removed:
+        notes.append(f"grid(s) {', '.join(removed)} lost every building and were removed")
+    if "workers" in plan.layers:
+        plan.meta["workers_stale"] = True
+        notes.append("the workers layer predates this edit: re-run gridder workers")
+    violations = plan_violations(
+        grids=plan.grids[plan.grids["community_id"] == cid],
+        assignments=a[a["community_id"] == cid],
+        communities=plan.communities[plan.communities["community_id"] == cid],
+    )
+    if violations:
+        shown = "; ".join(str(v) for v in violations[:5])
+        raise InputError.single(plan.source, "", f"the edit would break the plan: {shown}")
+    entry = {
+        "undo": {
+            "grids": undo_rows,
+            "assignments": [[m["building_id"], m["from_grid"]] for m in hand_moves + rebalance],
+        }
+    }
+    result = EditResult(
+        path=target_path,
+        action="move",
+        community_id=cid,
+        hand_moves=hand_moves,
+        rebalance_moves=rebalance,
+        changed_grids=[codes[g] for g in changed_labels if g in alive],
+        removed_grids=removed,
+        notes=notes,
+    )
+    return entry, result
+
+
+def _refresh_stats(
+    plan: PlanFile,
+    grids: gpd.GeoDataFrame,
+    changed: list[str],
+    polys: gpd.GeoDataFrame,
+    codes: list[str],
+) -> gpd.GeoDataFrame:
+    """Recompute the statistics columns of changed grids from the assignments."""
+    a = plan.assignments
+    mine = a[a["grid_id"].isin(changed)]
+    sel = grids["grid_id"].isin(changed).to_numpy()
+    gid = grids.loc[sel, "grid_id"]
+    area = pd.Series(polys["area_m2"].to_numpy(), index=[codes[int(g)] for g in polys.index])
+    for col in ("households", "workload"):
+        if col not in grids.columns:
+            continue
+        src = col if col in a.columns else "households"
+        if src not in a.columns:
+            continue
+        sums = pd.to_numeric(mine[src], errors="coerce").fillna(0).groupby(mine["grid_id"]).sum()
+        vals = gid.map(sums).fillna(0)
+        grids.loc[sel, col] = vals.astype(grids[col].dtype).to_numpy()
+    if "n_buildings" in grids.columns:
+        counts = mine.groupby("grid_id").size()
+        grids.loc[sel, "n_buildings"] = gid.map(counts).fillna(0).astype(int).to_numpy()
+    if "area_m2" in grids.columns:
+        grids.loc[sel, "area_m2"] = gid.map(area).to_numpy(dtype=float)
+    band = plan.band
+    value = plan.grid_values()
+    if "in_band" in grids.columns:
+        grids.loc[sel, "in_band"] = [band.in_band(float(value.get(g, 0.0))) for g in gid]
+    if "deviation" in grids.columns:
+        grids.loc[sel, "deviation"] = [
+            abs(float(value.get(g, 0.0)) - band.target) / band.target for g in gid
+        ]
+    if "polsby_popper" in grids.columns:
+        metric = grids.loc[sel].to_crs(plan.metric_crs()).geometry.to_numpy()
+        perim = shapely.length(metric)
+        grids.loc[sel, "polsby_popper"] = (
+            4 * np.pi * shapely.area(metric) / np.maximum(perim, 1e-9) ** 2
+        )
+    return grids
+
+
+# ---------------------------------------------------------------------- undo
+def _undo(plan: PlanFile, target_path: Path) -> EditResult:
+    history = list(plan.meta.get("history") or [])
+    if not history:
+        raise InputError.single(plan.source, "plan_meta history", "no edit to undo")
+    entry = history.pop()
+    undo = entry.get("undo") or {}
+    a = plan.assignments
+    back = dict(undo.get("assignments") or [])
+    if back:
+        sel = a["building_id"].isin(back)
+        a.loc[sel, "grid_id"] = a.loc[sel, "building_id"].map(back)
+    rows = sorted(undo.get("grids") or [], key=lambda r: int(r["pos"]))
+    if rows:
+        grids = plan.grids
+        present = set(grids["grid_id"])
+        restored = {
+            r["grid_id"]: {**r["row"], grids.geometry.name: shapely.from_wkb(r["wkb"])}
+            for r in rows
+        }
+        records = [restored.get(g) for g in grids["grid_id"]]
+        frame = grids.copy()
+        for i, rec in enumerate(records):
+            if rec is None:
+                continue
+            for c, v in rec.items():
+                frame.iat[i, frame.columns.get_loc(c)] = v
+        for r in rows:
+            if r["grid_id"] in present:
+                continue
+            rec = restored[r["grid_id"]]
+            top = frame.iloc[: int(r["pos"])]
+            bottom = frame.iloc[int(r["pos"]) :]
+            line = gpd.GeoDataFrame([rec], geometry=frame.geometry.name, crs=frame.crs)
+            line = line.astype(
+                {c: frame[c].dtype for c in frame.columns if c != frame.geometry.name}
+            )
+            frame = gpd.GeoDataFrame(
+                pd.concat([top, line, bottom], ignore_index=True), crs=frame.crs
+            )
+        plan.grids = frame.reset_index(drop=True)
+    for k, v in (undo.get("meta") or {}).items():
+        plan.meta[k] = v
+    for k in undo.get("meta_absent") or []:
+        plan.meta.pop(k, None)
+    if history or not undo.get("history_absent", False):
+        plan.meta["history"] = history
+    else:
+        plan.meta.pop("history", None)
+    return EditResult(
+        path=target_path,
+        action="undo",
+        community_id=entry.get("community_id"),
+        hand_moves=list(entry.get("moved") or []),
+        rebalance_moves=list(entry.get("rebalanced") or []),
+        hand_households=int(entry.get("hand_households") or 0),
+        rebalance_households=int(entry.get("rebalance_households") or 0),
+        changed_grids=list(entry.get("changed_grids") or []),
+        removed_grids=list(entry.get("removed_grids") or []),
+        quality_before=dict(entry.get("quality_after") or {}),
+        quality_after=dict(entry.get("quality_before") or {}),
+        notes=[f"undid edit {entry.get('edit', len(history) + 1)} ({entry.get('action')})"],
+    )

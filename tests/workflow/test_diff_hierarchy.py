@@ -1,0 +1,87 @@
+"""Plan comparison and hierarchy totals, checked against hand computations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from conftest import boundary_building
+
+from gridder.diff import diff_plans, write_diff
+from gridder.edit import apply_edit
+from gridder.hierarchy import plan_hierarchy
+from gridder.planfile import PlanFile
+
+
+def test_diff_after_an_edit_equals_the_edit(district_plan: Path, tmp_path: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    out = tmp_path / "new.gpkg"
+    result = apply_edit(
+        district_plan, move=[boundary_building(plan, "C01-001", "C01-002")], to="C01-002", out=out
+    )
+    diff = diff_plans(district_plan, out)
+    moves = {m["building_id"]: m for m in result.hand_moves + result.rebalance_moves}
+    moved = diff.moved.set_index("building_id")
+    assert set(moved.index) == set(moves)
+    for bid, m in moves.items():
+        assert moved.loc[bid, "old_grid"] == m["from_grid"]
+        assert moved.loc[bid, "new_grid"] == m["to_grid"]
+    moved_hh = sum(m["households"] for m in moves.values())
+    total = float(plan.assignments["households"].sum())
+    assert diff.summary["households_moved"] == moved_hh
+    assert diff.summary["moved_share"] == pytest.approx(moved_hh / total)
+    changed = set(diff.grids.loc[diff.grids["status"] == "changed", "grid_id"])
+    assert changed == set(result.changed_grids)
+    assert diff.summary["grids_unchanged"] == len(plan.grids) - len(changed)
+    assert diff.quality["old"]["n_grids"] == len(plan.grids)
+
+
+def test_diff_added_removed_and_writers(district_plan: Path, tmp_path: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    a = plan.assignments
+    drop = a["building_id"].iloc[:3].tolist()
+    plan.assignments = a[~a["building_id"].isin(drop)].copy()
+    extra = a.iloc[[5]].copy()
+    extra["building_id"] = "NEW1"
+    plan.assignments = pd.concat([plan.assignments, extra], ignore_index=True)
+    plan.grids = plan.grids[plan.grids["grid_id"] != "C02-012"].copy()
+    new = plan.write(tmp_path / "new.gpkg")
+    diff = diff_plans(district_plan, new)
+    assert sorted(
+        diff.buildings.loc[diff.buildings["change"] == "removed", "building_id"]
+    ) == sorted(drop)
+    assert diff.buildings.loc[diff.buildings["change"] == "added", "building_id"].tolist() == [
+        "NEW1"
+    ]
+    assert diff.summary["buildings_moved"] == 0
+    # a grid id in one plan only (C02-012 still has buildings in assignments: "changed" or kept)
+    files = write_diff(diff, tmp_path / "d.csv")
+    assert [f.name for f in files] == ["d.csv", "d_grids.csv", "d_summary.csv"]
+    back = pd.read_csv(files[0], encoding="utf-8-sig")
+    assert len(back) == len(diff.buildings)
+    xlsx = write_diff(diff, tmp_path / "d.xlsx")[0]
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames == ["summary", "buildings", "grids", "quality"]
+    assert wb["buildings"].max_row == len(diff.buildings) + 1
+
+
+def test_hierarchy_totals(district_plan: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    h = plan_hierarchy(plan)
+    hh_total = plan.assignments["households"].sum()
+    district = h[h["level"] == "district"]
+    assert district["households"].tolist() == [hh_total]
+    assert district["grids"].tolist() == [len(plan.grids)]
+    streets = h[h["level"] == "street"].set_index("street_id")
+    comm = plan.communities.set_index("community_id")
+    per_comm = plan.assignments.groupby("community_id")["households"].sum()
+    for sid, row in streets.iterrows():
+        members = comm.index[comm["street_id"] == sid]
+        assert row["households"] == per_comm[members].sum()
+    grid_rows = h[h["level"] == "grid"]
+    assert len(grid_rows) == len(plan.grids)
+    band = plan.band
+    inband = plan.grids["households"].between(band.min, band.max).mean()
+    assert district["in_band_share"].iloc[0] == pytest.approx(inband)

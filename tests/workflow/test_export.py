@@ -1,0 +1,139 @@
+"""Exports read back with pyogrio/openpyxl and compared with the plan."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from gridder.errors import InputError
+from gridder.export import export_plan, short_field_names
+from gridder.io.crs import gcj02_to_wgs84
+from gridder.io.write import write_geopackage
+from gridder.planfile import PlanFile
+from gridder.workers import assign_workers, write_workers
+
+
+def test_geojson_and_gpkg_round_trip(district_plan: Path, tmp_path: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    gj = export_plan(district_plan, fmt="geojson", out=tmp_path / "g.geojson")[0]
+    back = pyogrio.read_dataframe(gj)
+    assert back["grid_id"].tolist() == plan.grids["grid_id"].tolist()
+    assert back["households"].tolist() == plan.grids["households"].tolist()
+    gp = export_plan(district_plan, fmt="gpkg", out=tmp_path / "all.gpkg")[0]
+    again = PlanFile.read(gp)
+    assert list(again.layers) == list(plan.layers)
+    assert again.meta == plan.meta
+
+
+def test_gcj02_coordinates(district_plan: Path, tmp_path: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    gj = export_plan(district_plan, fmt="geojson", out=tmp_path / "g.geojson", crs="gcj02")[0]
+    back = pyogrio.read_dataframe(gj)
+    xy = shapely.get_coordinates(back.geometry.to_numpy())
+    orig = shapely.get_coordinates(plan.grids.geometry.to_numpy())
+    shift = np.hypot(*(xy - orig).T) * 111_000
+    assert shift.min() > 100 and shift.max() < 1000  # GCJ-02 is offset by hundreds of metres
+    wx, wy = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+    assert np.abs(np.column_stack([wx, wy]) - orig).max() < 1e-6
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_shapefile_keeps_chinese_text_and_short_unique_names(
+    district_plan: Path, tmp_path: Path, encoding: str
+) -> None:
+    plan = PlanFile.read(district_plan)
+    comm = plan.communities.assign(
+        所属街道名称=["鼓楼区华侨路街道", "鼓楼区宁海路街道"],
+        households_estimated=[1, 2],
+        households_total=[3, 4],
+    )
+    plan.layers["communities"] = comm
+    src = plan.write(tmp_path / "plan.gpkg")
+    files = export_plan(
+        src, fmt="shp", out=tmp_path / "shp" / "c.shp", layer="communities", encoding=encoding
+    )
+    names = {f.name for f in files}
+    assert {"c.shp", "c.dbf", "c.shx", "c.prj", "c.cpg", "c.fields.csv"} <= names
+    cpg = (tmp_path / "shp" / "c.cpg").read_text()
+    assert cpg == {"gbk": "GBK", "utf-8": "UTF-8"}[encoding]
+    raw = (tmp_path / "shp" / "c.dbf").read_bytes()
+    assert "鼓楼区华侨路街道".encode(encoding) in raw
+    back = pyogrio.read_dataframe(tmp_path / "shp" / "c.shp")
+    mapping = pd.read_csv(tmp_path / "shp" / "c.fields.csv", encoding="utf-8-sig")
+    short = dict(zip(mapping["name"], mapping["short"], strict=True))
+    assert all(len(s.encode(encoding)) <= 10 for s in short.values())
+    assert len({s.lower() for s in short.values()}) == len(short)
+    assert back[short["所属街道名称"]].tolist() == ["鼓楼区华侨路街道", "鼓楼区宁海路街道"]
+    assert back[short["name"]].tolist() == plan.communities["name"].tolist()
+    assert short["community_id"] == "community_"  # the plain cut gridder.io reads back
+    assert short["households_estimated"] == "households"
+    assert short["households_total"] == "househol_1"
+
+
+def test_short_field_names_are_deterministic() -> None:
+    names = ["floating_population", "floating_people", "Floating_p", "社区名称社区名称"]
+    a = short_field_names(names, encoding="GBK")
+    assert a == short_field_names(names, encoding="GBK")
+    assert a["floating_population"] == "floating_p"
+    assert a["floating_people"] == "floating_1"
+    assert a["Floating_p"] == "Floating_2"
+    assert a["社区名称社区名称"] == "社区名称社"  # 5 characters = 10 bytes in GBK
+
+
+def test_shapefile_zip_and_refusals(district_plan: Path, tmp_path: Path) -> None:
+    z = export_plan(district_plan, fmt="shp", out=tmp_path / "grids.zip")[0]
+    with zipfile.ZipFile(z) as zf:
+        assert {"grids.shp", "grids.dbf", "grids.cpg"} <= set(zf.namelist())
+    back = pyogrio.read_dataframe(f"/vsizip/{z}/grids.shp")
+    assert len(back) == len(PlanFile.read(district_plan).grids)
+    with pytest.raises(InputError, match="no such layer"):
+        export_plan(district_plan, fmt="shp", out=tmp_path / "x.shp", layer="nope")
+    plan = PlanFile.read(district_plan)
+    staffed = write_workers(
+        plan, assign_workers(plan, workers=len(plan.grids), time_limit=1), out=tmp_path / "w.gpkg"
+    )
+    with pytest.raises(InputError, match="no geometry"):
+        export_plan(staffed, fmt="geojson", out=tmp_path / "x.geojson", layer="workers")
+    with pytest.raises(InputError, match="no geometry"):
+        export_plan(staffed, fmt="shp", out=tmp_path / "x.shp", layer="workers")
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_excel_ledger(district_plan: Path, tmp_path: Path) -> None:
+    plan = PlanFile.read(district_plan)
+    result = assign_workers(plan, workers=len(plan.grids), time_limit=1)
+    staffed = write_workers(district_plan, result, out=tmp_path / "staffed.gpkg")
+    rows = [
+        {
+            "scope": "grid",
+            "scope_id": g,
+            "facility_type": "幼儿园",
+            "minutes": 5.0,
+            "households": 1.0,
+            "households_covered": 1.0,
+            "share": i / 100,
+        }
+        for i, g in enumerate(plan.grids["grid_id"])
+    ]
+    cov = write_geopackage(tmp_path / "cov.gpkg", {"summary": pd.DataFrame(rows)})
+    xlsx = export_plan(staffed, fmt="xlsx", out=tmp_path / "台账.xlsx", coverage=cov)[0]
+    wb = openpyxl.load_workbook(xlsx)
+    assert wb.sheetnames == ["说明 plan", "层级汇总 hierarchy", "C01 鼓楼社区1", "C02 鼓楼社区2"]
+    ws = wb["C01 鼓楼社区1"]
+    header = [c.value for c in ws[1]]
+    assert header[:2] == ["网格编码 grid_id", "户数 households"]
+    body = pd.DataFrame([[c.value for c in r] for r in ws.iter_rows(min_row=2)], columns=header)
+    mine = plan.grids[plan.grids["community_id"] == "C01"].sort_values("grid_id")
+    assert body["网格编码 grid_id"].tolist() == mine["grid_id"].tolist()
+    assert body["户数 households"].tolist() == mine["households"].tolist()
+    staff = result.by_grid.set_index("grid_id")["worker_ids"]
+    assert body["网格员 workers"].tolist() == staff[mine["grid_id"]].tolist()
+    share = dict(zip((r["scope_id"] for r in rows), (r["share"] for r in rows), strict=True))
+    assert body["幼儿园 5分钟覆盖率"].tolist() == [share[g] for g in mine["grid_id"]]
