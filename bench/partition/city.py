@@ -17,7 +17,7 @@ in different compounds, ``hard`` when it crosses the tertiary road.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -137,6 +137,45 @@ def generate_city(
             out.append(Community(inst, cells, shapely.length(cells), block))
             total += int(hh.sum())
     return out
+
+
+def year_later(
+    comms: list[Community], labels: list[np.ndarray], *, seed: int = 1
+) -> tuple[list[PartitionInstance], list[np.ndarray]]:
+    """The city a year later (issue 3): households +0–60% in one district, ten
+    buildings demolished, six built.
+
+    The district is the south-west quarter of the city's extent. Demolished
+    buildings keep their cell with 0 households; the six new buildings are
+    buildings that held no households (a new residential use) with 6–36
+    households and no previous grid. Returns the instances now (``previous`` =
+    the given labels, ``-1`` for the new buildings) and the previous labels.
+    """
+    rng = np.random.default_rng(seed)
+    insts = [c.instance for c in comms]
+    allxy = np.vstack([i.xy for i in insts])
+    lo, hi = allxy.min(0), allxy.max(0)
+    mid = lo + (hi - lo) / 2
+    vals = [i.value.copy() for i in insts]
+    for ci, inst in enumerate(insts):
+        d = (inst.xy[:, 0] < mid[0]) & (inst.xy[:, 1] < mid[1])
+        vals[ci][d] = np.rint(vals[ci][d] * rng.uniform(1.0, 1.6, int(d.sum())))
+    flat = [(ci, u) for ci, inst in enumerate(insts) for u in range(inst.n)]
+    occupied = [(ci, u) for ci, u in flat if vals[ci][u] > 0]
+    for k in rng.choice(len(occupied), 10, replace=False).tolist():
+        ci, u = occupied[k]
+        vals[ci][u] = 0
+    prevs = [np.asarray(lab, dtype=np.int64).copy() for lab in labels]
+    empty = [(ci, u) for ci, u in flat if vals[ci][u] == 0]
+    for k in rng.choice(len(empty), 6, replace=False).tolist():
+        ci, u = empty[k]
+        vals[ci][u] = int(rng.integers(6, 37))
+        prevs[ci][u] = -1
+    now = [
+        replace(inst, value=v, households=v, previous=p)
+        for inst, v, p in zip(insts, vals, prevs, strict=True)
+    ]
+    return now, prevs
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,24 +49,53 @@ class NearestFacility:
     source: IntArray
 
 
+@dataclass(frozen=True)
+class _TargetEnds:
+    """The snapped targets, read once: their edge's two end nodes and the metres to each."""
+
+    index: IntArray
+    u: IntArray
+    v: IntArray
+    to_u: FloatArray
+    to_v: FloatArray
+
+    @classmethod
+    def of(cls, network: WalkNetwork, targets: Anchors) -> _TargetEnds:
+        ok = np.flatnonzero(targets.snapped)
+        e = targets.edge[ok]
+        off = targets.offset[ok]
+        leg = targets.leg[ok]
+        return cls(
+            index=ok,
+            u=network.edge_u[e],
+            v=network.edge_v[e],
+            to_u=off + leg,
+            to_v=np.maximum(network.edge_length[e] - off, 0.0) + leg,
+        )
+
+
 def _read_targets(
-    network: WalkNetwork,
-    node_dist: FloatArray,
-    node_source: IntArray,
-    targets: Anchors,
+    ends: _TargetEnds, node_dist: FloatArray, node_source: npt.NDArray[np.integer[Any]],
+    *, n_nodes: int, n_targets: int,
 ) -> tuple[FloatArray, IntArray]:
-    """Distance and nearest source for each target from per-node results."""
-    n = len(targets)
-    dist = np.full(n, np.inf)
-    src = np.full(n, -1, dtype=np.int64)
-    ok = np.flatnonzero(targets.snapped)
-    e = targets.edge[ok]
-    u, v = network.edge_u[e], network.edge_v[e]
-    du = node_dist[u] + targets.offset[ok]
-    dv = node_dist[v] + np.maximum(network.edge_length[e] - targets.offset[ok], 0.0)
+    """Distance and nearest source for each target from per-node results.
+
+    Only targets on an edge with a reached end are read: a boolean gather first (small,
+    cache-friendly), then the distances of those few.
+    """
+    dist = np.full(n_targets, np.inf)
+    src = np.full(n_targets, -1, dtype=np.int64)
+    reached = np.isfinite(node_dist[:n_nodes])
+    hit = np.flatnonzero(reached[ends.u] | reached[ends.v])
+    if len(hit) == 0:
+        return dist, src
+    u, v = ends.u[hit], ends.v[hit]
+    du = node_dist[u] + ends.to_u[hit]
+    dv = node_dist[v] + ends.to_v[hit]
     use_v = dv < du
-    dist[ok] = np.where(use_v, dv, du) + targets.leg[ok]
-    src[ok] = np.where(use_v, node_source[v], node_source[u])
+    t = ends.index[hit]
+    dist[t] = np.where(use_v, dv, du)
+    src[t] = np.where(use_v, node_source[v], node_source[u]).astype(np.int64) - n_nodes
     return dist, src
 
 
@@ -91,6 +121,22 @@ def _same_edge(
     return t, d, s
 
 
+def _apply_same_edge(
+    dist: FloatArray, src: IntArray, t: IntArray, d: FloatArray, s: IntArray
+) -> None:
+    """Replace a target's distance by a shorter direct one along its own edge (in place)."""
+    better = d < dist[t]
+    if not better.any():
+        return
+    # several facilities may share a target's edge: keep the nearest one
+    order = np.lexsort((d[better], t[better]))
+    tb, db, sb = t[better][order], d[better][order], s[better][order]
+    first = np.ones(len(tb), dtype=bool)
+    first[1:] = tb[1:] != tb[:-1]
+    dist[tb[first]] = db[first]
+    src[tb[first]] = sb[first]
+
+
 def nearest_facility(
     network: WalkNetwork,
     sources: Anchors,
@@ -101,6 +147,9 @@ def nearest_facility(
     graph: sparse.csr_matrix | None = None,
 ) -> list[NearestFacility]:
     """Nearest source of each group for every target, by network distance.
+
+    One multi-source Dijkstra per group on a graph built once for all groups; the
+    targets' edge ends and the same-edge pairs are also prepared once.
 
     Parameters
     ----------
@@ -127,34 +176,28 @@ def nearest_facility(
         graph = network.with_virtual_nodes(sources)
     if groups is None:
         groups = [np.arange(len(sources), dtype=np.int64)]
+    n, nt = network.n_nodes, len(targets)
+    ends = _TargetEnds.of(network, targets)
+    all_t, all_d, all_s = _same_edge(sources, np.flatnonzero(sources.snapped), targets)
     results = []
     for group in groups:
         chosen = np.asarray(group, dtype=np.int64)
         chosen = chosen[sources.snapped[chosen]]
         if len(chosen) == 0:
-            n = len(targets)
-            results.append(NearestFacility(np.full(n, np.nan), np.full(n, -1, dtype=np.int64)))
+            results.append(NearestFacility(np.full(nt, np.nan), np.full(nt, -1, dtype=np.int64)))
             continue
         node_dist, _, node_src = csgraph.dijkstra(
             graph,
             directed=True,
-            indices=network.n_nodes + chosen,
+            indices=n + chosen,
             min_only=True,
             return_predecessors=True,
             limit=cutoff_m,
         )
-        node_src = np.where(node_src >= 0, node_src - network.n_nodes, -1).astype(np.int64)
-        dist, src = _read_targets(network, node_dist, node_src, targets)
-        t, d, s = _same_edge(sources, chosen, targets)
-        better = d < dist[t]
-        if better.any():
-            # several facilities may share a target's edge: keep the nearest one
-            order = np.lexsort((d[better], t[better]))
-            tb, db, sb = t[better][order], d[better][order], s[better][order]
-            first = np.ones(len(tb), dtype=bool)
-            first[1:] = tb[1:] != tb[:-1]
-            dist[tb[first]] = db[first]
-            src[tb[first]] = sb[first]
+        dist, src = _read_targets(ends, node_dist, node_src, n_nodes=n, n_targets=nt)
+        if len(all_t):
+            mine = np.isin(all_s, chosen)
+            _apply_same_edge(dist, src, all_t[mine], all_d[mine], all_s[mine])
         far = ~(dist <= cutoff_m)
         dist[far] = np.nan
         src[far] = -1

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from gridder.errors import SolverError
 from gridder.partition.config import PartitionConfig
-from gridder.partition.costs import grid_stats, plan_objective
+from gridder.partition.costs import balance_value, grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
 
 __all__ = [
@@ -107,7 +107,7 @@ def excluded_grids(
 ) -> set[int]:
     """Grids left out of the band measures: one value-carrying building above the maximum."""
     lab = np.asarray(labels, dtype=np.int64)
-    value = np.asarray(instance.value, dtype=np.int64)
+    value = balance_value(instance, config)
     pos = value > 0
     labs, counts = np.unique(lab[pos], return_counts=True)
     single = {int(g) for g, c in zip(labs.tolist(), counts.tolist(), strict=True) if c == 1}
@@ -156,7 +156,7 @@ def check_partition(
             )
         locked_labels = np.unique(locked[locked >= 0])
         intruders = np.flatnonzero((locked < 0) & np.isin(lab, locked_labels))
-        value = np.asarray(instance.value)
+        value = np.asarray(instance.value)  # the area term alone does not make an intruder
         intruders = intruders[value[intruders] > 0]
         if len(intruders):
             violations.append(

@@ -98,6 +98,12 @@ class PartitionConfig:
         Largest number of candidate grids of one exact set-partition model.
     local_search_passes
         Passes of the boundary local search.
+    area_weight
+        Balance value per hectare of land (the grid's tessellation cells): the
+        balance value of a building becomes ``value + area_weight × cell area
+        / 10,000 m²`` (rounded per building), so that grids covering much land
+        (more patrol effort) hold fewer households. ``0`` (the default) leaves
+        the balance value alone.
     """
 
     min: int = 200
@@ -112,6 +118,7 @@ class PartitionConfig:
     max_set_size: int = 8
     max_sets: int = 30_000
     local_search_passes: int = 30
+    area_weight: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -124,6 +131,8 @@ class PartitionConfig:
             problems.append(f"time_limit must be > 0, got {self.time_limit}")
         if self.workers < 1:
             problems.append(f"workers must be >= 1, got {self.workers}")
+        if not self.area_weight >= 0:
+            problems.append(f"area_weight must be >= 0, got {self.area_weight}")
         if self.max_set_size < 1 or self.max_sets < 1:
             problems.append("max_set_size and max_sets must be >= 1")
         if problems:

@@ -18,6 +18,7 @@ from gridder.partition.instance import PartitionInstance
 
 __all__ = [
     "GridStats",
+    "balance_value",
     "edge_cut_cost",
     "grid_cost",
     "grid_stats",
@@ -31,6 +32,25 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Squared distances are counted in units of (10 m)².
 INERTIA_SCALE = 100.0
+
+
+#: Square metres per hectare (the unit of ``PartitionConfig.area_weight``).
+M2_PER_HA = 10_000.0
+
+
+def balance_value(instance: PartitionInstance, config: PartitionConfig) -> IntArray:
+    """Integer balance value per unit: the instance's value plus the optional land-area term.
+
+    With ``config.area_weight`` = 0 this is ``instance.value``; otherwise each
+    unit adds ``area_weight × cell area / 10,000 m²``, rounded.
+    """
+    value = np.asarray(instance.value, dtype=np.int64)
+    if config.area_weight <= 0 or len(value) == 0:
+        return value
+    area = np.asarray(instance.area, dtype=np.float64)
+    extra = np.rint(config.area_weight * np.nan_to_num(area) / M2_PER_HA).astype(np.int64)
+    out: IntArray = value + np.maximum(extra, 0)
+    return out
 
 
 def out_of_band(value: float, config: PartitionConfig) -> float:
@@ -139,7 +159,7 @@ def grid_stats(
     lab = np.asarray(labels, dtype=np.int64)
     uniq, g = np.unique(lab, return_inverse=True)
     k = len(uniq)
-    v = np.asarray(instance.value, dtype=np.float64)
+    v = balance_value(instance, config).astype(np.float64)
     xy = np.asarray(instance.xy, dtype=np.float64).reshape(-1, 2)
     val = np.bincount(g, weights=v, minlength=k)
     cnt = np.bincount(g, minlength=k)
@@ -180,7 +200,10 @@ def grid_stats(
 
 
 def moved_value(
-    instance: PartitionInstance, labels: npt.ArrayLike, previous: npt.ArrayLike
+    instance: PartitionInstance,
+    labels: npt.ArrayLike,
+    previous: npt.ArrayLike,
+    config: PartitionConfig | None = None,
 ) -> int:
     """Balance value of the units whose label differs from a previous one (≥ 0)."""
     lab = np.asarray(labels, dtype=np.int64)
@@ -188,7 +211,12 @@ def moved_value(
     if len(prev) != len(lab):
         return 0
     moved = (prev >= 0) & (lab != prev)
-    return int(np.asarray(instance.value, dtype=np.int64)[moved].sum())
+    value = (
+        np.asarray(instance.value, dtype=np.int64)
+        if config is None
+        else balance_value(instance, config)
+    )
+    return int(value[moved].sum())
 
 
 def plan_objective(
@@ -224,5 +252,5 @@ def plan_objective(
         for i in range(len(s.labels))
     )
     if previous is not None:
-        total += config.weights.moved * moved_value(instance, labels, previous)
+        total += config.weights.moved * moved_value(instance, labels, previous, config)
     return float(total)

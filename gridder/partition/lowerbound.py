@@ -24,7 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import balance_value
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.packing import packing_lower_bound
 
 __all__ = ["BandLowerBound", "band_lower_bound"]
 
@@ -47,9 +49,16 @@ class BandLowerBound:
     locked_out_of_band
         Locked grids whose value is outside the band.
     min_out_of_band
-        Lower bound on the number of out-of-band grids (locked ones included).
+        Lower bound on the number of out-of-band grids (locked ones included):
+        the larger of the forced-building bound and the packing bound.
     cap
         Grid size assumed by the bound.
+    forced_out_of_band
+        The forced-building bound alone (pairwise separated forced buildings).
+    packing_out_of_band
+        The packing bound (:mod:`gridder.partition.packing`), ``-1`` when not
+        computed (the forced bound already matched the plan, or the large
+        buildings' footprints were too many to list).
     """
 
     forced_units: IntArray
@@ -58,6 +67,8 @@ class BandLowerBound:
     locked_out_of_band: int
     min_out_of_band: int
     cap: int
+    forced_out_of_band: int = -1
+    packing_out_of_band: int = -1
 
     def ceiling(self, n_grids: int) -> float:
         """Largest in-band share a plan with ``n_grids`` counted grids can reach."""
@@ -139,6 +150,9 @@ def band_lower_bound(
     *,
     budget: int = 5000,
     cap: int | None = None,
+    packing: bool = True,
+    stop_at: int | None = None,
+    seed: int = 0,
 ) -> BandLowerBound:
     """Forced buildings and a lower bound on the number of out-of-band grids.
 
@@ -153,10 +167,17 @@ def band_lower_bound(
         building whose search gives up is not counted: the bound stays valid).
     cap
         Largest grid value assumed (default ``2 * config.max``).
+    packing
+        Also compute the packing bound (:func:`~gridder.partition.packing.packing_lower_bound`).
+    stop_at
+        Skip the packing bound when the forced bound reaches this (e.g. the
+        plan's own number of out-of-band grids: the bound is then tight).
+    seed
+        CP-SAT seed of the packing bound.
     """
     n = instance.n
     cap = 2 * config.max if cap is None else cap
-    val_arr = np.asarray(instance.value, dtype=np.int64)
+    val_arr = balance_value(instance, config)
     locked = np.asarray(instance.locked, dtype=np.int64)
     if len(locked) != n:
         locked = np.full(n, -1, dtype=np.int64)
@@ -204,11 +225,20 @@ def band_lower_bound(
         labs, inv = np.unique(locked[locked >= 0], return_inverse=True)
         tot = np.bincount(inv, weights=val_arr[locked >= 0], minlength=len(labs))
         locked_out = int(sum(not config.in_band(t) for t in tot.tolist()))
+    pack = -1
+    if packing and (stop_at is None or picked + locked_out < stop_at):
+        pb = packing_lower_bound(
+            n, adj, val, free, low=config.min, high=config.max, cap=cap, seed=seed
+        )
+        if pb.complete:
+            pack = pb.min_out_of_band
     return BandLowerBound(
         forced_units=np.array(forced, dtype=np.int64),
         undecided_units=np.array(undecided, dtype=np.int64),
         over_max_units=np.flatnonzero(over).astype(np.int64),
         locked_out_of_band=locked_out,
-        min_out_of_band=picked + locked_out,
+        min_out_of_band=max(picked, pack) + locked_out,
         cap=cap,
+        forced_out_of_band=picked + locked_out,
+        packing_out_of_band=pack + locked_out if pack >= 0 else -1,
     )

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from gridder.partition.check import excluded_grids, grid_components
 from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import balance_value
 from gridder.partition.instance import PartitionInstance
 
 __all__ = ["PartitionQuality", "partition_quality", "polsby_popper_from_cells"]
@@ -149,7 +150,7 @@ def partition_quality(
     uniq, g = np.unique(lab, return_inverse=True)
     k = len(uniq)
     value = np.rint(
-        np.bincount(g, weights=np.asarray(instance.value, dtype=np.float64), minlength=k)
+        np.bincount(g, weights=balance_value(instance, config).astype(np.float64), minlength=k)
     ).astype(np.int64)
     hh_unit = np.asarray(instance.households, dtype=np.float64)
     hh = np.rint(np.bincount(g, weights=hh_unit, minlength=k)).astype(np.int64)

@@ -4,8 +4,11 @@ Three steps, each keeping every guarantee of the original graph:
 
 1. **Zones**: the free units (not locked, not above the maximum) split into
    the connected parts left by cutting hard-barrier edges. A zone too small
-   for a grid is merged with a neighbouring zone across the barrier (the only
-   case where a grid may straddle one; it is counted and reported).
+   for a grid is merged with a neighbouring zone across the barrier, and so
+   is a zone whose total admits no split into in-band grids (320 households
+   with a 200–300 band) when the merged total does (the only cases where a
+   grid may straddle one; each grid inside a barrier still pays
+   ``weights.hard_inside``; the merges are counted and reported).
 2. **Super-units**: a unit holding no value (a shop, a school) is attached
    to the nearest unit holding value through a shortest-path tree, so every
    super-unit is connected and carries value.
@@ -26,10 +29,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from gridder.partition.config import PartitionConfig
-from gridder.partition.costs import edge_cut_cost
+from gridder.partition.costs import balance_value, edge_cut_cost
 from gridder.partition.instance import PartitionInstance
 
-__all__ = ["Neighbour", "Reduced", "components", "reduce_instance"]
+__all__ = ["Neighbour", "Reduced", "components", "reduce_instance", "splittable"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,82 @@ def _merge_small(
     return new.astype(np.int64)
 
 
+def splittable(total: float, config: PartitionConfig) -> bool:
+    """Whether a total can be split into grids that all lie in the band.
+
+    True when some whole number ``k`` of grids has ``k·min ≤ total ≤ k·max``
+    (320 households with a 200–300 band cannot: one grid is too many, two too few).
+    """
+    if total <= 0:
+        return True
+    return -(-int(total) // config.max) <= int(total) // config.min
+
+
+def _in_band_estimate(total: float, config: PartitionConfig) -> int:
+    """Grids a zone of this total can hold in band, at best (one fewer when not splittable)."""
+    k = max(1, round(total / config.target))
+    return k if splittable(total, config) else k - 1
+
+
+def _merge_awkward(
+    n_groups: int,
+    totals: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    config: PartitionConfig,
+) -> tuple[IntArray, int]:
+    """Merge groups whose total admits no in-band split with a neighbour, where that helps.
+
+    A group is merged with the neighbour (most shared ``weight`` first) for
+    which the merged total is splittable and the estimated number of in-band
+    grids rises. Returns the new group of each old group and the merges made.
+    """
+    totals = np.asarray(totals, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    weight = np.asarray(weight, dtype=np.float64)
+    uf = _UnionFind(n_groups)
+    tot = {i: float(totals[i]) for i in range(n_groups)}
+    nb: dict[int, dict[int, float]] = {i: {} for i in range(n_groups)}
+    for (a, b), w in zip(pairs.tolist(), weight.tolist(), strict=True):
+        if a != b:
+            nb[a][b] = nb[a].get(b, 0.0) + w
+            nb[b][a] = nb[b].get(a, 0.0) + w
+    merges = 0
+    while True:
+        best: tuple[int, float, int, int] | None = None  # (-gain, -shared weight, r, s)
+        for r in sorted(tot):
+            if splittable(tot[r], config):
+                continue
+            for s, w in nb[r].items():
+                merged = tot[r] + tot[s]
+                gain = _in_band_estimate(merged, config) - (
+                    _in_band_estimate(tot[r], config) + _in_band_estimate(tot[s], config)
+                )
+                if gain > 0 and splittable(merged, config):
+                    key = (-gain, -w, r, s)
+                    if best is None or key < best:
+                        best = key
+        if best is None:
+            break
+        _, _, r, s = best
+        uf.union(r, s)
+        root = uf.find(r)
+        other = s if root == r else r
+        tot[root] = tot[r] + tot[s]
+        del tot[other]
+        for j, w in nb.pop(other).items():
+            nb[j].pop(other, None)
+            if j != root:
+                nb[root][j] = nb[root].get(j, 0.0) + w
+                nb[j][root] = nb[j].get(root, 0.0) + w
+        nb[root].pop(root, None)
+        nb[root].pop(other, None)
+        merges += 1
+    roots = np.array([uf.find(i) for i in range(n_groups)], dtype=np.int64)
+    _, new = np.unique(roots, return_inverse=True)
+    return new.astype(np.int64), merges
+
+
 @dataclass
 class Reduced:
     """The free part of a community as connected super-units.
@@ -147,6 +226,9 @@ class Reduced:
     attach_to_fixed
         Free units with no value and no free neighbour region, with the fixed
         (locked or over-maximum) unit they join.
+    awkward_hard_merges
+        Of ``forced_hard_merges``, those made because a zone's total admitted
+        no split into in-band grids (e.g. 320 with a 200–300 band).
     """
 
     members: list[IntArray]
@@ -161,6 +243,7 @@ class Reduced:
     frozen_piece: set[int]
     forced_hard_merges: int
     attach_to_fixed: dict[int, int]
+    awkward_hard_merges: int = 0
 
     @property
     def n(self) -> int:
@@ -177,7 +260,7 @@ def reduce_instance(
 ) -> Reduced:
     """Zones, super-units and pieces of the ``free`` units of a community."""
     n = instance.n
-    value = np.asarray(instance.value, dtype=np.int64)
+    value = balance_value(instance, config)
     xy = np.asarray(instance.xy, dtype=np.float64).reshape(-1, 2)
     if n:
         xy = xy - xy.mean(axis=0)  # local coordinates keep the moment sums exact
@@ -206,13 +289,23 @@ def reduce_instance(
     zone_region = _merge_small(
         nz, ztot, zpairs[cross].astype(np.int64), flen[cross] + 1e-3, config.min
     )
+    awkward = 0
+    if nz:
+        nr = int(zone_region.max()) + 1
+        rtot_z = np.bincount(zone_region, weights=ztot, minlength=nr)
+        rpairs = zone_region[zpairs[cross].astype(np.int64)]
+        again, awkward = _merge_awkward(nr, rtot_z, rpairs, flen[cross] + 1e-3, config)
+        zone_region = again[zone_region]
     region = zone_region[zone] if nf else np.empty(0, dtype=np.int64)
     forced_hard_merges = int(nz - (int(zone_region.max()) + 1 if nz else 0))
     if forced_hard_merges:
         logger.info(
-            "%s: %d zone(s) merged across hard barriers (too small for a grid)",
+            "%s: %d zone(s) merged across hard barriers (%d too small for a grid, "
+            "%d with a total no in-band grids can split)",
             instance.community_id,
             forced_hard_merges,
+            forced_hard_merges - awkward,
+            awkward,
         )
     same_region = region[fe[:, 0]] == region[fe[:, 1]] if len(fe) else np.zeros(0, dtype=bool)
     link = same_region & (~fhard | (zone[fe[:, 0]] != zone[fe[:, 1]]))
@@ -354,6 +447,7 @@ def reduce_instance(
         frozen_piece=frozen,
         forced_hard_merges=forced_hard_merges,
         attach_to_fixed=attach,
+        awkward_hard_merges=awkward,
     )
 
 

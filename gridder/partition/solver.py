@@ -37,7 +37,7 @@ import numpy.typing as npt
 from gridder.errors import InputError, Problem
 from gridder.partition.check import check_partition, grid_components
 from gridder.partition.config import PartitionConfig
-from gridder.partition.costs import GridStats, grid_stats, plan_objective
+from gridder.partition.costs import GridStats, balance_value, grid_stats, plan_objective
 from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.localsearch import WorkingPlan, local_search
@@ -51,7 +51,7 @@ from gridder.partition.repair import (
     repair_grids,
     split_oversized,
 )
-from gridder.partition.setpartition import solve_set_partition
+from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
 from gridder.partition.transfer import transfer_repair
 
 __all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
@@ -89,7 +89,7 @@ class PartitionResult:
     objective
         The plan's cost, recomputed from the labels (:func:`plan_objective`).
     bound
-        A lower bound on the objective (out-of-band grids the data force).
+        A lower bound on the objective (see ``bound_kind``).
     gap
         ``(objective - bound) / objective``.
     limit_hit
@@ -108,13 +108,21 @@ class PartitionResult:
         ``unit_ids`` of buildings above the maximum and of buildings in no
         connected in-band set.
     hard_barrier_merges
-        Zones merged across a hard barrier because they were too small.
+        Zones merged across a hard barrier because they were too small for a
+        grid or their total admitted no split into in-band grids.
     grids
         Per-grid statistics.
     quality
         Quality measures (CONTRACT §6) on the arrays.
     notes
         Things a planner should know (in words).
+    bound_kind
+        What ``bound`` is: ``exact_model`` — CP-SAT's proven bound of the one
+        exact set-partition model that solved the whole community (over the
+        connected candidate grids it lists), so ``gap`` is that model's gap;
+        ``band_lower_bound`` — ``weights.out_of_band`` × the lower bound on
+        out-of-band grids (valid for every plan but blind to the shape terms,
+        so ``gap`` overstates how far the plan is from the optimum).
     """
 
     community_id: str
@@ -137,6 +145,7 @@ class PartitionResult:
     grids: GridStats
     quality: PartitionQuality
     notes: tuple[str, ...] = field(default=())
+    bound_kind: str = "band_lower_bound"
 
     def quality_summary(self) -> dict[str, Any]:
         """Summary measures, JSON-able."""
@@ -151,6 +160,7 @@ class PartitionResult:
             "status": self.status,
             "objective": self.objective,
             "bound": self.bound,
+            "bound_kind": self.bound_kind,
             "gap": self.gap,
             "limit_hit": self.limit_hit,
             "solve_time_s": round(self.solve_time, 3),
@@ -158,6 +168,9 @@ class PartitionResult:
             "seed": self.seed,
             "out_of_band": self.out_of_band,
             "lower_bound_out_of_band": self.lower_bound.min_out_of_band,
+            "lower_bound_forced": self.lower_bound.forced_out_of_band,
+            "lower_bound_packing": self.lower_bound.packing_out_of_band,
+            "out_of_band_above_lower_bound": self.out_of_band - self.lower_bound.min_out_of_band,
             "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
             "over_max_unit_ids": [str(x) for x in self.over_max_unit_ids],
             "forced_unit_ids": [str(x) for x in self.forced_unit_ids],
@@ -233,12 +246,14 @@ class GridPartitioner:
             if len(instance.locked) == n
             else np.full(n, -1, dtype=np.int64)
         )
-        value = np.asarray(instance.value, dtype=np.int64)
+        value = balance_value(instance, self.config)
+        self.value = value
         self.over = (value > self.config.max) & (self.locked < 0)
         self.free = (self.locked < 0) & ~self.over
         self.budget = Budget(left=self.config.time_limit)
         self.notes: list[str] = []
-        self._exact_only = True
+        self._exact_only = True  # the whole community is one exact model (so far)
+        self._exact_models: list[SetPartitionOutcome] = []
         self._heuristic_limit = False
         self._previous: IntArray | None = None
 
@@ -274,7 +289,7 @@ class GridPartitioner:
         self._exact_only = False
         red = reduce_instance(self.instance, self.config, free=self.free)
         lab = np.asarray(labels, dtype=np.int64)
-        host = [int(m[np.argmax(self.instance.value[m])]) for m in red.members]
+        host = [int(m[np.argmax(self.value[m])]) for m in red.members]
         reserved = self._reserved(previous)
         locked_labels = set(self.locked[self.locked >= 0].tolist())
         sup_label = [-1 if int(lab[h]) in locked_labels else int(lab[h]) for h in host]
@@ -339,15 +354,15 @@ class GridPartitioner:
             if p in lumpy and p not in red.frozen_piece:
                 for grp in self._split_lumpy(red, members[p], taken, lend_left):
                     put(grp)
-        if len(pieces) > 1 or smooth:
-            self._exact_only = self._exact_only and not smooth
+        if len(pieces) != 1 or smooth:
+            self._exact_only = False
         for p in smooth:
             rest = [u for u in members[p] if u not in taken]
             for comp in _link_components(red, rest):
-                total = float(red.value[comp].sum())
-                if total < config.min and len(rest) < len(members[p]):
+                comp_total = float(red.value[comp].sum())
+                if comp_total < config.min and len(rest) < len(members[p]):
                     continue  # a sliver left by lending: joins a neighbouring grid below
-                k = min(choose_k(total, config), len(comp))
+                k = min(choose_k(comp_total, config), len(comp))
                 groups = [comp] if k == 1 else grow_regions(red, comp, k, config, seed=self.seed)
                 for grp in groups:
                     put(grp)
@@ -406,6 +421,7 @@ class GridPartitioner:
                 out += grow_regions(red, ch, k_ch, config, seed=self.seed)
                 continue
             self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
+            self._exact_models.append(res)
             inside = set(ch)
             for g in res.grids:
                 for u in g:
@@ -421,14 +437,12 @@ class GridPartitioner:
         if not plan.grids:
             return
         if len(plan.grids) > 1 or focus is not None:
-            self._exact_only = self._exact_only and len(set(plan.red.piece.tolist())) == 1
             _, hit = local_search(plan, passes=config.local_search_passes, focus=focus)
             self._heuristic_limit |= hit
         for rnd in range(4):
             if rnd < 2 and plan.out_of_band() and transfer_repair(plan):
                 _, hit = local_search(plan, passes=max(3, config.local_search_passes // 3))
                 self._heuristic_limit |= hit
-                self._exact_only = False
             bad = plan.out_of_band()
             if focus is not None:
                 bad = sorted(set(bad) | (focus & set(plan.grids)))
@@ -439,7 +453,6 @@ class GridPartitioner:
                 plan, bad, seed=self.seed + 7919 * (rnd + 1), budget=self.budget, rings=1 + rnd % 2
             )
             if made:
-                self._exact_only = False
                 _, hit = local_search(plan, passes=max(3, config.local_search_passes // 3))
                 self._heuristic_limit |= hit
             elif rnd % 2:
@@ -475,29 +488,57 @@ class GridPartitioner:
         del inst
         return lab
 
+    def _whole_exact(self, red: Reduced, plan: WorkingPlan) -> SetPartitionOutcome | None:
+        """The one exact model that partitioned the whole community, if the plan is its answer."""
+        if not self._exact_only or len(self._exact_models) != 1:
+            return None
+        out = self._exact_models[0]
+        mine = sorted(tuple(sorted(st.members)) for st in plan.grids.values())
+        if mine != sorted(tuple(sorted(g)) for g in out.grids) or len(plan.red.members) != red.n:
+            return None
+        return out
+
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
         inst, config = self.instance, self.config
         labels = self._labels(red, plan)
         report = check_partition(inst, labels, config)
         report.raise_if_invalid()
-        lb = band_lower_bound(inst, config)
         stats = grid_stats(inst, labels, config)
         quality = partition_quality(inst, labels, config)
+        out_of_band = quality.n_counted - quality.n_in_band
+        lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed)
         previous = inst.previous if len(inst.previous) == inst.n else None
         objective = plan_objective(inst, labels, config, previous=previous)
-        bound = float(config.weights.out_of_band * lb.min_out_of_band)
         n_grids = len(stats.labels)
+        exact = self._whole_exact(red, plan)
         if n_grids <= 1:
             status = "TRIVIAL"
-        elif self._exact_only and self.budget.calls == 1 and not self.budget.limit_hit:
+        elif exact is not None and exact.status == "OPTIMAL":
             status = "OPTIMAL"
         else:
             status = "FEASIBLE"
+        if status == "OPTIMAL" and exact is not None:
+            # CP-SAT's proven bound of the one exact model (its costs are rounded per grid)
+            bound = min(objective, exact.bound - 0.5 * n_grids)
+            bound_kind = "exact_model"
+        else:
+            # valid for any plan: every forced out-of-band grid costs at least this
+            bound = float(config.weights.out_of_band * lb.min_out_of_band)
+            bound_kind = "band_lower_bound"
+        bound = max(0.0, bound)
         if red.forced_hard_merges:
-            self.notes.append(
-                f"{red.forced_hard_merges} area(s) cut off by major streets/rivers/rail were "
-                "too small for a grid and share a grid across the barrier"
-            )
+            small = red.forced_hard_merges - red.awkward_hard_merges
+            if small:
+                self.notes.append(
+                    f"{small} area(s) cut off by major streets/rivers/rail were too small "
+                    "for a grid and share a grid across the barrier"
+                )
+            if red.awkward_hard_merges:
+                self.notes.append(
+                    f"{red.awkward_hard_merges} area(s) cut off by major streets/rivers/rail "
+                    f"hold a total no grids within {config.min}-{config.max} can split, and "
+                    "share a grid across the barrier with a neighbouring area"
+                )
         if len(lb.over_max_units):
             self.notes.append(
                 f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
@@ -508,7 +549,7 @@ class GridPartitioner:
             community_id=inst.community_id,
             labels=labels,
             n_grids=n_grids,
-            k_target=choose_k(float(np.asarray(inst.value).sum()), config),
+            k_target=choose_k(float(self.value.sum()), config),
             status=status,
             objective=objective,
             bound=bound,
@@ -517,7 +558,7 @@ class GridPartitioner:
             solve_time=time.perf_counter() - t0,
             deterministic_time=self.budget.spent,
             seed=self.seed,
-            out_of_band=quality.n_counted - quality.n_in_band,
+            out_of_band=out_of_band,
             lower_bound=lb,
             over_max_unit_ids=tuple(ids[lb.over_max_units].tolist()),
             forced_unit_ids=tuple(ids[lb.forced_units].tolist()),
@@ -525,6 +566,7 @@ class GridPartitioner:
             grids=stats,
             quality=quality,
             notes=tuple(self.notes),
+            bound_kind=bound_kind,
         )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from gridder.partition import GridPartitioner, PartitionConfig, band_lower_bound
 
-from .conftest import make_instance
+from .conftest import lattice, make_instance
 
 
 def test_tower_198_between_132_and_312_is_forced() -> None:
@@ -49,3 +49,37 @@ def test_locked_out_of_band_grid_counts() -> None:
     )
     lb = band_lower_bound(inst, PartitionConfig())
     assert lb.locked_out_of_band == 1 and lb.min_out_of_band >= 1
+
+
+def test_towers_competing_for_one_partner_force_two_grids() -> None:
+    # a tower compound (4 x 4; 308-399 are single buildings above the maximum):
+    #   285 308 339 332
+    #   214 291 152 316
+    #   374  68 138 189
+    #   268 399 162 241
+    # 152, 68 and 162 each reach the band only with the 138 between them, and 189 with
+    # nobody: one building is forced, but at least two grids are out of band
+    vals = [285, 308, 339, 332, 214, 291, 152, 316, 374, 68, 138, 189, 268, 399, 162, 241]
+    inst = lattice(4, 4, vals)
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert inst.unit_ids[lb.forced_units].tolist() == ["B11"]
+    assert lb.forced_out_of_band == 1
+    assert lb.packing_out_of_band == 2 and lb.min_out_of_band == 2
+    res = GridPartitioner(inst, PartitionConfig(time_limit=1.0)).solve()
+    assert res.out_of_band >= 2
+    assert res.to_meta()["lower_bound_packing"] == 2
+
+
+def test_packing_bound_with_fillers() -> None:
+    # 180 | 30 | 180 on a path: both towers need the one 30-household filler
+    inst = make_instance([180, 30, 180], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert lb.forced_out_of_band == 0  # each tower alone can reach the band
+    assert lb.packing_out_of_band == 1  # but not both
+    assert lb.min_out_of_band == 1
+
+
+def test_packing_bound_is_skipped_when_the_forced_bound_is_tight() -> None:
+    inst = make_instance([180, 30, 180], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
+    lb = band_lower_bound(inst, PartitionConfig(), stop_at=0)
+    assert lb.packing_out_of_band == -1 and lb.min_out_of_band == 0
