@@ -306,6 +306,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         seed=args.seed,
         time_limit=args.time_limit,
         keep_compounds=args.keep_compounds,
+        area_weight=args.area_weight,
     )
     barriers: Any = args.barriers
     if barriers not in {"major", "none"}:
@@ -511,6 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument(
         "--weights",
         help="workload weights, e.g. households=1,floating_population=0.5,elderly=0.5",
+    )
+    part.add_argument(
+        "--area-weight",
+        type=float,
+        default=0.0,
+        help="add this many balance units per hectare of a building's land to the balanced "
+        "value (patrol effort grows with area; default 0)",
     )
     part.add_argument(
         "--barriers",

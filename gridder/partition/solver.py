@@ -66,6 +66,8 @@ _EXACT_PIECE_UNITS = 60
 _GRIDS_PER_CHUNK = 8
 #: Links from a lumpy piece within which smooth buildings may be borrowed.
 _BORROW_HOPS = 2
+#: Largest number of candidate grids of a model that borrows.
+_BORROW_SETS = 3000
 
 
 @dataclass(frozen=True)
@@ -394,33 +396,17 @@ class GridPartitioner:
             chunks = grow_regions(red, units, n_chunks, config, seed=self.seed)
         out: list[list[int]] = []
         for ch in chunks:
-            res = None
-            for hops in (_BORROW_HOPS, 1, 0):
-                t = self.budget.take(max(0.5, config.time_limit / 4))
-                if t <= 0:
-                    break
-                optional = _borrowable(red, ch, taken, lend_left, hops=hops)
-                groups: dict[int, list[int]] = {}
-                for u in optional:
-                    groups.setdefault(int(red.piece[u]), []).append(u)
-                res = solve_set_partition(
-                    red,
-                    ch,
-                    config,
-                    seed=self.seed,
-                    time_limit=t,
-                    optional=optional,
-                    lend=[(grp, lend_left[p]) for p, grp in sorted(groups.items())],
-                )
-                if res is not None:
-                    break
+            t = self.budget.take(max(0.5, config.time_limit / 4))
+            res = solve_set_partition(red, ch, config, seed=self.seed, time_limit=t) if t else None
+            if res is not None:
+                self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
+                res = self._borrow(red, ch, res, taken, lend_left)
             if res is None:
                 self._exact_only = False
                 ch_total = float(red.value[ch].sum())
                 k_ch = min(choose_k(ch_total, config), len(ch))
                 out += grow_regions(red, ch, k_ch, config, seed=self.seed)
                 continue
-            self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
             self._exact_models.append(res)
             inside = set(ch)
             for g in res.grids:
@@ -431,6 +417,48 @@ class GridPartitioner:
                         self._exact_only = False
                 out.append(list(g))
         return out
+
+    def _borrow(
+        self,
+        red: Reduced,
+        units: list[int],
+        res: SetPartitionOutcome,
+        taken: set[int],
+        lend_left: dict[int, int],
+    ) -> SetPartitionOutcome:
+        """Re-solve a lumpy piece whose exact plan has grids out of band, borrowing neighbours."""
+        config = self.config
+        if all(config.in_band(float(red.value[list(g)].sum())) for g in res.grids):
+            return res
+        for hops in range(_BORROW_HOPS, 0, -1):
+            optional = _borrowable(red, units, taken, lend_left, hops=hops)
+            if not optional:
+                return res
+            t = self.budget.take(max(0.25, config.time_limit / 8))
+            if t <= 0:
+                return res
+            groups: dict[int, list[int]] = {}
+            for u in optional:
+                groups.setdefault(int(red.piece[u]), []).append(u)
+            out = solve_set_partition(
+                red,
+                units,
+                config,
+                seed=self.seed,
+                time_limit=t,
+                current=res.grids,
+                budget=min(config.max_sets, _BORROW_SETS),
+                optional=optional,
+                lend=[(grp, lend_left[p]) for p, grp in sorted(groups.items())],
+            )
+            if out is None:
+                continue
+            self.budget.spend(out.deterministic_time, out.status, out.limit_hit)
+            if out.objective < res.objective - 0.5:
+                self._exact_only = False
+                return out
+            return res
+        return res
 
     def _improve(self, plan: WorkingPlan, *, focus: set[int] | None = None) -> None:
         config = self.config

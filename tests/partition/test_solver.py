@@ -46,12 +46,17 @@ def test_lumpy_district_near_the_ceiling(seed: int) -> None:
     assert_valid(inst, res)
     q = res.quality
     share = q.n_in_band / q.n_counted
-    assert share >= res.lower_bound.ceiling(q.n_counted) - 0.06  # measured: 1.5-5.5 points
+    assert share >= res.lower_bound.ceiling(q.n_counted) - 0.06  # measured: 1.3-4.1 points
     assert share >= 0.85
     assert q.summary()["single_compound_share"] >= 0.8  # measured 0.84-0.89 on this harsh fixture
 
 
-@pytest.mark.xfail(reason="issue-3 target (ceiling - 2 points) not yet met on every harsh draw")
+@pytest.mark.xfail(
+    reason="issue-3 target (ceiling - 2 points) not met on this harsh draw: measured 4.1 (seed 0) "
+    "and 2.6 (seed 2) points below; on seed 4 an exact model over coarsened candidates proves "
+    "7 out-of-band grids optimal for those candidates against 8 found and a bound of 4 (5 "
+    "with a larger packing budget), so both have room (bench/partition/RESULTS.md)"
+)
 @pytest.mark.parametrize("seed", [0, 2])
 def test_lumpy_district_within_two_points_of_ceiling(seed: int) -> None:
     inst = compound_district(seed)
