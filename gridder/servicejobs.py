@@ -161,9 +161,13 @@ def coverage_job(
     }
     facilities_out = _points(layers["facilities"], metric)
     facilities_out = facilities_out.drop(columns=["_row"], errors="ignore")
+    summary = result.summary.copy()
+    for col in ("households", "households_covered"):
+        if col in summary.columns and summary[col].notna().all():
+            summary[col] = summary[col].round().astype(np.int64)
     frames: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {
         "access": result.access,
-        "summary": result.summary,
+        "summary": summary,
         "isochrones": result.isochrones,
         "gaps": result.gaps,
     }
