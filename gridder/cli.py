@@ -207,44 +207,6 @@ def _parse_weights(text: str | None) -> dict[str, float]:
     return weights
 
 
-def _locked_frame(path: str | None, previous: Any) -> Any:
-    """Locked grids: a polygon file, or a list of grid ids of the previous plan."""
-    if path is None:
-        return None
-    from gridder.errors import InputError
-    from gridder.io.read import InputSpec, read_layer
-
-    file = Path(path.split(".gpkg:")[0] + (".gpkg" if ".gpkg:" in path else ""))
-    if file.suffix.lower() in {".txt", ".csv"} and file.exists():
-        text = file.read_text(encoding="utf-8-sig")
-        first = text.splitlines()[0] if text.strip() else ""
-        if not any(h in first.lower() for h in ("wkt", "lon", "经度")):
-            ids = [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
-            ids = [i for i in ids if i.lower() != "grid_id"]
-            if previous is None:
-                raise InputError.single(
-                    path, "", "grid ids need --previous PLAN to find their polygons"
-                )
-            grids = previous.grids
-            unknown = sorted(set(ids) - set(grids["grid_id"].astype(str)))
-            if unknown:
-                raise InputError.single(
-                    path, ", ".join(unknown[:10]), "grid ids not in the previous plan"
-                )
-            return grids[grids["grid_id"].astype(str).isin(ids)].reset_index(drop=True)
-    if file.suffix.lower() == ".gpkg" and ".gpkg:" not in path:
-        import pyogrio
-
-        names = [str(n) for n in pyogrio.list_layers(file)[:, 0]] if file.exists() else []
-        if "grids" in names:
-            path = f"{path}:grids"
-    frame = read_layer(InputSpec(path, "locked"))
-    bad = ~frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-    if bad.any():
-        raise InputError.single(path, f"row {int(frame['_row'][bad].iloc[0])}", "not a polygon")
-    return frame.drop(columns=["_row"])
-
-
 def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     console = Console()
     table = Table(title="grids per community")
@@ -287,7 +249,7 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
 
 def _cmd_partition(args: argparse.Namespace) -> int:
     from gridder.partition import PartitionConfig
-    from gridder.planning import PreviousPlan, partition_inputs
+    from gridder.planning import PreviousPlan, partition_inputs, read_locked
     from gridder.progress import progress_bar
 
     inputs = _load(
@@ -314,17 +276,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
 
         barriers = read_valid(barriers, "streets", crs=args.crs, fix_geometry=args.fix_geometry)
     previous = PreviousPlan.open(args.previous) if args.previous else None
-    locked = _locked_frame(args.locked, previous)
-    if previous is not None and previous.locked_grids:
-        # grids a planner locked by hand (gridder edit --lock) stay locked in a re-plan
-        kept = previous.grids[previous.grids["grid_id"].astype(str).isin(previous.locked_grids)]
-        if locked is not None:
-            kept = kept[~kept["grid_id"].astype(str).isin(locked.get("grid_id", []))]
-            import pandas as pd
-
-            locked = pd.concat([locked, kept[locked.columns.intersection(kept.columns)]])
-        else:
-            locked = kept.reset_index(drop=True)
+    locked = read_locked(args.locked, previous)
     with progress_bar("partitioning communities", enabled=not args.quiet) as progress:
         frames = partition_inputs(
             inputs,

@@ -51,6 +51,7 @@ __all__ = [
     "PlanFrames",
     "PreviousPlan",
     "partition_inputs",
+    "read_locked",
     "workload",
 ]
 
@@ -106,6 +107,77 @@ class PreviousPlan:
         )
         locked = tuple(str(g) for g in meta.get("locked_grids") or ())
         return cls(series, grids.to_crs(WGS84), meta.get("plan_id"), locked)
+
+
+def _grid_id_list(path: Path) -> list[str] | None:
+    """Grid ids listed in a text/CSV file (None when the file holds geometries)."""
+    if path.suffix.lower() not in {".txt", ".csv"} or not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8-sig")
+    first = text.splitlines()[0].lower() if text.strip() else ""
+    if any(h in first for h in ("wkt", "lon", "经度")):
+        return None
+    ids = [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
+    return [i for i in ids if i.lower() != "grid_id"]
+
+
+def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataFrame | None:
+    """The grids to keep exactly in a run (``--locked``), WGS84.
+
+    Parameters
+    ----------
+    path
+        A polygon file of grids (with ``grid_id`` to keep their codes; a plan
+        GeoPackage's ``grids`` layer is used when no layer is named), or a
+        text/CSV file listing grid ids of ``previous``.
+    previous
+        The earlier plan of a re-plan; its hand-locked grids
+        (``plan_meta.locked_grids``, set by ``gridder edit --lock``) are
+        locked too.
+
+    Raises
+    ------
+    InputError
+        For unknown grid ids, ids without a previous plan, or non-polygons.
+    """
+    from gridder.io.read import InputSpec, read_layer
+
+    frames: list[gpd.GeoDataFrame] = []
+    if path is not None:
+        file, layer = InputSpec(path, "locked").file_and_layer
+        ids = _grid_id_list(file)
+        if ids is not None:
+            if previous is None:
+                raise InputError.single(path, "", "grid ids need --previous PLAN")
+            known = set(previous.grids["grid_id"].astype(str))
+            unknown = sorted(set(ids) - known)
+            if unknown:
+                raise InputError.single(
+                    path, ", ".join(unknown[:10]), "grid ids not in the previous plan"
+                )
+            frames.append(previous.grids[previous.grids["grid_id"].astype(str).isin(ids)])
+        else:
+            if file.suffix.lower() == ".gpkg" and layer is None and file.exists():
+                import pyogrio
+
+                if "grids" in {str(n) for n in pyogrio.list_layers(file)[:, 0]}:
+                    path = f"{path}:grids"
+            frame = read_layer(InputSpec(path, "locked"))
+            bad = ~frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+            if bad.any():
+                row = int(frame.loc[bad, "_row"].iloc[0])
+                raise InputError.single(path, f"row {row}", "a locked grid must be a polygon")
+            frames.append(frame.drop(columns=["_row"]))
+    if previous is not None and previous.locked_grids:
+        taken = set().union(
+            *(set(f.get("grid_id", pd.Series(dtype=str)).astype(str)) for f in frames)
+        )
+        hand = previous.grids["grid_id"].astype(str).isin(previous.locked_grids)
+        frames.append(previous.grids[hand & ~previous.grids["grid_id"].astype(str).isin(taken)])
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
 
 
 @dataclass(frozen=True)

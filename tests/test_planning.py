@@ -202,3 +202,19 @@ def test_bad_options_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) 
     assert main(_args(city_files, out, "--weights", "households")) == 2
     assert main(_args(city_files, out, "--locked", str(tmp_path / "ids.txt"))) == 2
     assert not out.exists()
+
+
+def test_hand_locked_grids_survive_a_replan(plan: Path, city_files: Path, tmp_path: Path) -> None:
+    import shutil
+
+    edited = tmp_path / "edited.gpkg"
+    shutil.copy(plan, edited)
+    grids, assignments, _ = _read(plan)
+    gid = grids.sort_values("grid_id")["grid_id"].iloc[3]
+    assert main(["edit", "--plan", str(edited), "--lock", gid]) == 0
+    assert gid in read_meta(edited)["locked_grids"]
+    out = tmp_path / "replan.gpkg"
+    assert main(_args(city_files, out, "--previous", str(edited))) == 0
+    new_assign = _read(out)[1]
+    old = set(assignments.loc[assignments["grid_id"] == gid, "building_id"])
+    assert set(new_assign.loc[new_assign["grid_id"] == gid, "building_id"]) == old
