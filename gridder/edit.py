@@ -19,9 +19,11 @@ re-checked with :func:`gridder.testing.plan_violations` before it is written.
 
 Every edit is appended to ``plan_meta.history`` (what moved, the rebalancing
 moves, quality before and after, and what undo needs: the previous rows and
-polygons of the changed grids), so that an **undo** restores the plan as it
-was, exactly. A **lock** records the grid in ``plan_meta.locked_grids``: later
-edits never change it (and the partition job should keep it on re-plans).
+polygons of the changed grids, the plan_meta keys and the ``workers`` layer;
+:mod:`gridder.edithistory`), so that an **undo** restores the plan as it
+was, exactly, even after ``gridder workers`` re-staffed the edited plan. A
+**lock** records the grid in ``plan_meta.locked_grids``: later edits never
+change it (and the partition job should keep it on re-plans).
 
 Examples
 --------
@@ -36,8 +38,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -46,11 +47,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridder.edithistory import grid_rows, now, record_edit, snapshot, undo_last
 from gridder.editrepair import repair_after_move
 from gridder.errors import InputError, Problem
 from gridder.partition.check import grid_components
 from gridder.partition.instance import PartitionInstance
-from gridder.planfile import PlanFile, plan_quality
+from gridder.planfile import PlanFile, plan_quality, refresh_grid_stats
 from gridder.polygons import grid_polygons
 from gridder.schema import WGS84
 from gridder.testing import plan_violations
@@ -65,8 +67,6 @@ Action = Literal["move", "lock", "unlock", "undo"]
 BUDGET_FACTOR: Final = 3.0
 #: Streets farther than this (m) from a community are ignored when rebuilding it.
 STREET_MARGIN: Final = 100.0
-#: plan_meta keys an edit may change (saved in the history for undo).
-_META_KEYS: Final = ("locked_grids", "plan_id", "workers_stale")
 
 
 @dataclass(frozen=True)
@@ -115,19 +115,6 @@ class EditResult:
         out = asdict(self)
         out["path"] = str(self.path)
         return out
-
-
-def _plain(value: Any) -> Any:
-    """A cell value as plain JSON (numpy scalars unwrapped; NaN kept as NaN)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def apply_edit(
@@ -184,9 +171,9 @@ def apply_edit(
     plan = PlanFile.read(plan_path)
     target_path = Path(out) if out is not None else plan.path
     if undo:
-        result = _undo(plan, target_path)
+        result = _undo_result(undo_last(plan), target_path)
     else:
-        saved = {k: plan.meta.get(k) for k in _META_KEYS if k in plan.meta}
+        before = snapshot(plan)
         if move is not None:
             result, entry = _move(plan, [str(b) for b in move], str(to), target_path)
         else:
@@ -194,13 +181,7 @@ def apply_edit(
             result = EditResult(path=target_path, action=result.action, notes=result.notes)
         if plan_id is not None:
             plan.meta["plan_id"] = str(plan_id)
-        entry["undo"]["meta"] = saved
-        entry["undo"]["meta_absent"] = [k for k in _META_KEYS if k not in saved]
-        entry["undo"]["history_absent"] = "history" not in plan.meta
-        history = list(plan.meta.get("history") or [])
-        entry["edit"] = len(history) + 1
-        history.append(entry)
-        plan.meta["history"] = history
+        record_edit(plan, entry, before)
     plan.write(target_path)
     log.info("%s edit written to %s", result.action, target_path)
     return result
@@ -219,7 +200,7 @@ def _lock(plan: PlanFile, grid_id: str, lock: bool) -> tuple[EditResult, dict[st
     new = sorted({*locked, grid_id}) if lock else [g for g in locked if g != grid_id]
     plan.meta["locked_grids"] = new
     action: Action = "lock" if lock else "unlock"
-    entry = {"action": action, "time": _now(), "grid_id": grid_id, "undo": {}}
+    entry = {"action": action, "time": now(), "grid_id": grid_id, "undo": {}}
     return EditResult(path=plan.path, action=action, notes=[f"grid {grid_id} {action}ed"]), entry
 
 
@@ -369,19 +350,19 @@ def _move(
         target_path=target_path,
     )
     q_after = plan_quality(plan)
-    result = _finish(
+    result = replace(
         result,
-        oob=rep.out_of_band,
-        codes=codes,
-        q_before=q_before,
-        q_after=q_after,
-        notes=notes,
-        hand_hh=hand_hh,
+        hand_households=hand_hh,
+        rebalance_households=sum(int(m["households"]) for m in result.rebalance_moves),
+        out_of_band=[codes[g] for g in rep.out_of_band],
+        quality_before=q_before,
+        quality_after=q_after,
+        notes=notes + result.notes,
     )
     entry.update(
         {
             "action": "move",
-            "time": _now(),
+            "time": now(),
             "community_id": cid,
             "to": to,
             "moved": result.hand_moves,
@@ -396,33 +377,6 @@ def _move(
         }
     )
     return result, entry
-
-
-def _finish(
-    result: EditResult,
-    *,
-    oob: list[int],
-    codes: list[str],
-    q_before: dict[str, Any],
-    q_after: dict[str, Any],
-    notes: list[str],
-    hand_hh: int,
-) -> EditResult:
-    return EditResult(
-        path=result.path,
-        action="move",
-        community_id=result.community_id,
-        hand_moves=result.hand_moves,
-        rebalance_moves=result.rebalance_moves,
-        hand_households=hand_hh,
-        rebalance_households=sum(int(m["households"]) for m in result.rebalance_moves),
-        changed_grids=result.changed_grids,
-        removed_grids=result.removed_grids,
-        out_of_band=[codes[g] for g in oob],
-        quality_before=q_before,
-        quality_after=q_after,
-        notes=notes + result.notes,
-    )
 
 
 def _write_back(
@@ -460,19 +414,7 @@ def _write_back(
     removed = [codes[g] for g in changed_labels if g not in alive]
     polys = grid_polygons(tess, pd.Series(new, index=bm.index), smooth=0)
     grids = plan.grids
-    undo_rows = []
-    for g in changed_labels:
-        code = codes[g]
-        i = int(np.flatnonzero(grids["grid_id"].to_numpy() == code)[0])
-        row = grids.iloc[i]
-        undo_rows.append(
-            {
-                "pos": i,
-                "grid_id": code,
-                "row": {c: _plain(row[c]) for c in grids.columns if c != grids.geometry.name},
-                "wkb": shapely.to_wkb(row.geometry, hex=True),
-            }
-        )
+    undo_rows = grid_rows(grids, [codes[g] for g in changed_labels])
     # assignments
     a = plan.assignments
     new_codes = pd.Series([codes[int(g)] for g in new], index=bm.index)
@@ -486,8 +428,9 @@ def _write_back(
             i = int(np.flatnonzero(grids["grid_id"].to_numpy() == codes[g])[0])
             geoms[i] = gpd.GeoSeries([polys.geometry.loc[g]], crs=crs).to_crs(WGS84).iloc[0]
     grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=WGS84))
-    grids = _refresh_stats(
-        plan, grids, [codes[g] for g in changed_labels if g in alive], polys, codes
+    area = pd.Series(polys["area_m2"].to_numpy(), index=[codes[int(g)] for g in polys.index])
+    grids = refresh_grid_stats(
+        plan, grids, [codes[g] for g in changed_labels if g in alive], area_m2=area
     )
     plan.grids = grids[keep.to_numpy()].copy()
     notes = []
@@ -523,99 +466,9 @@ def _write_back(
     return entry, result
 
 
-def _refresh_stats(
-    plan: PlanFile,
-    grids: gpd.GeoDataFrame,
-    changed: list[str],
-    polys: gpd.GeoDataFrame,
-    codes: list[str],
-) -> gpd.GeoDataFrame:
-    """Recompute the statistics columns of changed grids from the assignments."""
-    a = plan.assignments
-    mine = a[a["grid_id"].isin(changed)]
-    sel = grids["grid_id"].isin(changed).to_numpy()
-    gid = grids.loc[sel, "grid_id"]
-    area = pd.Series(polys["area_m2"].to_numpy(), index=[codes[int(g)] for g in polys.index])
-    for col in ("households", "workload"):
-        if col not in grids.columns:
-            continue
-        src = col if col in a.columns else "households"
-        if src not in a.columns:
-            continue
-        sums = pd.to_numeric(mine[src], errors="coerce").fillna(0).groupby(mine["grid_id"]).sum()
-        vals = gid.map(sums).fillna(0)
-        grids.loc[sel, col] = vals.astype(grids[col].dtype).to_numpy()
-    if "n_buildings" in grids.columns:
-        counts = mine.groupby("grid_id").size()
-        grids.loc[sel, "n_buildings"] = gid.map(counts).fillna(0).astype(int).to_numpy()
-    if "area_m2" in grids.columns:
-        grids.loc[sel, "area_m2"] = gid.map(area).to_numpy(dtype=float)
-    band = plan.band
-    value = plan.grid_values()
-    if "in_band" in grids.columns:
-        grids.loc[sel, "in_band"] = [band.in_band(float(value.get(g, 0.0))) for g in gid]
-    if "deviation" in grids.columns:
-        grids.loc[sel, "deviation"] = [
-            abs(float(value.get(g, 0.0)) - band.target) / band.target for g in gid
-        ]
-    if "polsby_popper" in grids.columns:
-        metric = grids.loc[sel].to_crs(plan.metric_crs()).geometry.to_numpy()
-        perim = shapely.length(metric)
-        grids.loc[sel, "polsby_popper"] = (
-            4 * np.pi * shapely.area(metric) / np.maximum(perim, 1e-9) ** 2
-        )
-    return grids
-
-
 # ---------------------------------------------------------------------- undo
-def _undo(plan: PlanFile, target_path: Path) -> EditResult:
-    history = list(plan.meta.get("history") or [])
-    if not history:
-        raise InputError.single(plan.source, "plan_meta history", "no edit to undo")
-    entry = history.pop()
-    undo = entry.get("undo") or {}
-    a = plan.assignments
-    back = dict(undo.get("assignments") or [])
-    if back:
-        sel = a["building_id"].isin(back)
-        a.loc[sel, "grid_id"] = a.loc[sel, "building_id"].map(back)
-    rows = sorted(undo.get("grids") or [], key=lambda r: int(r["pos"]))
-    if rows:
-        grids = plan.grids
-        present = set(grids["grid_id"])
-        restored = {
-            r["grid_id"]: {**r["row"], grids.geometry.name: shapely.from_wkb(r["wkb"])}
-            for r in rows
-        }
-        records = [restored.get(g) for g in grids["grid_id"]]
-        frame = grids.copy()
-        for i, rec in enumerate(records):
-            if rec is None:
-                continue
-            for c, v in rec.items():
-                frame.iat[i, frame.columns.get_loc(c)] = v
-        for r in rows:
-            if r["grid_id"] in present:
-                continue
-            rec = restored[r["grid_id"]]
-            top = frame.iloc[: int(r["pos"])]
-            bottom = frame.iloc[int(r["pos"]) :]
-            line = gpd.GeoDataFrame([rec], geometry=frame.geometry.name, crs=frame.crs)
-            line = line.astype(
-                {c: frame[c].dtype for c in frame.columns if c != frame.geometry.name}
-            )
-            frame = gpd.GeoDataFrame(
-                pd.concat([top, line, bottom], ignore_index=True), crs=frame.crs
-            )
-        plan.grids = frame.reset_index(drop=True)
-    for k, v in (undo.get("meta") or {}).items():
-        plan.meta[k] = v
-    for k in undo.get("meta_absent") or []:
-        plan.meta.pop(k, None)
-    if history or not undo.get("history_absent", False):
-        plan.meta["history"] = history
-    else:
-        plan.meta.pop("history", None)
+def _undo_result(entry: dict[str, Any], target_path: Path) -> EditResult:
+    """What an undo did: the undone edit, with quality before and after swapped."""
     return EditResult(
         path=target_path,
         action="undo",
@@ -628,5 +481,5 @@ def _undo(plan: PlanFile, target_path: Path) -> EditResult:
         removed_grids=list(entry.get("removed_grids") or []),
         quality_before=dict(entry.get("quality_after") or {}),
         quality_after=dict(entry.get("quality_before") or {}),
-        notes=[f"undid edit {entry.get('edit', len(history) + 1)} ({entry.get('action')})"],
+        notes=[f"undid edit {entry['edit']} ({entry.get('action')})"],
     )

@@ -116,7 +116,7 @@ GRIDDER_JS: Final = r"""/* gridder maps: draws a plan's layers from inline JSON 
 
   /* Panes keep the drawing order whatever order layers are toggled in. */
   var PANES = [["gr-iso", 405], ["gr-gaps", 410], ["gr-grids", 415], ["gr-compare", 420],
-               ["gr-communities", 425], ["gr-buildings", 430]];
+               ["gr-communities", 425], ["gr-buildings", 430], ["gr-labels", 435]];
   G.panes = function (map) {
     for (var i = 0; i < PANES.length; i++) {
       if (!map.getPane(PANES[i][0])) {
@@ -173,7 +173,43 @@ GRIDDER_JS: Final = r"""/* gridder maps: draws a plan's layers from inline JSON 
       });
     }
     layer.addData(G.data(id));
+    if (o.labels) { G.labels(map, layer, o.labels); }
     return layer;
+  };
+
+  /* Each feature's o.labels.field written at its _lp point, from zoom o.labels.minZoom on,
+     while its layer is shown; only the labels in view are added. */
+  G.labels = function (map, layer, lo) {
+    var group = L.layerGroup(), marks = null;
+    function build() {
+      marks = [];
+      layer.eachLayer(function (l) {
+        var p = l.feature.properties;
+        if (!p._lp) { return; }
+        marks.push(L.marker(p._lp, {
+          interactive: false, keyboard: false, pane: "gr-labels",
+          icon: L.divIcon({className: "gr-label", iconSize: null,
+                           html: "<span>" + esc(p[lo.field]) + "</span>"})
+        }));
+      });
+    }
+    function sync() {
+      group.clearLayers();
+      if (!map.hasLayer(layer) || map.getZoom() < lo.minZoom) {
+        if (map.hasLayer(group)) { map.removeLayer(group); }
+        return;
+      }
+      if (marks === null) { build(); }
+      var view = map.getBounds().pad(0.25);
+      for (var i = 0; i < marks.length; i++) {
+        if (view.contains(marks[i].getLatLng())) { group.addLayer(marks[i]); }
+      }
+      if (!map.hasLayer(group)) { group.addTo(map); }
+    }
+    map.on("zoomend moveend", sync);
+    layer.on("add remove", sync);
+    map.whenReady(sync);
+    return group;
   };
 
   function radius(hh) { return Math.max(2.5, Math.min(12, 2 + Math.sqrt(hh) * 0.9)); }
@@ -327,6 +363,12 @@ body {
 .gr-tip td { text-align: right; padding: 0; }
 .gr-tip-title { font-weight: 600; margin-bottom: 2px; }
 .leaflet-pane > svg { pointer-events: none; }
+.gr-label { pointer-events: none; }
+.gr-label span {
+  position: absolute; transform: translate(-50%, -50%); white-space: nowrap;
+  font-size: 11px; font-weight: 700; color: #1a1a1a;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;
+}
 """
 
 

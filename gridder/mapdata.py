@@ -66,9 +66,7 @@ class Band:
         """Relative deviation ``(value - target) / target`` of each value."""
         return (np.asarray(values, dtype=np.float64) - self.target) / self.target
 
-    def in_band(
-        self, values: npt.ArrayLike, n_buildings: npt.ArrayLike
-    ) -> npt.NDArray[np.float64]:
+    def in_band(self, values: npt.ArrayLike, n_buildings: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Per grid: whether it lies in the band, as CONTRACT §6 counts it.
 
         Returns a float array: 1.0 in band, 0.0 out of band, NaN for a grid that
@@ -90,6 +88,7 @@ class PlanData:
     communities: gpd.GeoDataFrame
     meta: dict[str, Any]
     band: Band
+    workers: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,7 @@ def _read(
         return None
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        problems.append(
-            Problem(f"{path}:{layer}", "", f"missing column(s): {', '.join(missing)}")
-        )
+        problems.append(Problem(f"{path}:{layer}", "", f"missing column(s): {', '.join(missing)}"))
         return None
     if geometry:
         if not isinstance(frame, gpd.GeoDataFrame):
@@ -172,8 +169,9 @@ def _band(meta: Mapping[str, Any], grids: pd.DataFrame) -> Band:
     low = _number(meta, ("min", "min_households"), min(target, 200.0))
     high = _number(meta, ("max", "max_households"), max(target, 300.0))
     if not low <= target <= high or target <= 0:
-        log.warning("plan_meta band %s ≤ %s ≤ %s is inconsistent; using 200/250/300", low,
-                    target, high)
+        log.warning(
+            "plan_meta band %s ≤ %s ≤ %s is inconsistent; using 200/250/300", low, target, high
+        )
         low, target, high = 200.0, 250.0, 300.0
     return Band(target=target, low=low, high=high, column=column)
 
@@ -201,6 +199,9 @@ def load_plan(path: str | Path) -> PlanData:
     if problems:
         raise InputError(problems)
     meta = read_meta(path) if "plan_meta" in layers else {}
+    workers = _workers(path, problems) if "workers" in layers else None
+    if problems:
+        raise InputError(problems)
     if "community_id" not in assignments.columns:
         lookup = grids.set_index("grid_id")["community_id"]
         assignments["community_id"] = assignments["grid_id"].map(lookup).astype(str)
@@ -209,7 +210,28 @@ def load_plan(path: str | Path) -> PlanData:
         grids["n_buildings"] = grids["grid_id"].map(counts).fillna(0).astype(int)
     if "workload" not in grids.columns:
         grids["workload"] = grids["households"]
-    return PlanData(path, grids, assignments, communities, meta, _band(meta, grids))
+    return PlanData(path, grids, assignments, communities, meta, _band(meta, grids), workers)
+
+
+def _workers(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
+    """The optional ``workers`` layer (``gridder workers``): one row per worker."""
+    frame = _read(path, "workers", ("worker_id", "role"), problems, geometry=False)
+    if frame is None:
+        return None
+    column = next((c for c in ("grid_ids", "grid_id") if c in frame.columns), None)
+    if column is None:
+        problems.append(Problem(f"{path}:workers", "", "missing column(s): grid_ids"))
+        return None
+    frame = frame.assign(
+        worker_id=frame["worker_id"].astype(str),
+        role=frame["role"].astype(str),
+        grid_ids=frame[column].fillna("").astype(str),
+    )
+    if "community_id" in frame.columns:
+        frame["community_id"] = frame["community_id"].fillna("").astype(str)
+    else:
+        frame["community_id"] = ""
+    return frame
 
 
 def load_coverage(path: str | Path) -> CoverageData:
@@ -222,8 +244,11 @@ def load_coverage(path: str | Path) -> CoverageData:
     summary = isochrones = gaps = facilities = None
     if "summary" in layers:
         summary = _read(
-            path, "summary", ("scope", "scope_id", "facility_type", "minutes", "share"),
-            problems, geometry=False,
+            path,
+            "summary",
+            ("scope", "scope_id", "facility_type", "minutes", "share"),
+            problems,
+            geometry=False,
         )
     if "isochrones" in layers:
         isochrones = _read(path, "isochrones", ("facility_type", "minutes"), problems)

@@ -9,10 +9,16 @@ so the pages work from ``file://``, from the API's ``/maps/`` and on intranets
 and ``tiles="none"`` needs none.
 
 Layers (toggled in the layer control): grids coloured by deviation from the
-target, community boundaries, buildings (sized by households, coloured by grid,
+target with dark outlines and their codes written inside from zoom 15–16 on,
+community boundaries, buildings (sized by households, coloured by grid,
 clustered when zoomed out), facilities by type, 5- and 15-minute walking areas,
 coverage gaps, proposed sites and, with ``compare``, the previous plan's grid
-boundaries dashed over the new ones. The modules behind it: reading and
+boundaries dashed over the new ones. A page opens on the grids: walking areas
+and gaps start hidden, and with many facility types only community service
+stations and kindergartens are shown (:func:`gridder.mapstyle.shown_types`).
+When the plan has a ``workers`` layer (``gridder workers``), each grid's
+tooltip and popup name its workers (网格员 / 专职网格员) and the summary table
+counts them per community. The modules behind it: reading and
 simplifying (:mod:`gridder.mapdata`), what each page draws
 (:mod:`gridder.mapscene`), the folium layers (:mod:`gridder.maplayers`), the
 look (:mod:`gridder.mapstyle`) and the offline assets (:mod:`gridder.mapassets`).
@@ -84,37 +90,83 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.1f}%"
 
 
+def _staff_counts(scene: Scene) -> dict[str, tuple[int, int]] | None:
+    """Grid workers and specialists per community id, and in total (key ``""``)."""
+    workers = scene.plan.workers
+    if workers is None:
+        return None
+    counts: dict[str, tuple[int, int]] = {}
+    for role, comms in zip(workers["role"], workers["community_id"], strict=True):
+        special = int(role == "specialist")
+        for cid in {*str(comms).split(","), ""}:
+            g, s = counts.get(cid.strip(), (0, 0))
+            counts[cid.strip()] = (g + 1 - special, s + special)
+    return counts
+
+
 def _summary_html(scene: Scene) -> str:
     """The table under the overview: one row per community and a total."""
     e, labels, band = html.escape, scene.labels, scene.band
     grids = scene.plan.grids
-    inside = band.in_band(grids[band.column].to_numpy(dtype=float),
-                          grids["n_buildings"].to_numpy(dtype=float))
+    inside = band.in_band(
+        grids[band.column].to_numpy(dtype=float), grids["n_buildings"].to_numpy(dtype=float)
+    )
     households = grids["households"].to_numpy(dtype=float)
     comm_cov = coverage_table(scene.coverage, "community", scene.cov_keys)
     all_cov = coverage_table(scene.coverage, "all", scene.cov_keys)
-    head = [labels["community"], labels["id"], labels["grids"], labels["households"],
-            f"{labels['in_band']} ({band.low:g}–{band.high:g})", *scene.cov_labels]
-    out = ["<div class='gr-summary'><h2>", e(labels["summary"]), "</h2><table><thead><tr>"]
-    out += [f"<th class='gr-l'>{e(h)}</th>" if i < 2 else f"<th>{e(h)}</th>"
-            for i, h in enumerate(head)]
+    staff = _staff_counts(scene)
+    head = [
+        labels["community"],
+        labels["id"],
+        labels["grids"],
+        labels["households"],
+        f"{labels['in_band']} ({band.low:g}–{band.high:g})",
+    ]
+    if staff is not None:
+        head += [labels["n_grid_workers"], labels["n_specialists"]]
+    head += scene.cov_labels
+    title = e(labels["summary"])
+    if staff is not None and scene.plan.meta.get("workers_stale"):
+        title += f" <small class='gr-stale'>({e(labels['workers_stale'])})</small>"
+    out = ["<div class='gr-summary'><h2>", title, "</h2><table><thead><tr>"]
+    out += [
+        f"<th class='gr-l'>{e(h)}</th>" if i < 2 else f"<th>{e(h)}</th>" for i, h in enumerate(head)
+    ]
     out.append("</tr></thead><tbody>")
 
     def row(first: str, cid: str, sel: np.ndarray, cov: list[float | None], cls: str) -> None:
         counted = inside[sel][np.isfinite(inside[sel])]
         share = float(counted.mean() * 100.0) if len(counted) else None
-        cells = [first, e(cid), str(int(sel.sum())), f"{round(float(households[sel].sum())):,}",
-                 _pct(share), *[_pct(v) for v in (cov or [None] * len(scene.cov_keys))]]
-        out.append(f"<tr class='{cls}'>" + "".join(
-            f"<td class='gr-l'>{c}</td>" if i < 2 else f"<td>{c}</td>"
-            for i, c in enumerate(cells)) + "</tr>")
+        cells = [
+            first,
+            e(cid),
+            str(int(sel.sum())),
+            f"{round(float(households[sel].sum())):,}",
+            _pct(share),
+        ]
+        if staff is not None:
+            cells += [str(n) for n in staff.get(cid, (0, 0))]
+        cells += [_pct(v) for v in (cov or [None] * len(scene.cov_keys))]
+        out.append(
+            f"<tr class='{cls}'>"
+            + "".join(
+                f"<td class='gr-l'>{c}</td>" if i < 2 else f"<td>{c}</td>"
+                for i, c in enumerate(cells)
+            )
+            + "</tr>"
+        )
 
     cids = grids["community_id"].astype(str).to_numpy()
     for cid in sorted(scene.pages):
         link = f"<a href='{e(scene.pages[cid])}'>{e(scene.community_names[cid])}</a>"
         row(link, cid, cids == cid, comm_cov.get(cid, []), "gr-row")
-    row(e(labels["total"]), "", np.ones(len(grids), dtype=bool),
-        next(iter(all_cov.values()), []), "gr-total")
+    row(
+        e(labels["total"]),
+        "",
+        np.ones(len(grids), dtype=bool),
+        next(iter(all_cov.values()), []),
+        "gr-total",
+    )
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -122,8 +174,10 @@ def _summary_html(scene: Scene) -> str:
 def _header_html(title: str, stats: str, back: str | None) -> str:
     e = html.escape
     link = f"<a href='index.html'>{e(back)}</a>" if back else ""
-    return (f"<div class='gr-header'>{link}<h1>{e(title)}</h1>"
-            f"<span class='gr-stat'>{e(stats)}</span></div>")
+    return (
+        f"<div class='gr-header'>{link}<h1>{e(title)}</h1>"
+        f"<span class='gr-stat'>{e(stats)}</span></div>"
+    )
 
 
 def _overview(scene: Scene, out_dir: Path) -> Path:
@@ -132,17 +186,23 @@ def _overview(scene: Scene, out_dir: Path) -> Path:
     title = f"{labels['overview']} · {plan_id}"
     figure, fmap = new_map(scene, title)
     add_areas(fmap, scene, None)
-    add_grids(fmap, scene, range(len(scene.grid_props)), link=True)
+    add_grids(fmap, scene, range(len(scene.grid_props)), link=True, weight=1.2, label_zoom=16)
     add_communities(fmap, scene, range(len(scene.community_geoms)), link=True)
     add_buildings(fmap, scene, np.ones(len(scene.buildings["lat"]), dtype=bool), show=False)
     add_facilities(fmap, scene, None)
     add_sites(fmap, scene, None)
     add_compare(fmap, scene, None)
-    finish(fmap, scene, scene.grid_geoms if len(scene.grid_geoms) else scene.community_geoms,
-           compare=scene.compare is not None)
+    finish(
+        fmap,
+        scene,
+        scene.grid_geoms if len(scene.grid_geoms) else scene.community_geoms,
+        compare=scene.compare is not None,
+    )
     grids = scene.plan.grids
-    stats = (f"{labels['grids']} {len(grids):,} · {labels['households']} "
-             f"{round(float(grids['households'].sum())):,}")
+    stats = (
+        f"{labels['grids']} {len(grids):,} · {labels['households']} "
+        f"{round(float(grids['households'].sum())):,}"
+    )
     figure.html.add_child(Raw(_header_html(title, stats, None)))
     figure.html.add_child(Raw(_summary_html(scene)))
     return _write_page(figure, out_dir / "index.html")
@@ -159,7 +219,7 @@ def _community_page(scene: Scene, cid: str, out_dir: Path) -> Path:
     outline = scene.community_metric[comm_rows]
     area = shapely.buffer(shapely.union_all(outline), NEIGHBOURHOOD_M) if len(outline) else None
     add_areas(fmap, scene, area)
-    add_grids(fmap, scene, rows.tolist(), link=False)
+    add_grids(fmap, scene, rows.tolist(), link=False, weight=2.5, label_zoom=15, short_labels=True)
     if len(comm_rows):
         add_communities(fmap, scene, comm_rows.tolist(), link=False)
     add_buildings(fmap, scene, scene.buildings["community"] == cid, show=True)
@@ -170,6 +230,10 @@ def _community_page(scene: Scene, cid: str, out_dir: Path) -> Path:
     finish(fmap, scene, geoms, compare=scene.compare is not None)
     hh = round(float(grids["households"].to_numpy(dtype=float)[rows].sum()))
     stats = f"{cid} · {labels['grids']} {len(rows)} · {labels['households']} {hh:,}"
+    staff = _staff_counts(scene)
+    if staff is not None:
+        g, s = staff.get(cid, (0, 0))
+        stats += f" · {labels['n_grid_workers']} {g} · {labels['n_specialists']} {s}"
     figure.html.add_child(Raw(_header_html(title, stats, labels["back"])))
     return _write_page(figure, out_dir / scene.pages[cid])
 
@@ -226,7 +290,8 @@ def write_maps(
         coverage=load_coverage(coverage) if coverage is not None else None,
         sites=load_sites(sites) if sites is not None else None,
         compare=load_plan(compare) if compare is not None else None,
-        tiles=basemap, labels=labels,
+        tiles=basemap,
+        labels=labels,
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import geopandas as gpd
@@ -46,6 +46,7 @@ __all__ = [
     "build_scene",
     "community_page_name",
     "coverage_table",
+    "grid_workers",
     "iso_display",
     "minutes_label",
     "near",
@@ -126,7 +127,10 @@ def coverage_table(
     out: dict[str, list[float | None]] = {}
     index = {k: i for i, k in enumerate(keys)}
     for sid, ftype, minutes, share in zip(
-        rows["scope_id"], rows["facility_type"].astype(str), rows["minutes"], rows["share"],
+        rows["scope_id"],
+        rows["facility_type"].astype(str),
+        rows["minutes"],
+        rows["share"],
         strict=True,
     ):
         i = index.get((ftype, float(minutes)))
@@ -156,31 +160,73 @@ def _names(plan: PlanData) -> dict[str, str]:
 def _cov_keys(coverage: CoverageData | None) -> list[tuple[str, float]]:
     if coverage is None or coverage.summary is None or not len(coverage.summary):
         return []
-    pairs = {(str(t), float(m)) for t, m in zip(
-        coverage.summary["facility_type"], coverage.summary["minutes"], strict=True)}
+    pairs = {
+        (str(t), float(m))
+        for t, m in zip(coverage.summary["facility_type"], coverage.summary["minutes"], strict=True)
+    }
     return sorted(pairs, key=lambda k: (k[1], k[0]))
 
 
+def grid_workers(workers: pd.DataFrame | None, labels: Mapping[str, str]) -> dict[str, str]:
+    """Per ``grid_id``: its workers as text, e.g. ``W001 网格员, S01 专职网格员``."""
+    if workers is None or not len(workers):
+        return {}
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for wid, role, gids in zip(
+        workers["worker_id"], workers["role"], workers["grid_ids"], strict=True
+    ):
+        rank = 0 if role == "grid" else 1
+        name = labels.get(f"role_{role}", role)
+        for gid in str(gids).split(","):
+            if gid.strip():
+                found.setdefault(gid.strip(), []).append((rank, str(wid), name))
+    return {gid: ", ".join(f"{w} {n}" for _, w, n in sorted(staff)) for gid, staff in found.items()}
+
+
 def _grid_props(
-    grids: pd.DataFrame, band: Band, names: Mapping[str, str], pages: Mapping[str, str],
+    grids: pd.DataFrame,
+    band: Band,
+    names: Mapping[str, str],
+    pages: Mapping[str, str],
+    *,
     grid_cov: Mapping[str, list[float | None]],
+    staff: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     values = grids[band.column].to_numpy(dtype=float)
     deviation = band.deviation(values)
     colors = deviation_colors(values, band)
-    area = (grids["area_m2"].to_numpy(dtype=float) / 10_000.0 if "area_m2" in grids
-            else np.full(len(grids), np.nan))
+    area = (
+        grids["area_m2"].to_numpy(dtype=float) / 10_000.0
+        if "area_m2" in grids
+        else np.full(len(grids), np.nan)
+    )
     props = []
-    for i, (gid, cid, hh, wl, nb) in enumerate(zip(
-        grids["grid_id"], grids["community_id"].astype(str), grids["households"],
-        grids["workload"], grids["n_buildings"], strict=True,
-    )):
-        props.append({
-            "code": gid, "community": names.get(cid, cid), "hh": round(float(hh)),
-            "wl": round(float(wl), 1), "dev": f"{deviation[i] * 100:+.1f}%", "nb": int(nb),
-            "area": round(float(area[i]), 2) if np.isfinite(area[i]) else None,
-            "cov": grid_cov.get(gid), "page": pages.get(cid), "_fill": colors[i],
-        })
+    for i, (gid, cid, hh, wl, nb) in enumerate(
+        zip(
+            grids["grid_id"],
+            grids["community_id"].astype(str),
+            grids["households"],
+            grids["workload"],
+            grids["n_buildings"],
+            strict=True,
+        )
+    ):
+        props.append(
+            {
+                "code": gid,
+                "community": names.get(cid, cid),
+                "hh": round(float(hh)),
+                "wl": round(float(wl), 1),
+                "dev": f"{deviation[i] * 100:+.1f}%",
+                "nb": int(nb),
+                "area": round(float(area[i]), 2) if np.isfinite(area[i]) else None,
+                "cov": grid_cov.get(gid),
+                "page": pages.get(cid),
+                "_fill": colors[i],
+                "wk": staff.get(str(gid), "–") if staff else None,
+                "lb": str(gid).removeprefix(f"{cid}-") or str(gid),
+            }
+        )
     return props
 
 
@@ -198,8 +244,11 @@ def _buildings(
         gidx = np.where(gidx < 0, len(codes) - 1, gidx)
     hh = np.nan_to_num(assignments["households"].to_numpy(dtype=float))
     return {
-        "lat": np.asarray(lat), "lon": np.asarray(lon), "g": gidx,
-        "hh": np.round(hh).astype(int), "id": assignments["building_id"].astype(str).to_numpy(),
+        "lat": np.asarray(lat),
+        "lon": np.asarray(lon),
+        "g": gidx,
+        "hh": np.round(hh).astype(int),
+        "id": assignments["building_id"].astype(str).to_numpy(),
         "community": assignments["community_id"].astype(str).to_numpy(),
     }
 
@@ -237,13 +286,21 @@ def build_scene(
     """Prepare everything the pages draw (see the module docstring)."""
     band = plan.band
     grids = plan.grids.sort_values(["community_id", "grid_id"]).reset_index(drop=True)
-    plan = PlanData(plan.path, grids, plan.assignments, plan.communities, plan.meta, band)
+    plan = replace(plan, grids=grids)
     metric = metric_crs_of(grids if len(grids) else plan.communities)
-    grid_geoms = display_geometries(grids, metric=metric, tolerance_m=GRID_TOLERANCE_M,
-                                    groups=grids["community_id"], gcj02=tiles.gcj02)
+    grid_geoms = display_geometries(
+        grids,
+        metric=metric,
+        tolerance_m=GRID_TOLERANCE_M,
+        groups=grids["community_id"],
+        gcj02=tiles.gcj02,
+    )
     community_geoms = display_geometries(
-        plan.communities, metric=metric, tolerance_m=GRID_TOLERANCE_M,
-        groups=pd.Series(np.zeros(len(plan.communities), dtype=int)), gcj02=tiles.gcj02,
+        plan.communities,
+        metric=metric,
+        tolerance_m=GRID_TOLERANCE_M,
+        groups=pd.Series(np.zeros(len(plan.communities), dtype=int)),
+        gcj02=tiles.gcj02,
     )
     names = _names(plan)
     taken: set[str] = set()
@@ -252,7 +309,18 @@ def build_scene(
         pages[cid] = community_page_name(cid, taken)
         taken.add(pages[cid])
     keys = _cov_keys(coverage)
-    props = _grid_props(grids, band, names, pages, coverage_table(coverage, "grid", keys))
+    props = _grid_props(
+        grids,
+        band,
+        names,
+        pages,
+        grid_cov=coverage_table(coverage, "grid", keys),
+        staff=grid_workers(plan.workers, labels),
+    )
+    if len(grid_geoms):  # where the grid code is written at high zooms
+        spots = np.round(shapely.get_coordinates(shapely.point_on_surface(grid_geoms)), 6)
+        for p, (lon, lat) in zip(props, spots.tolist(), strict=True):
+            p["_lp"] = [lat, lon]
 
     codes = grids["grid_id"].astype(str).tolist()
     grid_metric = _metric(grids, metric)
@@ -263,31 +331,55 @@ def build_scene(
     types: list[str] = []
     gap_metric = gap_geoms = facility_metric = np.empty(0, dtype=object)
     if coverage is not None:
-        for frame, col in ((coverage.facilities, "type"), (coverage.isochrones, "facility_type"),
-                           (coverage.gaps, "facility_type")):
+        for frame, col in (
+            (coverage.facilities, "type"),
+            (coverage.isochrones, "facility_type"),
+            (coverage.gaps, "facility_type"),
+        ):
             if frame is not None:
                 types.extend(frame[col].astype(str).tolist())
         facility_metric = _metric(coverage.facilities, metric)
         if coverage.gaps is not None and len(coverage.gaps):
             gap_metric = _metric(coverage.gaps, metric)
-            gap_geoms = display_geometries(coverage.gaps, metric=metric,
-                                           tolerance_m=AREA_TOLERANCE_M, gcj02=tiles.gcj02)
+            gap_geoms = display_geometries(
+                coverage.gaps, metric=metric, tolerance_m=AREA_TOLERANCE_M, gcj02=tiles.gcj02
+            )
     compare_grids = compare.grids if compare is not None else None
     compare_geoms = np.empty(0, dtype=object)
     if compare_grids is not None and len(compare_grids):
         compare_geoms = display_geometries(
-            compare_grids, metric=metric, tolerance_m=GRID_TOLERANCE_M,
-            groups=compare_grids["community_id"], gcj02=tiles.gcj02,
+            compare_grids,
+            metric=metric,
+            tolerance_m=GRID_TOLERANCE_M,
+            groups=compare_grids["community_id"],
+            gcj02=tiles.gcj02,
         )
     return Scene(
-        labels=labels, band=band, tiles=tiles, plan=plan, metric=metric,
-        grid_geoms=grid_geoms, grid_props=props, grid_codes=codes, grid_colors=colors,
-        community_geoms=community_geoms, community_metric=_metric(plan.communities, metric),
-        community_names=names, pages=pages, buildings=buildings,
-        cov_labels=[f"{t} · {minutes_label(m, labels)}" for t, m in keys], cov_keys=keys,
-        coverage=coverage, type_colors=type_colors(types), iso=_iso_unions(coverage, metric),
-        gap_metric=gap_metric, gap_geoms=gap_geoms, facility_metric=facility_metric,
-        sites=sites, site_metric=_metric(sites, metric), compare=compare_grids,
+        labels=labels,
+        band=band,
+        tiles=tiles,
+        plan=plan,
+        metric=metric,
+        grid_geoms=grid_geoms,
+        grid_props=props,
+        grid_codes=codes,
+        grid_colors=colors,
+        community_geoms=community_geoms,
+        community_metric=_metric(plan.communities, metric),
+        community_names=names,
+        pages=pages,
+        buildings=buildings,
+        cov_labels=[f"{t} · {minutes_label(m, labels)}" for t, m in keys],
+        cov_keys=keys,
+        coverage=coverage,
+        type_colors=type_colors(types),
+        iso=_iso_unions(coverage, metric),
+        gap_metric=gap_metric,
+        gap_geoms=gap_geoms,
+        facility_metric=facility_metric,
+        sites=sites,
+        site_metric=_metric(sites, metric),
+        compare=compare_grids,
         compare_geoms=compare_geoms,
     )
 
@@ -313,5 +405,6 @@ def iso_display(
     if not geoms:
         return np.empty(0, dtype=object), []
     frame = gpd.GeoDataFrame(geometry=geoms, crs=scene.metric).to_crs(WGS84)
-    return display_geometries(frame, metric=scene.metric, tolerance_m=0.0,
-                              gcj02=scene.tiles.gcj02), kept
+    return display_geometries(
+        frame, metric=scene.metric, tolerance_m=0.0, gcj02=scene.tiles.gcj02
+    ), kept

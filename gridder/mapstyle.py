@@ -33,6 +33,7 @@ __all__ = [
     "grid_palette_index",
     "legend_html",
     "parse_tiles",
+    "shown_types",
     "type_colors",
 ]
 
@@ -80,6 +81,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "basemap_amap": "高德地图",
         "basemap_tianditu": "天地图",
         "basemap_url": "底图",
+        "workers": "网格员",
+        "role_grid": "网格员",
+        "role_specialist": "专职网格员",
+        "n_grid_workers": "网格员",
+        "n_specialists": "专职网格员",
+        "workers_stale": "网格员分配早于最近一次编辑，请重新运行 gridder workers",
     },
     "en": {
         "overview": "Grid plan overview",
@@ -122,6 +129,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "basemap_amap": "Amap",
         "basemap_tianditu": "Tianditu",
         "basemap_url": "Basemap",
+        "workers": "Workers",
+        "role_grid": "grid worker",
+        "role_specialist": "specialist",
+        "n_grid_workers": "Grid workers",
+        "n_specialists": "Specialists",
+        "workers_stale": "the workers predate the last edit: re-run gridder workers",
     },
 }
 
@@ -136,13 +149,28 @@ _DEVIATION_STOPS: Final = (
 
 #: Qualitative colours for buildings of neighbouring grids (ColorBrewer Dark2).
 GRID_PALETTE: Final = (
-    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+    "#1b9e77",
+    "#d95f02",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#666666",
 )
 
 #: Colours of facility types and their isochrones (Tableau 10).
 TYPE_PALETTE: Final = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
-    "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#d62728",
 )
 
 _ICONS: Final = (
@@ -153,8 +181,20 @@ _ICONS: Final = (
     (("pharmacy", "药店", "药房"), "fa-prescription-bottle-medical"),
     (("hospital", "医院"), "fa-hospital"),
     (("clinic", "health", "doctor", "卫生", "诊所", "医疗", "社区医院"), "fa-house-medical"),
-    (("market", "marketplace", "菜市", "grocer", "supermarket", "超市", "convenience", "便利",
-      "商业"), "fa-basket-shopping"),
+    (
+        (
+            "market",
+            "marketplace",
+            "菜市",
+            "grocer",
+            "supermarket",
+            "超市",
+            "convenience",
+            "便利",
+            "商业",
+        ),
+        "fa-basket-shopping",
+    ),
     (("park", "公园", "绿地", "广场", "garden"), "fa-tree"),
     (("sport", "体育", "fitness", "健身", "pitch", "stadium", "运动"), "fa-dumbbell"),
     (("library", "图书", "culture", "文化", "community_centre", "活动"), "fa-book-open"),
@@ -165,10 +205,28 @@ _ICONS: Final = (
     (("restaurant", "餐", "canteen", "食堂", "food"), "fa-utensils"),
 )
 
+#: Facility types drawn when a page opens even when there are many types (a 15-minute
+#: life circle's everyday anchors: community service stations and kindergartens), by keyword.
+PRIMARY_WORDS: Final = (
+    "kindergarten",
+    "nursery",
+    "community_centre",
+    "community centre",
+    "community service",
+    "幼儿园",
+    "托育",
+    "社区服务",
+    "党群服务",
+    "综合服务",
+)
+#: Up to this many facility types, every type is drawn when a page opens.
+SHOW_ALL_TYPES_UP_TO: Final = 4
+
 SITE_ICON: Final = "fa-star"
 SITE_COLOR: Final = "#c51b7d"
 GAP_COLOR: Final = "#d7301f"
-COMMUNITY_COLOR: Final = "#222222"
+COMMUNITY_COLOR: Final = "#111111"
+GRID_LINE_COLOR: Final = "#2b2b2b"
 COMPARE_COLOR: Final = "#111111"
 
 
@@ -186,6 +244,20 @@ def facility_icon(facility_type: str) -> str:
         if any(hit(w) for w in words):
             return icon
     return "fa-location-dot"
+
+
+def shown_types(types: Sequence[str]) -> set[str]:
+    """The facility types whose layers are on when a page opens.
+
+    Every type when there are at most :data:`SHOW_ALL_TYPES_UP_TO`; otherwise
+    only community service stations and kindergartens (:data:`PRIMARY_WORDS`),
+    or every type when the data has neither. The others stay in the layer control.
+    """
+    unique = sorted(set(types))
+    if len(unique) <= SHOW_ALL_TYPES_UP_TO:
+        return set(unique)
+    primary = {t for t in unique if any(w in t.lower() for w in PRIMARY_WORDS)}
+    return primary or set(unique)
 
 
 def type_colors(types: Sequence[str]) -> dict[str, str]:
@@ -265,35 +337,47 @@ def parse_tiles(spec: str, labels: Mapping[str, str]) -> Tiles:
     text = spec.strip()
     lower = text.lower()
     if lower == "osm":
-        return Tiles("https://tile.openstreetmap.org/{z}/{x}/{y}.png", labels["basemap_osm"],
-                     OSM_ATTRIBUTION, subdomains="abc")
+        return Tiles(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            labels["basemap_osm"],
+            OSM_ATTRIBUTION,
+            subdomains="abc",
+        )
     if lower == "none":
         return Tiles(None, "", OSM_ATTRIBUTION)
     if lower == "amap":
         return Tiles(
             "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
             "&x={x}&y={y}&z={z}",
-            labels["basemap_amap"], f"© 高德地图 AutoNavi · {OSM_ATTRIBUTION}", gcj02=True,
-            subdomains="1234", max_native_zoom=18,
+            labels["basemap_amap"],
+            f"© 高德地图 AutoNavi · {OSM_ATTRIBUTION}",
+            gcj02=True,
+            subdomains="1234",
+            max_native_zoom=18,
         )
     if lower == "tianditu" or lower.startswith("tianditu:"):
         key = text.partition(":")[2] or os.environ.get("GRIDDER_TIANDITU_KEY", "")
         if not key:
             raise InputError.single(
-                "--tiles", spec,
+                "--tiles",
+                spec,
                 "Tianditu tiles need a key: --tiles tianditu:KEY or GRIDDER_TIANDITU_KEY",
             )
         return Tiles(
-            _TIANDITU.format(layer="vec", key=key), labels["basemap_tianditu"],
-            f"© 天地图 Tianditu · {OSM_ATTRIBUTION}", subdomains="01234567", max_native_zoom=18,
+            _TIANDITU.format(layer="vec", key=key),
+            labels["basemap_tianditu"],
+            f"© 天地图 Tianditu · {OSM_ATTRIBUTION}",
+            subdomains="01234567",
+            max_native_zoom=18,
             overlays=(_TIANDITU.format(layer="cva", key=key),),
         )
     gcj = lower.startswith("gcj02:")
-    url = text[len("gcj02:"):] if gcj else text
+    url = text[len("gcj02:") :] if gcj else text
     if all(part in url for part in ("{z}", "{x}", "{y}")):
         return Tiles(url, labels["basemap_url"], OSM_ATTRIBUTION, gcj02=gcj)
     raise InputError.single(
-        "--tiles", spec,
+        "--tiles",
+        spec,
         "expected osm, amap, tianditu[:KEY], none or a URL template with {z}/{x}/{y}",
     )
 
@@ -317,13 +401,16 @@ def legend_html(
     col = labels["workload"] if band.column == "workload" else labels["households"]
     lo2 = max(band.target - 2 * (band.target - band.low), 0.0)
     hi2 = band.target + 2 * (band.high - band.target)
-    stops = ", ".join(
-        f"rgb{tuple(rgb)} {int((x + 2) * 25)}%" for x, rgb in _DEVIATION_STOPS
-    )
+    stops = ", ".join(f"rgb{tuple(rgb)} {int((x + 2) * 25)}%" for x, rgb in _DEVIATION_STOPS)
     ticks = "".join(
         f'<span style="left:{pos}%">{e(text)}</span>'
-        for pos, text in ((0, f"≤{_fmt(lo2)}"), (25, _fmt(band.low)), (50, _fmt(band.target)),
-                          (75, _fmt(band.high)), (100, f"≥{_fmt(hi2)}"))
+        for pos, text in (
+            (0, f"≤{_fmt(lo2)}"),
+            (25, _fmt(band.low)),
+            (50, _fmt(band.target)),
+            (75, _fmt(band.high)),
+            (100, f"≥{_fmt(hi2)}"),
+        )
     )
     title = labels["dev_title"].format(
         col=col, t=_fmt(band.target), lo=_fmt(band.low), hi=_fmt(band.high)

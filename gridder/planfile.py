@@ -36,7 +36,7 @@ from gridder.io.crs import local_metric_crs
 from gridder.io.write import META_LAYER, read_meta, write_geopackage
 from gridder.schema import WGS84
 
-__all__ = ["Band", "PlanFile", "plan_quality"]
+__all__ = ["Band", "PlanFile", "plan_quality", "refresh_grid_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +258,58 @@ def plan_quality(plan: PlanFile) -> dict[str, Any]:
         "weighted_distance_m": float((dist * frame["w"]).sum() / total_w) if total_w else 0.0,
         "households": round(float(hh.sum())),
     }
+
+
+def refresh_grid_stats(
+    plan: PlanFile,
+    grids: gpd.GeoDataFrame,
+    changed: list[str],
+    *,
+    area_m2: pd.Series,
+) -> gpd.GeoDataFrame:
+    """Recompute the statistics columns of some grids from the plan's assignments.
+
+    Parameters
+    ----------
+    plan
+        The plan whose assignments are current.
+    grids
+        Its grids layer (changed in place and returned).
+    changed
+        ``grid_id`` of the grids to recompute.
+    area_m2
+        Area in square metres of the changed grids, indexed by ``grid_id``.
+    """
+    a = plan.assignments
+    mine = a[a["grid_id"].isin(changed)]
+    sel = grids["grid_id"].isin(changed).to_numpy()
+    gid = grids.loc[sel, "grid_id"]
+    for col in ("households", "workload"):
+        if col not in grids.columns:
+            continue
+        src = col if col in a.columns else "households"
+        if src not in a.columns:
+            continue
+        sums = pd.to_numeric(mine[src], errors="coerce").fillna(0).groupby(mine["grid_id"]).sum()
+        vals = gid.map(sums).fillna(0)
+        grids.loc[sel, col] = vals.astype(grids[col].dtype).to_numpy()
+    if "n_buildings" in grids.columns:
+        counts = mine.groupby("grid_id").size()
+        grids.loc[sel, "n_buildings"] = gid.map(counts).fillna(0).astype(int).to_numpy()
+    if "area_m2" in grids.columns:
+        grids.loc[sel, "area_m2"] = gid.map(area_m2).to_numpy(dtype=float)
+    band = plan.band
+    value = plan.grid_values()
+    if "in_band" in grids.columns:
+        grids.loc[sel, "in_band"] = [band.in_band(float(value.get(g, 0.0))) for g in gid]
+    if "deviation" in grids.columns:
+        grids.loc[sel, "deviation"] = [
+            abs(float(value.get(g, 0.0)) - band.target) / band.target for g in gid
+        ]
+    if "polsby_popper" in grids.columns:
+        metric = grids.loc[sel].to_crs(plan.metric_crs()).geometry.to_numpy()
+        perim = shapely.length(metric)
+        grids.loc[sel, "polsby_popper"] = (
+            4 * np.pi * shapely.area(metric) / np.maximum(perim, 1e-9) ** 2
+        )
+    return grids

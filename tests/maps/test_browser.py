@@ -25,8 +25,7 @@ def open_page(page: Any, url: str) -> None:
 
 
 def errors(page: Any) -> list[tuple[str, str]]:
-    return [(kind, text) for kind, text in page.gridder_console
-            if kind in ("error", "pageerror")]
+    return [(kind, text) for kind, text in page.gridder_console if kind in ("error", "pageerror")]
 
 
 def count(page: Any, selector: str) -> int:
@@ -34,15 +33,20 @@ def count(page: Any, selector: str) -> int:
 
 
 def toggle(page: Any, label: str) -> None:
-    page.locator(".leaflet-control-layers-overlays label", has_text=label).locator(
-        "input").click()
+    page.locator(".leaflet-control-layers-overlays label", has_text=label).locator("input").click()
 
 
 @pytest.fixture(scope="module")
 def maps(city: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("browser_maps")
-    write_maps(city["plan"], out_dir=out, coverage=city["coverage"], sites=city["sites"],
-               compare=city["old_plan"], tiles="none")
+    write_maps(
+        city["plan"],
+        out_dir=out,
+        coverage=city["coverage"],
+        sites=city["sites"],
+        compare=city["old_plan"],
+        tiles="none",
+    )
     return out
 
 
@@ -58,6 +62,11 @@ def test_overview_from_file_draws_every_grid_and_toggles(
     assert count(page, ".gr-facility") == 3
     assert count(page, ".gr-site") >= 1
     assert count(page, "path.gr-iso") == 0  # walking areas start hidden
+    assert count(page, "path.gr-gap") == 0  # and so do the gaps: the page opens on the grids
+    toggle(page, "覆盖缺口 · 5分钟")
+    assert count(page, "path.gr-gap") > 0
+    toggle(page, "覆盖缺口 · 5分钟")
+    assert count(page, "path.gr-gap") == 0
 
     toggle(page, "网格（按偏差着色）")
     assert count(page, "path.gr-grid") == 0
@@ -68,11 +77,11 @@ def test_overview_from_file_draws_every_grid_and_toggles(
 
     assert count(page, ".gr-building, .marker-cluster") == 0
     toggle(page, "楼栋")
-    page.wait_for_function(
-        "document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
+    page.wait_for_function("document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
     n_buildings = page.evaluate(
         "(() => { let n = 0; gridderMap.eachLayer(l => { if (l.addLayers) "
-        "n += l.getLayers().length; }); return n; })()")
+        "n += l.getLayers().length; }); return n; })()"
+    )
     assert n_buildings == len(pyogrio.read_dataframe(city["plan"], layer="assignments"))
 
     legend = page.inner_text(".gr-legend")
@@ -83,18 +92,27 @@ def test_overview_from_file_draws_every_grid_and_toggles(
     page.screenshot(path=str(artifacts / "maps-overview.png"))
 
 
-def test_grid_tooltip_and_popup(page: Any, maps: Path) -> None:
-    open_page(page, (maps / "index.html").as_uri())
-    page.locator("path.gr-grid").first.hover(force=True)
+def test_grid_tooltip_and_popup_show_numbers_and_workers(
+    page: Any, city: dict[str, Path], staffed_plan: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m"
+    write_maps(staffed_plan, out_dir=out, coverage=city["coverage"], tiles="none")
+    open_page(page, (out / "index.html").as_uri())
+    first = page.locator("path.gr-grid").first  # grid C001-001: W001 and specialist S01
+    first.hover(force=True)
     tip = page.locator(".gr-tooltip").first
     tip.wait_for()
     text = tip.inner_text()
-    for word in ("网格", "户数", "工作量", "偏差", "楼栋数", "分钟"):
+    for word in ("网格", "户数", "工作量", "偏差", "楼栋数", "分钟", "网格员"):
         assert word in text, text
-    page.locator("path.gr-grid").first.click(force=True)
+    first.click(force=True)
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
+    text = popup.inner_text()
+    assert "C001-001" in text and "W001 网格员, S01 专职网格员" in text, text
     assert popup.locator("a.gr-link").get_attribute("href").startswith("community-")
+    summary = page.inner_text(".gr-summary")
+    assert "网格员" in summary and "专职网格员" in summary
     assert errors(page) == []
 
 
@@ -103,17 +121,31 @@ def test_community_page_draws_its_buildings(
 ) -> None:
     assignments = pyogrio.read_dataframe(city["plan"], layer="assignments")
     open_page(page, (maps / "community-C001.html").as_uri())
-    page.wait_for_function(
-        "document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
+    page.wait_for_function("document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
     assert errors(page) == []
     assert count(page, "path.gr-grid") == 9
     n_buildings = page.evaluate(
         "(() => { let n = 0; gridderMap.eachLayer(l => { if (l.addLayers) "
-        "n += l.getLayers().length; }); return n; })()")
+        "n += l.getLayers().length; }); return n; })()"
+    )
     assert n_buildings == int((assignments["community_id"] == "C001").sum())
+    page.evaluate("gridderMap.setZoom(14, {animate: false})")
+    assert count(page, ".gr-label") == 0  # grid codes only from zoom 15 on
     page.evaluate("gridderMap.setZoom(18, {animate: false})")
     page.wait_for_function("document.querySelectorAll('path.gr-building').length > 0")
     assert count(page, ".marker-cluster") == 0  # no clustering when zoomed in
+    labels = page.evaluate(
+        "Array.from(document.querySelectorAll('.gr-label')).map(e => e.textContent)"
+    )
+    assert labels and set(labels) <= {f"{n:03d}" for n in range(1, 10)}
+    page.evaluate("gridderMap.setZoom(16, {animate: false})")
+    assert sorted(
+        page.evaluate("Array.from(document.querySelectorAll('.gr-label')).map(e => e.textContent)")
+    ) == [f"{n:03d}" for n in range(1, 10)]
+    toggle(page, "网格（按偏差着色）")
+    assert count(page, ".gr-label") == 0  # labels go with their layer
+    toggle(page, "网格（按偏差着色）")
+    page.evaluate("gridderMap.setZoom(18, {animate: false})")
     page.evaluate("gridderMap.fitBounds(gridderMap.getBounds().pad(-0.2), {animate: false})")
     page.screenshot(path=str(artifacts / "maps-community.png"))
     assert page.locator("a", has_text="返回总览").get_attribute("href") == "index.html"
@@ -140,8 +172,9 @@ def test_osm_tiles_offline_still_draws_the_map(
     assert count(page, "path.gr-grid") == 18
     remote = [u for u in page.gridder_requests if not u.startswith("file://")]
     assert remote and all(any(h in u for h in TILE_HOSTS) for u in remote)
-    unexpected = [e for e in errors(page)
-                  if not (e[0] == "error" and "Failed to load resource" in e[1])]
+    unexpected = [
+        e for e in errors(page) if not (e[0] == "error" and "Failed to load resource" in e[1])
+    ]
     assert unexpected == []
     assert "Legend" in page.inner_text(".gr-legend")
     assert "OpenStreetMap contributors, ODbL" in page.inner_text(".leaflet-control-attribution")
@@ -153,8 +186,13 @@ def test_hostile_names_render_as_text(page: Any, city: dict[str, Path], tmp_path
 
     plan = load_plan(city["plan"])
     nasty = "社区</script><img src=x onerror=alert(1)>{{ x }}"
-    path = write_plan(tmp_path / "nasty.gpkg", grids=plan.grids, assignments=plan.assignments,
-                      communities=plan.communities.assign(name=[nasty, "普通"]), meta=plan.meta)
+    path = write_plan(
+        tmp_path / "nasty.gpkg",
+        grids=plan.grids,
+        assignments=plan.assignments,
+        communities=plan.communities.assign(name=[nasty, "普通"]),
+        meta=plan.meta,
+    )
     out = tmp_path / "m"
     write_maps(path, out_dir=out, tiles="none")
     open_page(page, (out / "index.html").as_uri())

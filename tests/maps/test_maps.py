@@ -40,8 +40,14 @@ def layers(page: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def maps(city: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("maps")
-    write_maps(city["plan"], out_dir=out, coverage=city["coverage"], sites=city["sites"],
-               compare=city["old_plan"], tiles="none")
+    write_maps(
+        city["plan"],
+        out_dir=out,
+        coverage=city["coverage"],
+        sites=city["sites"],
+        compare=city["old_plan"],
+        tiles="none",
+    )
     return out
 
 
@@ -52,14 +58,20 @@ def test_writes_overview_community_pages_and_assets(maps: Path, city: dict[str, 
     index = (maps / "index.html").read_text(encoding="utf-8")
     for page in pages:
         assert f"href='{page}'" in index
-    for asset in ("leaflet/leaflet.js", "markercluster/markercluster.js", "gridder.js",
-                  "gridder.css", "fontawesome/webfonts/fa-solid-900.woff2"):
+    for asset in (
+        "leaflet/leaflet.js",
+        "markercluster/markercluster.js",
+        "gridder.js",
+        "gridder.css",
+        "fontawesome/webfonts/fa-solid-900.woff2",
+    ):
         assert (maps / "assets" / asset).stat().st_size > 0
 
 
 def test_no_cdn_and_every_reference_is_local(maps: Path) -> None:
     remote = re.compile(
-        r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""", re.I)
+        r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import""", re.I
+    )
     for path in [*maps.glob("*.html"), *maps.rglob("*.css"), maps / "assets" / "gridder.js"]:
         text = path.read_text(encoding="utf-8")
         links = [m for m in re.findall(r"<(?:script|link|img)\b[^>]*>", text) if remote.search(m)]
@@ -85,8 +97,7 @@ def test_every_grid_is_drawn_with_its_numbers(maps: Path, city: dict[str, Path])
         assert len(props["cov"]) == 6  # 3 types × (5, 15) minutes
         assert all(v is None or 0 <= v <= 100 for v in props["cov"])
     page = layers(maps / "community-C001.html")
-    assert {f["properties"]["code"][:4] for f in page["gr-grid"]["data"][0]["features"]} == {
-        "C001"}
+    assert {f["properties"]["code"][:4] for f in page["gr-grid"]["data"][0]["features"]} == {"C001"}
 
 
 def test_coordinates_are_rounded_to_six_decimals(maps: Path) -> None:
@@ -101,11 +112,14 @@ def test_layers_present_with_counts(maps: Path, city: dict[str, Path]) -> None:
     assignments = pyogrio.read_dataframe(city["plan"], layer="assignments")
     assert len(buildings["data"][0]["lat"]) == len(assignments)
     assert sum(len(d["lat"]) for d in drawn["gr-facility"]["data"]) == len(
-        pyogrio.read_dataframe(city["coverage"], layer="facilities"))
+        pyogrio.read_dataframe(city["coverage"], layer="facilities")
+    )
     assert len(drawn["gr-site"]["data"][0]["lat"]) == len(
-        pyogrio.read_dataframe(city["sites"], layer="sites"))
+        pyogrio.read_dataframe(city["sites"], layer="sites")
+    )
     assert len(drawn["gr-compare"]["data"][0]["features"]) == len(
-        pyogrio.read_dataframe(city["old_plan"], layer="grids"))
+        pyogrio.read_dataframe(city["old_plan"], layer="grids")
+    )
     assert drawn["gr-compare"]["options"][0]["dashArray"]
     assert {o["fields"][0][0] for o in drawn["gr-iso"]["options"]} == {"m"}
     assert len(drawn["gr-iso"]["options"]) == 2  # one layer per minutes value
@@ -115,10 +129,12 @@ def test_layers_present_with_counts(maps: Path, city: dict[str, Path]) -> None:
 
 
 def test_chinese_by_default_english_on_request(city: dict[str, Path], tmp_path: Path) -> None:
-    zh = write_maps(city["plan"], out_dir=tmp_path / "zh", coverage=city["coverage"],
-                    tiles="none").read_text(encoding="utf-8")
-    en = write_maps(city["plan"], out_dir=tmp_path / "en", coverage=city["coverage"],
-                    tiles="none", lang="en").read_text(encoding="utf-8")
+    zh = write_maps(
+        city["plan"], out_dir=tmp_path / "zh", coverage=city["coverage"], tiles="none"
+    ).read_text(encoding="utf-8")
+    en = write_maps(
+        city["plan"], out_dir=tmp_path / "en", coverage=city["coverage"], tiles="none", lang="en"
+    ).read_text(encoding="utf-8")
     for word in ("网格", "户数", "工作量", "偏差", "社区", "5分钟", "15分钟", "覆盖缺口", "图例"):
         assert word in zh, word
     for word in ("Grid", "Households", "Workload", "Deviation", "Legend", "15-minute walk"):
@@ -169,7 +185,8 @@ def test_same_input_same_pages(city: dict[str, Path], tmp_path: Path) -> None:
     b = write_maps(city["plan"], out_dir=tmp_path / "b", coverage=city["coverage"], tiles="none")
     assert a.read_bytes() == b.read_bytes()
     assert (a.parent / "community-C002.html").read_bytes() == (
-        b.parent / "community-C002.html").read_bytes()
+        b.parent / "community-C002.html"
+    ).read_bytes()
 
 
 def test_stale_community_pages_are_removed(city: dict[str, Path], tmp_path: Path) -> None:
@@ -191,8 +208,13 @@ def test_bad_inputs_name_file_and_problem(city: dict[str, Path], tmp_path: Path)
         write_maps(city["plan"], out_dir=tmp_path / "o", lang="fr")
     broken = tmp_path / "broken.gpkg"
     plan = load_plan(city["plan"])
-    write_plan(broken, grids=plan.grids.drop(columns=["households"]),
-               assignments=plan.assignments, communities=plan.communities, meta={})
+    write_plan(
+        broken,
+        grids=plan.grids.drop(columns=["households"]),
+        assignments=plan.assignments,
+        communities=plan.communities,
+        meta={},
+    )
     with pytest.raises(InputError, match=r"broken.gpkg:grids.*households"):
         write_maps(broken, out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
@@ -202,13 +224,20 @@ def test_text_from_the_data_cannot_break_the_page(city: dict[str, Path], tmp_pat
     plan = load_plan(city["plan"])
     nasty = "社区</script><b>{{ x }}{% y %}{# z"
     comms = plan.communities.assign(name=[nasty, "普通"])
-    path = write_plan(tmp_path / "nasty.gpkg", grids=plan.grids, assignments=plan.assignments,
-                      communities=comms, meta=plan.meta)
+    path = write_plan(
+        tmp_path / "nasty.gpkg",
+        grids=plan.grids,
+        assignments=plan.assignments,
+        communities=comms,
+        meta=plan.meta,
+    )
     page = write_maps(path, out_dir=tmp_path / "m", tiles="none").read_text(encoding="utf-8")
     assert "</script><b>" not in page
     assert "社区&lt;/script&gt;&lt;b&gt;{{ x }}{% y %}{# z" in page  # the summary table
-    names = [f["properties"]["name"] for f in layers(tmp_path / "m" / "index.html")[
-        "gr-community"]["data"][0]["features"]]
+    names = [
+        f["properties"]["name"]
+        for f in layers(tmp_path / "m" / "index.html")["gr-community"]["data"][0]["features"]
+    ]
     assert nasty in names
 
 
@@ -217,8 +246,9 @@ def test_in_band_share_in_summary(city: dict[str, Path], maps: Path) -> None:
     band = Band(250, 200, 300)
     share = band.in_band(grids["households"], grids["n_buildings"])
     expected = f"{np.nanmean(share) * 100:.1f}%"
-    total_row = re.search(r"<tr class='gr-total'>(.*?)</tr>", (maps / "index.html").read_text(
-        encoding="utf-8")).group(1)
+    total_row = re.search(
+        r"<tr class='gr-total'>(.*?)</tr>", (maps / "index.html").read_text(encoding="utf-8")
+    ).group(1)
     assert expected in total_row
     assert f"{int(grids['households'].sum()):,}" in total_row
 
@@ -254,11 +284,86 @@ def test_display_simplification_keeps_a_valid_coverage() -> None:
     left = shapely.Polygon([(0, 0), *edge, (0, 200)])
     right = shapely.Polygon([(200, 0), (200, 200), *edge[::-1]])
     frame = gpd.GeoDataFrame({"c": ["A", "A"]}, geometry=[left, right], crs="EPSG:32650")
-    out = display_geometries(frame.to_crs("EPSG:4326"), metric=frame.crs, tolerance_m=1.0,
-                             groups=frame["c"])
+    out = display_geometries(
+        frame.to_crs("EPSG:4326"), metric=frame.crs, tolerance_m=1.0, groups=frame["c"]
+    )
     assert shapely.coverage_is_valid(out)
-    assert shapely.get_num_coordinates(out).sum() < shapely.get_num_coordinates(
-        frame.geometry.values).sum() / 5
+    assert (
+        shapely.get_num_coordinates(out).sum()
+        < shapely.get_num_coordinates(frame.geometry.values).sum() / 5
+    )
     back = gpd.GeoSeries(out, crs="EPSG:4326").to_crs(frame.crs)
     assert abs(back.area.sum() - 40_000) < 40  # within 0.1 %
     assert back.iloc[0].intersection(back.iloc[1]).area < 1e-3
+
+
+def test_workers_in_grid_popups_and_summary(staffed_plan: Path, tmp_path: Path) -> None:
+    zh = write_maps(staffed_plan, out_dir=tmp_path / "zh", tiles="none")
+    grid = layers(zh)["gr-grid"]
+    assert ["wk", "网格员"] in grid["options"][0]["fields"]
+    wk = {f["properties"]["code"]: f["properties"]["wk"] for f in grid["data"][0]["features"]}
+    assert wk["C001-001"] == "W001 网格员, S01 专职网格员"
+    assert wk["C001-003"] == "W003 网格员"
+    assert wk["C002-001"] == "W010 网格员, W019 网格员"
+    rows = dict(
+        re.findall(
+            r"<tr class='gr-\w+'><td class='gr-l'>(.*?)</td>(.*?)</tr>",
+            zh.read_text(encoding="utf-8"),
+        )
+    )
+    cells = {k: re.findall(r"<td>(.*?)</td>", v) for k, v in rows.items()}
+    head = re.findall(r"<th>(.*?)</th>", zh.read_text(encoding="utf-8").split("gr-summary")[1])
+    col = head.index("网格员")  # <th> and <td> cells after the name and id columns
+    by_name = {re.sub(r"<[^>]+>", "", k): v for k, v in cells.items()}
+    assert by_name["测试社区1"][col : col + 2] == ["9", "1"]
+    assert by_name["测试社区2"][col : col + 2] == ["10", "0"]
+    assert by_name["合计"][col : col + 2] == ["19", "1"]
+    page = (tmp_path / "zh" / "community-C001.html").read_text(encoding="utf-8")
+    assert "网格员 9 · 专职网格员 1" in page
+    en = write_maps(staffed_plan, out_dir=tmp_path / "en", tiles="none", lang="en")
+    props = layers(en)["gr-grid"]["data"][0]["features"][0]["properties"]
+    assert props["wk"] == "W001 grid worker, S01 specialist"
+    assert "Grid workers" in en.read_text(encoding="utf-8")
+
+
+def test_without_workers_no_worker_column(maps: Path) -> None:
+    grid = layers(maps / "index.html")["gr-grid"]
+    assert all(f[0] != "wk" for f in grid["options"][0]["fields"])
+    assert "网格员" not in (maps / "index.html").read_text(encoding="utf-8")
+
+
+def test_grid_labels_and_outlines(maps: Path) -> None:
+    overview = layers(maps / "index.html")["gr-grid"]["options"][0]
+    page = layers(maps / "community-C001.html")["gr-grid"]["options"][0]
+    assert overview["labels"] == {"field": "code", "minZoom": 16}
+    assert page["labels"] == {"field": "lb", "minZoom": 15}
+    assert page["weight"] > overview["weight"] >= 1
+    for f in layers(maps / "community-C001.html")["gr-grid"]["data"][0]["features"]:
+        p = f["properties"]
+        assert p["lb"] == p["code"].removeprefix("C001-")
+        lat, lon = p["_lp"]
+        assert shapely.Polygon(f["geometry"]["coordinates"][0]).contains(shapely.Point(lon, lat))
+
+
+def test_many_facility_types_open_on_the_everyday_ones() -> None:
+    from gridder.mapstyle import shown_types
+
+    few = ["幼儿园", "社区卫生服务站", "菜市场"]
+    assert shown_types(few) == set(few)
+    many = ["clinic", "community_centre", "kindergarten", "library", "park", "school"]
+    assert shown_types(many) == {"community_centre", "kindergarten"}
+    assert shown_types(["社区服务站", "幼儿园", "药店", "超市", "公园"]) == {"社区服务站", "幼儿园"}
+    no_primary = ["clinic", "library", "park", "school", "pharmacy"]
+    assert shown_types(no_primary) == set(no_primary)
+
+
+def test_stale_workers_are_flagged_in_the_summary(staffed_plan: Path, tmp_path: Path) -> None:
+    from gridder.planfile import PlanFile
+
+    pf = PlanFile.read(staffed_plan)
+    pf.meta["workers_stale"] = True
+    stale = pf.write(tmp_path / "stale.gpkg")
+    page = write_maps(stale, out_dir=tmp_path / "m", tiles="none").read_text(encoding="utf-8")
+    assert "请重新运行 gridder workers" in page
+    fresh = write_maps(staffed_plan, out_dir=tmp_path / "f", tiles="none")
+    assert "gridder workers" not in fresh.read_text(encoding="utf-8")

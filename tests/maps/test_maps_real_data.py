@@ -41,16 +41,22 @@ def nanjing_plan(gpkg: Path, out: Path) -> dict[str, Path]:
     rows = []
     for cid, comm in zip(comms["community_id"], comms.geometry, strict=True):
         x0, y0, x1, y1 = comm.bounds
-        cells = [shapely.box(x, y, x + CELL_M, y + CELL_M)
-                 for y in np.arange(y1, y0, -CELL_M) - CELL_M for x in np.arange(x0, x1, CELL_M)]
+        cells = [
+            shapely.box(x, y, x + CELL_M, y + CELL_M)
+            for y in np.arange(y1, y0, -CELL_M) - CELL_M
+            for x in np.arange(x0, x1, CELL_M)
+        ]
         parts = [c.intersection(comm) for c in cells]
         parts = [p for p in parts if p.area > 1.0]
-        rows += [{"grid_id": f"{cid}-{i + 1:03d}", "community_id": cid, "geometry": p}
-                 for i, p in enumerate(parts)]
+        rows += [
+            {"grid_id": f"{cid}-{i + 1:03d}", "community_id": cid, "geometry": p}
+            for i, p in enumerate(parts)
+        ]
     grids = gpd.GeoDataFrame(rows, crs=METRIC)
     assignments = gpd.GeoDataFrame(
         {"building_id": b["osm_id"].astype(str), "households": households},
-        geometry=points, crs=METRIC,
+        geometry=points,
+        crs=METRIC,
     )
     joined = gpd.sjoin(assignments, grids, predicate="within", how="inner")
     joined = joined.drop(columns="index_right").drop_duplicates("building_id")
@@ -59,14 +65,24 @@ def nanjing_plan(gpkg: Path, out: Path) -> dict[str, Path]:
     grids["n_buildings"] = grids["grid_id"].map(totals["size"]).fillna(0).astype(int)
     grids["workload"] = grids["households"].astype(float)
     grids["area_m2"] = grids.geometry.area
-    plan = write_plan(out / "plan.gpkg", grids=grids, assignments=joined, communities=comms,
-                      meta={"plan_id": "nanjing-test", "parameters": {
-                          "target": 250, "min": 200, "max": 300}})
+    plan = write_plan(
+        out / "plan.gpkg",
+        grids=grids,
+        assignments=joined,
+        communities=comms,
+        meta={"plan_id": "nanjing-test", "parameters": {"target": 250, "min": 200, "max": 300}},
+    )
     pois = pyogrio.read_dataframe(gpkg, layer="pois").to_crs(METRIC)
     pois = pois[pois["amenity"].notna()].reset_index(drop=True)
     facilities = gpd.GeoDataFrame(
-        {"facility_id": pois["osm_id"].astype(str), "type": pois["amenity"].astype(str),
-         "name": pois["name"]}, geometry=pois.geometry, crs=METRIC)
+        {
+            "facility_id": pois["osm_id"].astype(str),
+            "type": pois["amenity"].astype(str),
+            "name": pois["name"],
+        },
+        geometry=pois.geometry,
+        crs=METRIC,
+    )
     coverage = write_geopackage(out / "coverage.gpkg", {"facilities": facilities})
     return {"plan": plan, "coverage": coverage, "grids": grids, "facilities": facilities}
 
@@ -83,10 +99,10 @@ def test_nanjing_maps_open_offline(
     n = page.evaluate("document.querySelectorAll('path.gr-grid').length")
     assert n == len(city["grids"]) > 10
     assert page.evaluate("document.querySelectorAll('.gr-facility').length") == len(
-        city["facilities"])
+        city["facilities"]
+    )
     page.screenshot(path=str(artifacts / "maps-nanjing.png"))
     page.goto((out / "community-NJ01.html").as_uri())
     page.wait_for_function("window.gridderReady !== undefined", timeout=30_000)
-    page.wait_for_function(
-        "document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
+    page.wait_for_function("document.querySelectorAll('.gr-building, .marker-cluster').length > 0")
     assert [e for e in page.gridder_console if e[0] in ("error", "pageerror")] == []

@@ -181,3 +181,34 @@ def test_locked_grids_are_never_touched_by_rebalancing(plan_copy: Path) -> None:
     for g in others:
         assert members[g] == members2[g]
         assert g not in result.changed_grids
+
+
+def test_undo_restores_the_workers_layer_after_gridder_workers(
+    district_plan: Path, plan_copy: Path, tmp_path: Path
+) -> None:
+    from gridder.workers import assign_workers, write_workers
+
+    n = len(PlanFile.read(plan_copy).grids)
+    # a plan staffed before the edit: undo brings back these workers and no stale mark
+    write_workers(plan_copy, assign_workers(plan_copy, workers=n, time_limit=1))
+    staffed = tmp_path / "staffed.gpkg"
+    shutil.copy(plan_copy, staffed)
+    plan = PlanFile.read(plan_copy)
+    apply_edit(plan_copy, move=[boundary_building(plan, "C01-001", "C01-002")], to="C01-002")
+    assert PlanFile.read(plan_copy).meta["workers_stale"] is True
+    # the edited plan is staffed again: different workers, 23 or 24 grids
+    edited = PlanFile.read(plan_copy)
+    write_workers(plan_copy, assign_workers(plan_copy, workers=n + 3, time_limit=1))
+    rerun = PlanFile.read(plan_copy).layer("workers")
+    assert rerun is not None and len(rerun) == n + 3
+    assert "workers_stale" not in PlanFile.read(plan_copy).meta
+    apply_edit(plan_copy, undo=True)
+    _same_plan(staffed, plan_copy)
+    assert len(edited.meta["history"]) == 1
+    # a plan without workers before the edit: undo removes the layer written after it
+    shutil.copy(district_plan, plan_copy)
+    apply_edit(plan_copy, lock="C01-003")
+    write_workers(plan_copy, assign_workers(plan_copy, workers=n, time_limit=1))
+    apply_edit(plan_copy, undo=True)
+    assert PlanFile.read(plan_copy).layer("workers") is None
+    _same_plan(district_plan, plan_copy)
