@@ -1,0 +1,202 @@
+"""Benchmark through the real pipeline's instances: gridder and peers side by side.
+
+Instances are built exactly as ``gridder partition`` builds them
+(:mod:`bench.partition.pipeline`: the pipeline's own tasks, then
+``PartitionInstance.from_frames`` — street/compound-cut tessellation). Every
+method is measured on the real grid polygons (``gridder.polygons.grid_polygons``).
+
+Usage (repository root)::
+
+    python -m bench.partition.pipe_run all --instances gen_4x6 helsinki nanjing gen_30x30 \
+        --methods gridder pymetis_contig maxp --timeout 200 --workers 2
+    python -m bench.partition.pipe_run table
+
+Each (instance, method) runs as its own subprocess under ``timeout -s KILL``;
+results are appended to ``bench/partition/results_pipeline.jsonl``.
+Peers get ``k = round(households / 250)`` per community (pymetis, contiguous,
+household weights) or a floor of 200 (spopt MaxPHeuristic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.partition.pipeline import PipeCommunity, load_instances, summary
+from bench.partition.run import m_pymetis, m_spopt
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results_pipeline.jsonl"
+
+
+def run_gridder(comms: list[PipeCommunity], workers: int) -> tuple[list[Any], dict[str, Any]]:
+    from gridder.partition import PartitionConfig, solve_many
+
+    cfg = PartitionConfig()
+    res = solve_many([c.instance for c in comms], cfg, max_workers=workers)
+    info = {
+        "limit_hit": sum(r.limit_hit for r in res),
+        "status": sorted({r.status for r in res}),
+        "max_community_s": round(max(r.solve_time for r in res), 2),
+    }
+    return [r.labels for r in res], info
+
+
+def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
+    """CONTRACT §6 measures on the real grid polygons, and the lower bound's ceiling."""
+    from gridder.partition import PartitionConfig, band_lower_bound, partition_quality
+    from gridder.polygons import grid_polygons
+
+    cfg = PartitionConfig()
+    n_in = n_cnt = n_grids = n_contig = n_single = lb_out = 0
+    max_dev = 0.0
+    pp: list[float] = []
+    wd_num = wd_den = 0.0
+    poly_fail = 0
+    for c, raw in zip(comms, labels, strict=True):
+        inst = c.instance
+        lab = np.asarray(raw, dtype=np.int64)
+        kw: dict[str, Any] = {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                polys = grid_polygons(c.tess, lab).sort_index()
+            geoms = polys.geometry.to_numpy()
+            import shapely
+
+            kw = {"grid_area": shapely.area(geoms), "grid_perimeter": shapely.length(geoms)}
+        except Exception:  # a peer's disconnected grids may not make polygons
+            poly_fail += 1
+        q = partition_quality(inst, lab, cfg, **kw)
+        n_in += q.n_in_band
+        n_cnt += q.n_counted
+        n_grids += q.n_grids
+        n_contig += int(q.contiguous.sum())
+        n_single += int(q.single_compound.sum())
+        if q.n_counted:
+            max_dev = max(max_dev, float(q.deviation[~q.excluded].max()))
+        pp += q.polsby_popper.tolist()
+        hh = float(inst.households.sum())
+        wd_num += q.mean_weighted_distance * hh
+        wd_den += hh
+        lb_out += band_lower_bound(inst, cfg).min_out_of_band
+    return {
+        "grids": n_grids,
+        "counted": n_cnt,
+        "in_band": round(n_in / max(n_cnt, 1), 4),
+        "ceiling": round(1 - lb_out / max(n_cnt, 1), 4),
+        "lower_bound_out": lb_out,
+        "max_dev": round(max_dev, 3),
+        "contiguity": round(n_contig / max(n_grids, 1), 4),
+        "pp_mean": round(float(np.mean(pp)), 3) if pp else None,
+        "wdist_m": round(wd_num / max(wd_den, 1.0), 1),
+        "single_compound": round(n_single / max(n_grids, 1), 4),
+        "polygon_failures": poly_fail,
+    }
+
+
+def cmd_one(name: str, method: str, workers: int) -> None:
+    comms = load_instances(name)
+    t = time.perf_counter()
+    info: dict[str, Any] = {}
+    if method == "gridder":
+        labels, info = run_gridder(comms, workers)
+    elif method in ("pymetis_contig", "pymetis"):
+        labels = [m_pymetis(c.instance, method == "pymetis_contig") for c in comms]
+    else:
+        labels = [m_spopt(c.instance, method) for c in comms]
+    solve_s = time.perf_counter() - t
+    res: dict[str, Any] = {
+        "instance": name,
+        "method": method,
+        "status": "ok",
+        "solve_s": round(solve_s, 2),
+        "workers": workers if method == "gridder" else 1,
+        **summary(comms),
+    }
+    res.update(evaluate(comms, labels))
+    res["info"] = info
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def cmd_all(instances: list[str], methods: list[str], timeout: int, workers: int) -> None:
+    root = HERE.parent.parent
+    for name in instances:
+        load_instances(name)  # build once, outside the timed runs
+        for m in methods:
+            t = time.time()
+            cmd = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m",
+                   "bench.partition.pipe_run", "one", name, m, "--workers", str(workers)]
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, check=False)
+            wall = time.time() - t
+            line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+            if line:
+                res = json.loads(line[-1][7:])
+            else:
+                res = {"instance": name, "method": m,
+                       "status": ("timeout" if p.returncode in (-9, 137)
+                                  else f"error {p.returncode}"),
+                       "error": p.stderr[-300:]}
+            res["proc_wall_s"] = round(wall, 2)
+            res["date"] = time.strftime("%Y-%m-%d %H:%M")
+            res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
+            with open(RESULTS, "a") as f:
+                f.write(json.dumps(res) + "\n")
+            print(json.dumps({k: res.get(k) for k in (
+                "instance", "method", "status", "solve_s", "in_band", "ceiling", "pp_mean",
+                "contiguity", "wdist_m", "single_compound")}), flush=True)
+
+
+def cmd_table() -> None:
+    with open(RESULTS) as f:
+        rows = [json.loads(x) for x in f]
+    last = {(r["instance"], r["method"]): r for r in rows}
+    cols = ["instance", "method", "status", "buildings", "households", "grids", "solve_s",
+            "in_band", "ceiling", "max_dev", "contiguity", "pp_mean", "wdist_m",
+            "single_compound"]
+    print("| " + " | ".join(cols) + " | time vs gridder | in band vs gridder |")
+    print("|" + "---|" * (len(cols) + 2))
+    for (inst, _), r in sorted(last.items()):
+        g = last.get((inst, "gridder"), {})
+        rt = (f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s")
+              else "")
+        rb = (f"{r['in_band'] - g['in_band']:+.3f}" if r.get("in_band") is not None
+              and g.get("in_band") is not None else "")
+        print("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
+              + f" | {rt} | {rb} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    one = sub.add_parser("one")
+    one.add_argument("instance")
+    one.add_argument("method")
+    one.add_argument("--workers", type=int, default=2)
+    a = sub.add_parser("all")
+    a.add_argument("--instances", nargs="+", default=["gen_4x6", "helsinki"])
+    a.add_argument("--methods", nargs="+", default=["gridder", "pymetis_contig", "maxp"])
+    a.add_argument("--timeout", type=int, default=200)
+    a.add_argument("--workers", type=int, default=2)
+    sub.add_parser("table")
+    o = ap.parse_args()
+    if o.cmd == "one":
+        cmd_one(o.instance, o.method, o.workers)
+    elif o.cmd == "all":
+        cmd_all(o.instances, o.methods, o.timeout, o.workers)
+    else:
+        cmd_table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Partition instances built the way the real pipeline builds them.
+
+``gridder.planning.partition_inputs`` prepares one task per community and
+calls ``PartitionInstance.from_frames`` (street/compound-cut tessellation) in
+a worker. This module captures those tasks through the executor interface
+(so the task building is the pipeline's own code, not a copy) and rebuilds the
+instances and tessellations from them, for the benchmark to run gridder and the
+peers on exactly the instances gridder sees.
+
+Instances: ``gen_RxC`` (``gridder.datasets.synthetic.generate_city(R, C,
+seed=0)``), ``helsinki`` (the demo data), ``nanjing`` (the Gulou extract, one
+test community = convex hull of the residential buildings, buffered 30 m).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+
+from gridder.graph.adjacency import Tessellation
+from gridder.partition import PartitionConfig, PartitionInstance
+
+OUT = Path(__file__).resolve().parents[1] / "out" / "partition_pipe"
+NANJING = Path("/work/shared/data/nanjing_gulou/nanjing_gulou.gpkg")
+
+
+@dataclass
+class PipeCommunity:
+    """One community as the pipeline sees it."""
+
+    instance: PartitionInstance
+    tess: Tessellation
+    geometry: Any
+    build_s: float
+
+
+class _Capture:
+    """An executor that records the pipeline's tasks and runs nothing useful."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Any] = []
+
+    def submit(self, fn: Any, item: Any) -> Future[Any]:
+        self.tasks.append(item)
+        fut: Future[Any] = Future()
+        fut.set_exception(_CapturedError())
+        return fut
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _CapturedError(Exception):
+    """Stops the pipeline once its tasks are recorded."""
+
+
+def capture_tasks(inputs: Any, config: PartitionConfig | None = None) -> list[Any]:
+    """The ``CommunityTask`` objects ``partition_inputs`` would solve."""
+    from gridder.planning import partition_inputs
+
+    cap = _Capture()
+    with contextlib.suppress(_CapturedError):
+        partition_inputs(inputs, config or PartitionConfig(), executor=cap)  # type: ignore[arg-type]
+    return cap.tasks
+
+
+def build(task: Any) -> PipeCommunity:
+    """``from_frames`` on one task, as ``gridder.planning._plan_community`` does."""
+    t = time.perf_counter()
+    inst, tess = PartitionInstance.from_frames(
+        task.community_id,
+        task.geometry,
+        task.buildings,
+        task.value,
+        task.streets,
+        barriers=task.barriers,
+        compounds=task.compounds,
+    )
+    return PipeCommunity(inst, tess, task.geometry, time.perf_counter() - t)
+
+
+def _inputs_generated(bx: int, by: int) -> Any:
+    from gridder.datasets.synthetic import generate_city
+    from gridder.prepare import prepare
+
+    c = generate_city(bx, by, seed=0)
+    return prepare(c.communities, c.buildings, streets=c.streets, compounds=c.compounds)
+
+
+def _inputs_helsinki() -> Any:
+    from gridder.inputs import load_inputs
+
+    demo = OUT / "demo" / "inputs.gpkg"
+    if not demo.exists():
+        import subprocess
+        import sys
+
+        subprocess.run(
+            [sys.executable, "-m", "gridder", "-q", "demo", "--out", str(demo.parent)],
+            check=True,
+            capture_output=True,
+        )
+    return load_inputs(
+        communities=f"{demo}:communities",
+        buildings=f"{demo}:buildings",
+        streets=f"{demo}:streets",
+    )
+
+
+def _inputs_nanjing() -> Any:
+    import pyogrio
+
+    from gridder.inputs import load_inputs
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    b = pyogrio.read_dataframe(NANJING, layer="buildings")
+    metric = b.estimate_utm_crs()
+    bm = b.to_crs(metric)
+    kind = b["building"].astype(str) if "building" in b.columns else None
+    res = bm if kind is None else bm[kind.isin(["apartments", "residential", "house", "dormitory"])]
+    hull = res.geometry.union_all().convex_hull.buffer(30)
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["NJ-GULOU"], "name": ["Gulou test community"]},
+        geometry=[hull],
+        crs=metric,
+    ).to_crs(4326)
+    path = OUT / "nanjing_community.gpkg"
+    comm.to_file(path, layer="communities", driver="GPKG")
+    b = b.assign(building_id=b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str))
+    b.to_file(path, layer="buildings", driver="GPKG")
+    return load_inputs(
+        communities=f"{path}:communities",
+        buildings=f"{path}:buildings",
+        streets=f"{NANJING}:streets",
+    )
+
+
+def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
+    """Instances of a named benchmark city, built through the pipeline (cached)."""
+    path = OUT / f"{name}.pkl"
+    if cache and path.exists():
+        with open(path, "rb") as f:
+            return pickle.load(f)  # type: ignore[no-any-return]
+    if name.startswith("gen_"):
+        bx, by = (int(x) for x in name[4:].split("x"))
+        inputs = _inputs_generated(bx, by)
+    elif name == "helsinki":
+        inputs = _inputs_helsinki()
+    elif name == "nanjing":
+        inputs = _inputs_nanjing()
+    else:
+        msg = f"unknown pipeline instance {name!r}"
+        raise ValueError(msg)
+    out = [build(t) for t in capture_tasks(inputs) if len(t.buildings)]
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(out, f)
+    return out
+
+
+def summary(comms: list[PipeCommunity]) -> dict[str, Any]:
+    """Size of an instance set."""
+    return {
+        "communities": len(comms),
+        "buildings": int(sum(c.instance.n for c in comms)),
+        "households": int(sum(int(c.instance.value.sum()) for c in comms)),
+        "build_s": round(sum(c.build_s for c in comms), 2),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    for nm in sys.argv[1:]:
+        print(nm, summary(load_instances(nm)))
