@@ -399,6 +399,12 @@ def _cmd_site(args: argparse.Namespace) -> int:
         )
     console = Console()
     console.print(table)
+    wanted, useful = run.get("sites_requested"), run.get("sites_with_gain")
+    if wanted is not None and useful is not None and useful < wanted:
+        console.print(
+            f"only {useful} of the {wanted} requested sites gain households; "
+            "more sites would cover nobody new"
+        )
     console.print(f"solver {run['status']}; wrote {path}")
     return 0
 

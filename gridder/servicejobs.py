@@ -173,6 +173,8 @@ def coverage_job(
     }
     if result.compliance is not None:
         frames["compliance"] = result.compliance
+    if result.missing is not None:
+        frames["missing"] = result.missing
     frames["facilities"] = facilities_out
     frames["network"] = result.network.edges_frame()
     frames["components"] = result.components

@@ -52,9 +52,12 @@ def run_scipy(g, types, bld, cutoff):
     t0 = time.perf_counter()
     g2 = sparse.csr_matrix(g)  # a copy, as a user would build it
     t1 = time.perf_counter()
-    got = scipy_reference(g2, types, bld, cutoff)
-    t2 = time.perf_counter()
-    return {"build_s": t1 - t0, "query_s": t2 - t1, "dist": got}
+    queries = []
+    for _ in range(3):  # best of 3, as gridder's own run in run.py
+        t2 = time.perf_counter()
+        got = scipy_reference(g2, types, bld, cutoff)
+        queries.append(time.perf_counter() - t2)
+    return {"build_s": t1 - t0, "query_s": min(queries), "dist": got}
 
 
 def run_networkx(g, types, bld, cutoff):
@@ -64,8 +67,9 @@ def run_networkx(g, types, bld, cutoff):
     coo = sparse.triu(g, k=1).tocoo()
     G = nx.Graph()
     G.add_nodes_from(range(g.shape[0]))
-    G.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(),
-                                  strict=True))
+    G.add_weighted_edges_from(
+        zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
+    )
     t1 = time.perf_counter()
     got = []
     for fac in types:
@@ -94,8 +98,9 @@ def run_igraph(g, types, bld, cutoff):
         for f in fac.tolist():
             extra_e.append((n + t, f))
             extra_w.append(0.0)
-    G = ig.Graph(n=n + len(types), edges=np.vstack([edges, np.array(extra_e)]).tolist(),
-                 directed=True)
+    G = ig.Graph(
+        n=n + len(types), edges=np.vstack([edges, np.array(extra_e)]).tolist(), directed=True
+    )
     G.es["w"] = weights + extra_w
     t1 = time.perf_counter()
     got = []
@@ -117,16 +122,26 @@ def run_pandana(g, types, bld, cutoff, z):
     coo = sparse.triu(g, k=1).tocoo()
     x, y = z["x"], z["y"]
     nodes = pd.Index(np.arange(g.shape[0]))
-    net = pdna.Network(pd.Series(x, index=nodes), pd.Series(y, index=nodes),
-                       pd.Series(coo.row), pd.Series(coo.col),
-                       pd.DataFrame({"w": coo.data}), twoway=True)
+    net = pdna.Network(
+        pd.Series(x, index=nodes),
+        pd.Series(y, index=nodes),
+        pd.Series(coo.row),
+        pd.Series(coo.col),
+        pd.DataFrame({"w": coo.data}),
+        twoway=True,
+    )
     t1 = time.perf_counter()
     net.precompute(cutoff)
     t2 = time.perf_counter()
     got = []
     for t, fac in enumerate(types):
-        net.set_pois(category=f"t{t}", maxdist=cutoff, maxitems=1,
-                     x_col=pd.Series(x[fac]), y_col=pd.Series(y[fac]))
+        net.set_pois(
+            category=f"t{t}",
+            maxdist=cutoff,
+            maxitems=1,
+            x_col=pd.Series(x[fac]),
+            y_col=pd.Series(y[fac]),
+        )
         res = net.nearest_pois(cutoff, f"t{t}", num_pois=1)
         d = res[1].to_numpy()[bld].astype(float)
         d[d >= cutoff] = np.inf
@@ -147,18 +162,24 @@ def run_spopt(path, p):
     t1 = time.perf_counter()
     m.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=120))
     t2 = time.perf_counter()
-    out["mclp"] = {"build_s": t1 - t0, "solve_s": t2 - t1,
-                   "objective": float(m.problem.objective.value()),
-                   "status": pulp.LpStatus[m.problem.status]}
+    out["mclp"] = {
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "objective": float(m.problem.objective.value()),
+        "status": pulp.LpStatus[m.problem.status],
+    }
     rows = (cost <= radius).any(axis=1)
     t0 = time.perf_counter()
     s = LSCP.from_cost_matrix(cost[rows], radius)
     t1 = time.perf_counter()
     s.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=120))
     t2 = time.perf_counter()
-    out["lscp"] = {"build_s": t1 - t0, "solve_s": t2 - t1,
-                   "objective": float(s.problem.objective.value()),
-                   "status": pulp.LpStatus[s.problem.status]}
+    out["lscp"] = {
+        "build_s": t1 - t0,
+        "solve_s": t2 - t1,
+        "objective": float(s.problem.objective.value()),
+        "status": pulp.LpStatus[s.problem.status],
+    }
     return out
 
 

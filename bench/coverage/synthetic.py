@@ -13,8 +13,14 @@ import shapely
 CRS = "EPSG:32650"
 
 
-def street_grid(size_m: float, *, spacing: float = 40.0, drop: float = 0.15, seed: int = 42,
-                with_ids: bool = False) -> gpd.GeoDataFrame:
+def street_grid(
+    size_m: float,
+    *,
+    spacing: float = 40.0,
+    drop: float = 0.15,
+    seed: int = 42,
+    with_ids: bool = False,
+) -> gpd.GeoDataFrame:
     """Grid streets, one LineString per segment (``u``/``v`` ids when ``with_ids``)."""
     rng = np.random.default_rng(seed)
     n = int(size_m // spacing)

@@ -9,7 +9,7 @@ Examples
 
 from gridder.coverage.access import NearestFacility, nearest_facility, pairwise_within
 from gridder.coverage.compute import CoverageResult, compute_coverage, thresholds_for
-from gridder.coverage.gaps import gap_polygons, gaps
+from gridder.coverage.gaps import building_cells, gap_polygons, gaps
 from gridder.coverage.isochrones import IsochroneBuilder, isochrones
 from gridder.coverage.siting import (
     SitingResult,
@@ -19,7 +19,14 @@ from gridder.coverage.siting import (
     solve_max_cover,
     solve_set_cover,
 )
-from gridder.coverage.standard import Category, Level, Standard, compliance, load_standard
+from gridder.coverage.standard import (
+    Category,
+    Level,
+    Standard,
+    compliance,
+    load_standard,
+    missing_by_scope,
+)
 from gridder.coverage.summary import covered_table, summarize
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "SitingResult",
     "Solution",
     "Standard",
+    "building_cells",
     "compliance",
     "compute_coverage",
     "covered_table",
@@ -38,6 +46,7 @@ __all__ = [
     "gaps",
     "isochrones",
     "load_standard",
+    "missing_by_scope",
     "nearest_facility",
     "network_candidates",
     "pairwise_within",

@@ -75,8 +75,12 @@ class _TargetEnds:
 
 
 def _read_targets(
-    ends: _TargetEnds, node_dist: FloatArray, node_source: npt.NDArray[np.integer[Any]],
-    *, n_nodes: int, n_targets: int,
+    ends: _TargetEnds,
+    node_dist: FloatArray,
+    node_source: npt.NDArray[np.integer[Any]],
+    *,
+    n_nodes: int,
+    n_targets: int,
 ) -> tuple[FloatArray, IntArray]:
     """Distance and nearest source for each target from per-node results.
 
@@ -113,11 +117,7 @@ def _same_edge(
     pairs = tgt.merge(fac, on="edge")
     t = pairs["t"].to_numpy(dtype=np.int64)
     s = pairs["s"].to_numpy(dtype=np.int64)
-    d = (
-        np.abs(targets.offset[t] - sources.offset[s])
-        + targets.leg[t]
-        + sources.leg[s]
-    )
+    d = np.abs(targets.offset[t] - sources.offset[s]) + targets.leg[t] + sources.leg[s]
     return t, d, s
 
 
@@ -240,9 +240,7 @@ def pairwise_within(
         chunk = int(max(1, min(256, 20_000_000 // max(graph.shape[0], 1))))
     for start in range(0, len(ok_s), chunk):
         block = ok_s[start : start + chunk]
-        d = csgraph.dijkstra(
-            graph, directed=True, indices=network.n_nodes + block, limit=cutoff_m
-        )
+        d = csgraph.dijkstra(graph, directed=True, indices=network.n_nodes + block, limit=cutoff_m)
         best = np.minimum(d[:, tu] + off_u, d[:, tv] + off_v) + leg
         bi, ti = np.nonzero(best <= cutoff_m)
         rows.append(ok_t[ti])
@@ -262,6 +260,4 @@ def pairwise_within(
     r, c, v = r[order], c[order], v[order]
     first = np.ones(len(r), dtype=bool)
     first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
-    return sparse.csr_matrix(
-        (v[first], (r[first], c[first])), shape=(len(targets), len(sources))
-    )
+    return sparse.csr_matrix((v[first], (r[first], c[first])), shape=(len(targets), len(sources)))

@@ -22,7 +22,7 @@ import shapely
 from gridder.coverage.access import nearest_facility
 from gridder.coverage.gaps import gaps as gap_frame
 from gridder.coverage.isochrones import isochrones as isochrone_frame
-from gridder.coverage.standard import Standard, compliance, load_standard
+from gridder.coverage.standard import Standard, compliance, load_standard, missing_by_scope
 from gridder.coverage.summary import summarize
 from gridder.errors import InputError, Problem
 from gridder.graph.streets import WalkNetwork, WalkRules
@@ -70,7 +70,9 @@ class CoverageResult:
     network
         The walking network (for siting and maps).
     meta
-        Parameters, counts and timings (seconds per step).
+        Parameters, counts and timings (seconds per step); with a standard,
+        ``missing``: for the whole area, the level (``"5"``, ``"10"``, ``"15"``) → the
+        required categories missing there.
     """
 
     access: gpd.GeoDataFrame
@@ -82,6 +84,15 @@ class CoverageResult:
     distances: pd.DataFrame
     network: WalkNetwork
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> pd.DataFrame | None:
+        """Per scope (all, community, grid) and level, the required categories missing.
+
+        :func:`gridder.coverage.standard.missing_by_scope` of :attr:`compliance`;
+        ``None`` without a standard.
+        """
+        return None if self.compliance is None else missing_by_scope(self.compliance)
 
 
 def thresholds_for(
@@ -110,8 +121,9 @@ def _check_inputs(
     ):
         if frame.crs is None or not frame.crs.is_projected:
             problems.append(Problem(name, "", f"expected a projected metric CRS, got {frame.crs}"))
-        problems += [Problem(name, "", f"missing column {c!r}") for c in cols
-                     if c not in frame.columns]
+        problems += [
+            Problem(name, "", f"missing column {c!r}") for c in cols if c not in frame.columns
+        ]
     if len(facilities) == 0:
         problems.append(Problem("facilities", "", "no facilities"))
     if not problems:
@@ -215,8 +227,14 @@ def compute_coverage(
     missing = [x for x in wanted if x not in all_types]
     if missing:
         raise InputError(
-            [Problem("facilities", "", f"no facility of type {m!r} (types present: "
-                     f"{', '.join(all_types)})") for m in missing]
+            [
+                Problem(
+                    "facilities",
+                    "",
+                    f"no facility of type {m!r} (types present: {', '.join(all_types)})",
+                )
+                for m in missing
+            ]
         )
     f_anchor = net.snap(facilities.geometry)
     fids = facilities["facility_id"].astype(str).to_numpy()
@@ -225,9 +243,12 @@ def compute_coverage(
         if far.any():
             raise InputError(
                 [
-                    Problem("facilities", f"facility_id={fid}",
-                            f"lies {leg:,.0f} m from the walking network (more than "
-                            f"{max_snap_m:,.0f} m): outside the streets' area?")
+                    Problem(
+                        "facilities",
+                        f"facility_id={fid}",
+                        f"lies {leg:,.0f} m from the walking network (more than "
+                        f"{max_snap_m:,.0f} m): outside the streets' area?",
+                    )
                     for fid, leg in zip(fids[far], f_anchor.leg[far], strict=True)
                 ]
             )
@@ -236,18 +257,19 @@ def compute_coverage(
 
     graph = net.with_virtual_nodes(f_anchor)
     groups = [np.flatnonzero(ftype == x) for x in wanted]
-    nearest = nearest_facility(net, f_anchor, b_anchor, cutoff_m=cutoff, groups=groups,
-                               graph=graph)
+    nearest = nearest_facility(net, f_anchor, b_anchor, cutoff_m=cutoff, groups=groups, graph=graph)
     dist = {x: r.dist for x, r in zip(wanted, nearest, strict=True)}
     t = step("distances", t)
 
     # the access layer's category comes from the catalogue even without --standard
     catalogue = std if std is not None else load_standard("gb50180")
     categories = {x: catalogue.category_of(x) for x in wanted}
-    access = _access_frame(buildings, wanted, nearest=nearest, fids=fids,
-                           categories=categories, speed_kmh=speed_kmh)
-    distances = pd.DataFrame(dist, index=pd.Index(buildings["building_id"].to_numpy(),
-                                                  name="building_id"))
+    access = _access_frame(
+        buildings, wanted, nearest=nearest, fids=fids, categories=categories, speed_kmh=speed_kmh
+    )
+    distances = pd.DataFrame(
+        dist, index=pd.Index(buildings["building_id"].to_numpy(), name="building_id")
+    )
     summary = summarize(buildings, dist, thresholds)
     comp = None
     if std is not None:
@@ -262,38 +284,64 @@ def compute_coverage(
     if isochrones == "none":
         iso = gpd.GeoDataFrame(
             {"facility_id": [], "facility_type": [], "minutes": [], "distance_m": []},
-            geometry=[], crs=net.crs,
+            geometry=[],
+            crs=net.crs,
         )
     else:
         keep = np.isin(ftype, wanted)
         sub = f_anchor.take(np.flatnonzero(keep))
         iso = isochrone_frame(
-            net, sub,
+            net,
+            sub,
             points=np.asarray(facilities.geometry.values, dtype=object)[keep],
             facility_ids=fids[keep].tolist(),
             facility_types=ftype[keep].tolist(),
-            thresholds=thresholds, mode=isochrones, buffer_m=buffer_m, progress=progress,
+            thresholds=thresholds,
+            mode=isochrones,
+            buffer_m=buffer_m,
+            progress=progress,
         )
     t = step("isochrones", t)
     gp = gap_frame(buildings, dist, thresholds, link_m=gap_link_m)
     t = step("gaps", t)
-    components = net.small_components(buildings=buildings, facilities=facilities,
-                                      building_legs=b_anchor.leg, facility_legs=f_anchor.leg)
+    components = net.small_components(
+        buildings=buildings,
+        facilities=facilities,
+        building_legs=b_anchor.leg,
+        facility_legs=f_anchor.leg,
+    )
     step("components", t)
     meta = {
         "thresholds": [{"minutes": m, "distance_m": d} for m, d in thresholds],
         "speed_kmh": speed_kmh,
         "standard": std.name if std is not None else None,
         "isochrones": isochrones,
-        "network": {"nodes": net.n_nodes, "edges": net.n_edges,
-                    "components": int(net.component.max()) + 1},
+        "network": {
+            "nodes": net.n_nodes,
+            "edges": net.n_edges,
+            "components": int(net.component.max()) + 1,
+        },
         "facility_types": wanted,
         "categories": categories,
         "timings_s": timings,
     }
-    return CoverageResult(access=access, summary=summary, isochrones=iso, gaps=gp,
-                          compliance=comp, components=components, distances=distances,
-                          network=net, meta=meta)
+    if comp is not None:
+        whole = missing_by_scope(comp[comp["scope"] == "all"])
+        meta["missing"] = {
+            str(int(lv)): [x for x in names.split(", ") if x]
+            for lv, names in zip(whole["level"], whole["missing_categories"], strict=True)
+        }
+    return CoverageResult(
+        access=access,
+        summary=summary,
+        isochrones=iso,
+        gaps=gp,
+        compliance=comp,
+        components=components,
+        distances=distances,
+        network=net,
+        meta=meta,
+    )
 
 
 def _access_frame(

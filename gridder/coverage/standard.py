@@ -8,7 +8,15 @@ level requires, each entry marked ``source: standard`` (read) or ``source: assum
 
 :func:`compliance` answers, per scope (all / community / grid), level and required
 category: how many households reach one within the level's distance, and whether the
-category is *missing* (share below ``missing_if_share_below``).
+category is *missing*.
+
+The "missing" rule
+------------------
+A required category is *missing* for a scope when fewer than
+``missing_if_share_below`` (catalogue key; 0.5 in the shipped catalogue, a project
+choice marked ``assumed``) of the scope's households reach a facility of that category
+within the level's distance. A scope with no households is never missing anything.
+:func:`missing_by_scope` lists, per scope and level, the categories missing there.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ __all__ = [
     "Standard",
     "compliance",
     "load_standard",
+    "missing_by_scope",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,9 +181,7 @@ class Standard:
         Conjunctive conditions (``a=b+c=d``) are tried before single ones.
         """
         out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        conds = [
-            (cond, cat.key) for cat in self.categories.values() for cond in cat.osm
-        ]
+        conds = [(cond, cat.key) for cat in self.categories.values() for cond in cat.osm]
         conds.sort(key=lambda item: -item[0].count("+"))
         for cond, key in conds:
             mask = pd.Series(True, index=frame.index)
@@ -304,3 +311,73 @@ def compliance(
             "missing",
         ]
     ]
+
+
+MISSING_COLUMNS = (
+    "scope",
+    "scope_id",
+    "level",
+    "distance_m",
+    "households",
+    "n_required",
+    "n_missing",
+    "missing_categories",
+    "missing_zh",
+)
+
+
+def missing_by_scope(compliance: pd.DataFrame) -> pd.DataFrame:
+    """List, per scope and level, the required categories that are missing.
+
+    Parameters
+    ----------
+    compliance
+        A table from :func:`compliance` (or a coverage file's ``compliance`` layer).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scope (``all``, each community, each grid) and level, in that order:
+        ``scope``, ``scope_id``, ``level``, ``distance_m``, ``households``,
+        ``n_required``, ``n_missing``, ``missing_categories`` (catalogue keys joined by
+        ``", "``; empty when none is missing) and ``missing_zh`` (their Chinese names
+        joined by ``"；"``). Plain text columns, so that the table writes to GeoPackage,
+        CSV and Excel as it is.
+
+    Examples
+    --------
+    >>> table = missing_by_scope(result.compliance)              # doctest: +SKIP
+    >>> table.query("scope == 'grid' and n_missing > 0")          # doctest: +SKIP
+    """
+    if len(compliance) == 0:
+        return pd.DataFrame(columns=list(MISSING_COLUMNS))
+    c = compliance.copy()
+    if "category_zh" not in c.columns:
+        c["category_zh"] = c["category"]
+    c["missing"] = c["missing"].astype(bool)
+    scope_rank = {"all": 0, "community": 1, "grid": 2}
+    c["_rank"] = c["scope"].map(scope_rank).fillna(3)
+    c["_pos"] = np.arange(len(c))  # the catalogue's order of categories within a level
+    keys = ["_rank", "scope", "scope_id", "level"]
+    grouped = c.sort_values([*keys, "_pos"], kind="stable").groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(
+        distance_m=("distance_m", "first"),
+        households=("households", "first"),
+        n_required=("category", "size"),
+        n_missing=("missing", "sum"),
+    ).reset_index()
+    missing = c[c["missing"]].sort_values([*keys, "_pos"], kind="stable")
+    names = (
+        missing.groupby(keys, sort=False, dropna=False)
+        .agg(
+            missing_categories=("category", lambda s: ", ".join(map(str, s))),
+            missing_zh=("category_zh", lambda s: "；".join(map(str, s))),
+        )
+        .reset_index()
+    )
+    out = out.merge(names, on=keys, how="left")
+    out["missing_categories"] = out["missing_categories"].fillna("")
+    out["missing_zh"] = out["missing_zh"].fillna("")
+    out["n_missing"] = out["n_missing"].astype(np.int64)
+    out["n_required"] = out["n_required"].astype(np.int64)
+    return out[list(MISSING_COLUMNS)].reset_index(drop=True)

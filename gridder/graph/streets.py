@@ -52,6 +52,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 GeomArray = npt.NDArray[np.object_]
 
+
 @dataclass(frozen=True)
 class Anchors:
     """Points snapped onto the network: per point, its edge, position along it and access leg.
@@ -381,8 +382,7 @@ class WalkNetwork:
             nearest to (they are still snapped onto the largest one).
         """
         geoms = _as_points(
-            np.asarray(points.values if isinstance(points, gpd.GeoSeries) else points,
-                       dtype=object)
+            np.asarray(points.values if isinstance(points, gpd.GeoSeries) else points, dtype=object)
         )
         empty = pd.DataFrame({"id": [], "component": [], "distance_m": []})
         small = np.flatnonzero(self.component[self.edge_u] != self.largest)
@@ -395,8 +395,11 @@ class WalkNetwork:
         off = dist < legs[pi]
         comp = self.component[self.edge_u[small[ti[off]]]]
         return pd.DataFrame(
-            {"id": np.asarray(ids, dtype=object)[pi[off]], "component": comp,
-             "distance_m": dist[off]}
+            {
+                "id": np.asarray(ids, dtype=object)[pi[off]],
+                "component": comp,
+                "distance_m": dist[off],
+            }
         )
 
     def small_components(
@@ -430,8 +433,7 @@ class WalkNetwork:
         ):
             lists: dict[Any, list[Any]] = {}
             if frame is not None and len(frame) and len(comps):
-                near = self.nearest_components(frame.geometry, frame[idcol].to_numpy(),
-                                               legs=legs)
+                near = self.nearest_components(frame.geometry, frame[idcol].to_numpy(), legs=legs)
                 lists = near.groupby("component")["id"].agg(list).to_dict()
             comps[name] = [lists.get(int(c), []) for c in comps["component"]]
         return comps
@@ -451,8 +453,12 @@ class WalkNetwork:
         a = anchors.leg[ok] + anchors.offset[ok]
         b = anchors.leg[ok] + np.maximum(self.edge_length[e] - anchors.offset[ok], 0.0)
         n = self.n_nodes + k
-        extra = _csr(n, np.concatenate([virt, virt]),
-                     np.concatenate([self.edge_u[e], self.edge_v[e]]), np.concatenate([a, b]))
+        extra = _csr(
+            n,
+            np.concatenate([virt, virt]),
+            np.concatenate([self.edge_u[e], self.edge_v[e]]),
+            np.concatenate([a, b]),
+        )
         base = self.graph
         indptr = np.concatenate([base.indptr, np.full(k, base.indptr[-1], dtype=base.indptr.dtype)])
         grown = sparse.csr_matrix((base.data, base.indices, indptr), shape=(n, n))

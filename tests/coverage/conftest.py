@@ -45,7 +45,8 @@ def lattice_edges(
     )
     return gpd.GeoDataFrame(
         {"u": u + 1000, "v": v + 1000, "highway": "residential", "name": None},
-        geometry=geoms, crs=CRS,
+        geometry=geoms,
+        crs=CRS,
     )
 
 
@@ -63,10 +64,13 @@ def make_buildings(n: int, extent: float, *, seed: int = 1) -> gpd.GeoDataFrame:
             "building_id": [f"B{k}" for k in range(n)],
             "households": rng.integers(0, 40, n),
             "community_id": np.where(x < extent / 2, "C1", "C2"),
-            "grid_id": [f"{'C1' if xx < extent / 2 else 'C2'}-{int(yy // (extent / 3)):03d}"
-                        for xx, yy in zip(x, shapely.get_y(pts), strict=True)],
+            "grid_id": [
+                f"{'C1' if xx < extent / 2 else 'C2'}-{int(yy // (extent / 3)):03d}"
+                for xx, yy in zip(x, shapely.get_y(pts), strict=True)
+            ],
         },
-        geometry=pts, crs=CRS,
+        geometry=pts,
+        crs=CRS,
     )
 
 

@@ -15,11 +15,11 @@ CRS = "EPSG:32650"
 
 
 def _nx_nearest(G, n_targets, sources, cutoff):
-    dist, paths = nx.multi_source_dijkstra(G, [("f", k) for k in sources], cutoff=cutoff,
-                                           weight="weight")
+    dist, paths = nx.multi_source_dijkstra(
+        G, [("f", k) for k in sources], cutoff=cutoff, weight="weight"
+    )
     d = np.array([dist.get(("b", i), np.nan) for i in range(n_targets)])
-    src = np.array([paths[("b", i)][0][1] if ("b", i) in paths else -1
-                    for i in range(n_targets)])
+    src = np.array([paths[("b", i)][0][1] if ("b", i) in paths else -1 for i in range(n_targets)])
     return d, src
 
 
@@ -38,16 +38,21 @@ def test_nearest_equals_networkx(synth, seed):
         ok = ~np.isnan(d)
         assert np.allclose(d[ok], r.dist[ok], atol=1e-6)
         # the facility named is at the reported distance (ties may name another)
-        d_named = np.array([nx.dijkstra_path_length(G, ("b", i), ("f", int(r.source[i])))
-                            for i in np.flatnonzero(ok)[:40]])
+        d_named = np.array(
+            [
+                nx.dijkstra_path_length(G, ("b", i), ("f", int(r.source[i])))
+                for i in np.flatnonzero(ok)[:40]
+            ]
+        )
         assert np.allclose(d_named, r.dist[np.flatnonzero(ok)[:40]], atol=1e-6)
         assert np.isin(r.source[ok], grp).all()
         assert (r.source[~ok] == -1).all()
 
 
 def test_same_edge_is_exact():
-    streets = gpd.GeoDataFrame({"highway": [None]},
-                               geometry=[shapely.LineString([(0, 0), (1000, 0)])], crs=CRS)
+    streets = gpd.GeoDataFrame(
+        {"highway": [None]}, geometry=[shapely.LineString([(0, 0), (1000, 0)])], crs=CRS
+    )
     net = WalkNetwork.from_streets(streets)
     b = net.snap([shapely.Point(400, 10)])
     f = net.snap([shapely.Point(450, -5), shapely.Point(0, 0)])

@@ -15,14 +15,37 @@ from gridder.errors import InputError
 from gridder.graph.streets import WalkNetwork
 
 CONTRACT = {
-    "access": ["building_id", "grid_id", "facility_type", "category", "nearest_facility_id",
-               "dist_m", "walk_min"],
-    "summary": ["scope", "scope_id", "facility_type", "minutes", "households",
-                "households_covered", "share"],
+    "access": [
+        "building_id",
+        "grid_id",
+        "facility_type",
+        "category",
+        "nearest_facility_id",
+        "dist_m",
+        "walk_min",
+    ],
+    "summary": [
+        "scope",
+        "scope_id",
+        "facility_type",
+        "minutes",
+        "households",
+        "households_covered",
+        "share",
+    ],
     "isochrones": ["facility_id", "facility_type", "minutes"],
     "gaps": ["facility_type", "minutes", "households"],
-    "compliance": ["scope", "scope_id", "level", "category", "distance_m", "households",
-                   "households_covered", "share", "missing"],
+    "compliance": [
+        "scope",
+        "scope_id",
+        "level",
+        "category",
+        "distance_m",
+        "households",
+        "households_covered",
+        "share",
+        "missing",
+    ],
 }
 
 
@@ -55,8 +78,11 @@ def test_contract_columns_and_access(job):
     named = a.loc[reach]
     assert (named["nearest_facility_id"].map(types) == named["facility_type"]).all()
     # categories come from the shipped catalogue even without a standard
-    assert r.meta["categories"] == {"幼儿园": "kindergarten", "clinic": "health_station",
-                                    "社区服务站": "community_service_station"}
+    assert r.meta["categories"] == {
+        "幼儿园": "kindergarten",
+        "clinic": "health_station",
+        "社区服务站": "community_service_station",
+    }
     assert set(a.loc[a["facility_type"] == "幼儿园", "category"]) == {"kindergarten"}
     assert r.compliance is None
 
@@ -79,8 +105,9 @@ def test_summaries_add_up(job):
     assert (s["households_covered"] <= s["households"]).all()
     assert s["share"].between(0, 1).all()
     # a larger threshold never covers fewer households
-    wide = s.pivot_table(index=["scope", "scope_id", "facility_type"], columns="minutes",
-                         values="households_covered")
+    wide = s.pivot_table(
+        index=["scope", "scope_id", "facility_type"], columns="minutes", values="households_covered"
+    )
     assert (wide[15] >= wide[5]).all()
 
 
@@ -135,8 +162,11 @@ def test_standard_compliance(job):
     assert set(CONTRACT["compliance"]) <= set(c.columns)
     assert sorted(c["level"].unique()) == [5, 10, 15]
     assert set(r.summary["distance_m"]) == {300.0, 500.0, 1000.0}
-    assert r.meta["categories"] == {"幼儿园": "kindergarten", "clinic": "health_station",
-                                    "社区服务站": "community_service_station"}
+    assert r.meta["categories"] == {
+        "幼儿园": "kindergarten",
+        "clinic": "health_station",
+        "社区服务站": "community_service_station",
+    }
     k = c[(c["scope"] == "all") & (c["category"] == "kindergarten")].iloc[0]
     d = r.distances["幼儿园"].to_numpy()
     assert k["households_covered"] == buildings["households"].to_numpy()[d <= 300].sum()
@@ -151,9 +181,17 @@ def test_bad_input(job, synth):
     streets, buildings, facilities = job
     with pytest.raises(InputError, match="no facility of type 'library'"):
         compute_coverage(streets, buildings, facilities, types=["library"])
-    far = pd.concat([facilities, gpd.GeoDataFrame(
-        [{"facility_id": "FAR", "type": "clinic"}],
-        geometry=[shapely.Point(50_000, 50_000)], crs=facilities.crs)], ignore_index=True)
+    far = pd.concat(
+        [
+            facilities,
+            gpd.GeoDataFrame(
+                [{"facility_id": "FAR", "type": "clinic"}],
+                geometry=[shapely.Point(50_000, 50_000)],
+                crs=facilities.crs,
+            ),
+        ],
+        ignore_index=True,
+    )
     with pytest.raises(InputError, match=r"facility_id=FAR: lies .* from the walking network"):
         compute_coverage(streets, buildings, far)
     with pytest.raises(InputError, match="no facilities"):
@@ -169,11 +207,14 @@ def test_bad_input(job, synth):
 def test_disconnected_network_snaps_to_largest(synth, job):
     _, buildings, facilities = job
     streets = synth.lattice_edges(16, 16, 80.0, seed=1)
-    island = gpd.GeoDataFrame({"u": [1], "v": [2], "highway": ["footway"]},
-                              geometry=[shapely.LineString([(600, 600), (640, 600)])],
-                              crs=streets.crs)
-    r = compute_coverage(pd.concat([streets, island], ignore_index=True), buildings,
-                         facilities, isochrones="none")
+    island = gpd.GeoDataFrame(
+        {"u": [1], "v": [2], "highway": ["footway"]},
+        geometry=[shapely.LineString([(600, 600), (640, 600)])],
+        crs=streets.crs,
+    )
+    r = compute_coverage(
+        pd.concat([streets, island], ignore_index=True), buildings, facilities, isochrones="none"
+    )
     assert len(r.components) == 1
     assert r.components.loc[0, "n_edges"] == 1
 
@@ -192,8 +233,9 @@ def test_progress_and_full_coverage(synth):
     buildings = synth.make_buildings(40, 300.0, seed=3)
     facilities = synth.make_facilities({"站": 3}, 300.0, seed=4)
     calls = []
-    r = compute_coverage(streets, buildings, facilities, minutes=(30,), progress=lambda *a:
-                         calls.append(a))
+    r = compute_coverage(
+        streets, buildings, facilities, minutes=(30,), progress=lambda *a: calls.append(a)
+    )
     steps = {c[0] for c in calls}
     assert {"network", "snap", "distances", "summary", "isochrones", "gaps"} <= steps
     assert ("isochrones", 3, 3) in calls

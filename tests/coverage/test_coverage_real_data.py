@@ -28,8 +28,7 @@ def _check_against_networkx(synth, net, points, fac_points, cutoff):
     assert np.abs(brute - b.leg).max() < 1.0
     r = nearest_facility(net, f, b, cutoff_m=cutoff)[0]
     G = synth.reference_graph(net, {"b": b, "f": f})
-    dist = nx.multi_source_dijkstra_path_length(G, [("f", k) for k in range(len(f))],
-                                                cutoff=cutoff)
+    dist = nx.multi_source_dijkstra_path_length(G, [("f", k) for k in range(len(f))], cutoff=cutoff)
     want = np.array([dist.get(("b", i), np.nan) for i in range(len(b))])
     assert np.array_equal(np.isnan(want), np.isnan(r.dist))
     ok = ~np.isnan(want)
@@ -48,8 +47,10 @@ def _crossings_share_no_node(net, streets, is_level_crossing):
     assert len(si) > 0, "expected bridges/tunnels crossing streets in this extract"
     a, b = special[si], other[oi]
     shared = (
-        (net.edge_u[a] == net.edge_u[b]) | (net.edge_u[a] == net.edge_v[b])
-        | (net.edge_v[a] == net.edge_u[b]) | (net.edge_v[a] == net.edge_v[b])
+        (net.edge_u[a] == net.edge_u[b])
+        | (net.edge_u[a] == net.edge_v[b])
+        | (net.edge_v[a] == net.edge_u[b])
+        | (net.edge_v[a] == net.edge_v[b])
     )
     assert not shared.any()
 
@@ -74,15 +75,21 @@ def test_nanjing_compute_coverage(nanjing_gpkg):
     streets = _metric(gpd.read_file(nanjing_gpkg, layer="streets"))
     raw = gpd.read_file(nanjing_gpkg, layer="buildings").to_crs(streets.crs)
     buildings = gpd.GeoDataFrame(
-        {"building_id": raw["osm_id"].astype(str), "households": 10, "community_id": "C",
-         "grid_id": None},
-        geometry=raw.geometry.centroid, crs=streets.crs,
+        {
+            "building_id": raw["osm_id"].astype(str),
+            "households": 10,
+            "community_id": "C",
+            "grid_id": None,
+        },
+        geometry=raw.geometry.centroid,
+        crs=streets.crs,
     )
     pois = gpd.read_file(nanjing_gpkg, layer="pois").to_crs(streets.crs)
     fac = pois[pois["amenity"].isin(["school", "hospital", "toilets"])]
     facilities = gpd.GeoDataFrame(
         {"facility_id": fac["osm_id"].astype(str), "type": fac["amenity"]},
-        geometry=fac.geometry, crs=streets.crs,
+        geometry=fac.geometry,
+        crs=streets.crs,
     )
     r = compute_coverage(streets, buildings, facilities, standard="gb50180", isochrones="hull")
     assert set(r.distances.columns) == {"school", "hospital", "toilets"}
@@ -115,8 +122,9 @@ def test_helsinki_osm_ids(helsinki, synth):
     assert not set(dropped.index) & set(walk.index)
     fac = np.asarray(shapely.centroid(pois.geometry.values), dtype=object)
     rng = np.random.default_rng(0)
-    pts = shapely.points(rng.uniform(*edges.total_bounds[[0, 2]], 400),
-                         rng.uniform(*edges.total_bounds[[1, 3]], 400))
+    pts = shapely.points(
+        rng.uniform(*edges.total_bounds[[0, 2]], 400), rng.uniform(*edges.total_bounds[[1, 3]], 400)
+    )
     _check_against_networkx(synth, net, pts, fac, cutoff=1125.0)
     bridge = (edges["bridge"].astype(str) == "yes").to_numpy().copy()
     if "tunnel" in edges.columns:

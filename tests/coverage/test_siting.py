@@ -32,8 +32,9 @@ def _instance(seed: int, n_dem: int = 60, n_cand: int = 25, radius: float = 180.
 
 
 # spopt builds its model with PuLP calls that PuLP 3.3 deprecates: not our warnings
-PEER_WARNINGS = pytest.mark.filterwarnings("ignore::DeprecationWarning",
-                                           "ignore::FutureWarning", "ignore::UserWarning")
+PEER_WARNINGS = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning"
+)
 
 
 @PEER_WARNINGS
@@ -110,8 +111,15 @@ def test_site_facilities_on_network(synth):
     net = WalkNetwork.from_streets(streets)
     buildings = synth.make_buildings(300, 1040.0, seed=5)
     existing = synth.make_facilities({"站": 2}, 1040.0, seed=9)
-    res = site_facilities(net, buildings, distance_m=300.0, existing=existing, add=3,
-                          candidate_spacing_m=120.0, time_limit_s=2)
+    res = site_facilities(
+        net,
+        buildings,
+        distance_m=300.0,
+        existing=existing,
+        add=3,
+        candidate_spacing_m=120.0,
+        time_limit_s=2,
+    )
     assert res.status == "OPTIMAL"
     sites = res.sites
     assert len(sites) == 3
@@ -120,17 +128,33 @@ def test_site_facilities_on_network(synth):
     assert sites["households_gained"].is_monotonic_decreasing
     st = res.stats
     assert st["households_covered_after"] == pytest.approx(
-        st["households_covered_before"] + res.objective)
+        st["households_covered_before"] + res.objective
+    )
     # cover_all: every reachable household not yet covered ends up covered
-    allres = site_facilities(net, buildings, distance_m=300.0, existing=existing,
-                             cover_all=True, candidate_spacing_m=120.0, time_limit_s=2)
+    allres = site_facilities(
+        net,
+        buildings,
+        distance_m=300.0,
+        existing=existing,
+        cover_all=True,
+        candidate_spacing_m=120.0,
+        time_limit_s=2,
+    )
     st = allres.stats
     assert st["households_covered_after"] + st["households_uncoverable"] == pytest.approx(
-        st["households_total"])
+        st["households_total"]
+    )
     assert len(allres.sites) == allres.objective
     # more sites never cover less; a given seedless run is deterministic
-    again = site_facilities(net, buildings, distance_m=300.0, existing=existing, add=3,
-                            candidate_spacing_m=120.0, time_limit_s=2)
+    again = site_facilities(
+        net,
+        buildings,
+        distance_m=300.0,
+        existing=existing,
+        add=3,
+        candidate_spacing_m=120.0,
+        time_limit_s=2,
+    )
     assert list(again.sites["candidate_id"]) == list(sites["candidate_id"])
 
 
@@ -150,15 +174,124 @@ def test_covered_mask_equals_existing_and_network_roundtrip(synth):
     net = WalkNetwork.from_streets(streets)
     buildings = synth.make_buildings(150, 720.0, seed=6)
     existing = synth.make_facilities({"站": 2}, 720.0, seed=2)
-    a = site_facilities(net, buildings, distance_m=250.0, existing=existing, add=2,
-                        candidate_spacing_m=100.0, time_limit_s=2)
+    a = site_facilities(
+        net,
+        buildings,
+        distance_m=250.0,
+        existing=existing,
+        add=2,
+        candidate_spacing_m=100.0,
+        time_limit_s=2,
+    )
     from gridder.coverage.access import nearest_facility
 
-    near = nearest_facility(net, net.snap(existing.geometry), net.snap(buildings.geometry),
-                            cutoff_m=250.0)[0]
+    near = nearest_facility(
+        net, net.snap(existing.geometry), net.snap(buildings.geometry), cutoff_m=250.0
+    )[0]
     # the network written as edges (as a coverage file would hold it) rebuilds the same graph
     again = WalkNetwork.from_streets(net.edges_frame())
-    b = site_facilities(again, buildings, distance_m=250.0, covered=near.dist <= 250.0, add=2,
-                        candidate_spacing_m=100.0, time_limit_s=2)
+    b = site_facilities(
+        again,
+        buildings,
+        distance_m=250.0,
+        covered=near.dist <= 250.0,
+        add=2,
+        candidate_spacing_m=100.0,
+        time_limit_s=2,
+    )
     assert a.objective == pytest.approx(b.objective)
     assert a.stats["households_covered_before"] == b.stats["households_covered_before"]
+
+
+def test_add_more_sites_than_useful_reports_only_those_that_gain(synth):
+    # a small town: two well-placed sites cover everyone, so asking for 6 must not
+    # present 4 sites that add nobody as recommendations
+    streets = synth.lattice_edges(6, 6, 60.0, seed=4)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(40, 300.0, seed=8)
+    res = site_facilities(
+        net, buildings, distance_m=400.0, add=6, candidate_spacing_m=60.0, time_limit_s=2
+    )
+    st = res.stats
+    assert st["sites_requested"] == 6
+    assert 1 <= st["sites_with_gain"] < 6
+    assert len(res.sites) == st["sites_with_gain"]
+    assert (res.sites["households_gained"] > 0).all()
+    assert list(res.sites["rank"]) == list(range(1, len(res.sites) + 1))
+    # nothing is lost by leaving them out: the chosen sites still cover the optimum
+    assert res.sites["households_gained"].sum() == pytest.approx(res.objective)
+    assert st["households_covered_after"] == pytest.approx(
+        st["households_covered_before"] + res.objective
+    )
+    reachable_hh = st["households_total"] - st["households_uncoverable"]
+    assert res.objective == pytest.approx(reachable_hh)
+    # and nothing left to gain at all: no site
+    none = site_facilities(
+        net,
+        buildings,
+        distance_m=400.0,
+        add=3,
+        candidate_spacing_m=60.0,
+        covered=np.ones(len(buildings), dtype=bool),
+        time_limit_s=2,
+    )
+    assert len(none.sites) == 0 and none.stats["sites_with_gain"] == 0
+    assert none.objective == 0
+    assert none.sites["site_id"].dtype == object  # still a text column when empty
+
+
+@PEER_WARNINGS
+@pytest.mark.parametrize("p", [2, 4])
+def test_site_facilities_equals_spopt_on_its_network_matrix(synth, p):
+    pulp = pytest.importorskip("pulp")
+    locate = pytest.importorskip("spopt.locate")
+    from gridder.coverage.access import pairwise_within
+
+    streets = synth.lattice_edges(12, 12, 80.0, drop=0.1, jitter=8.0, seed=7)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(200, 880.0, seed=9)
+    cands = network_candidates(net, spacing_m=150.0)
+    radius = 250.0
+    res = site_facilities(
+        net, buildings, distance_m=radius, add=p, candidates=cands, time_limit_s=2
+    )
+    dist = pairwise_within(
+        net, net.snap(cands.geometry), net.snap(buildings.geometry), cutoff_m=radius
+    ).toarray()
+    cost = np.where(dist > 0, dist, radius * 10)
+    w = buildings["households"].to_numpy(float)
+    mclp = locate.MCLP.from_cost_matrix(cost, w, radius, p_facilities=p)
+    mclp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=2))
+    assert res.objective == pytest.approx(mclp.problem.objective.value())
+    again = site_facilities(
+        net, buildings, distance_m=radius, add=p, candidates=cands, time_limit_s=2
+    )
+    assert list(again.sites["candidate_id"]) == list(res.sites["candidate_id"])
+    assert list(again.sites["households_gained"]) == list(res.sites["households_gained"])
+
+
+def test_lazy_greedy_ranking_equals_plain_greedy():
+    from gridder.coverage.siting import greedy_gains
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        m, n = int(rng.integers(5, 120)), int(rng.integers(1, 30))
+        cover = sparse.csc_matrix(rng.random((m, n)) < rng.uniform(0.05, 0.4))
+        w = rng.integers(0, 4, m).astype(float)  # zeros and ties on purpose
+        sel = np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False))
+        # plain greedy: the largest marginal gain first, ties to the lower column
+        covered = np.zeros(m, dtype=bool)
+        left, want_order, want_gain = list(sel), [], []
+        while left:
+            g = [w[cover[:, j].indices][~covered[cover[:, j].indices]].sum() for j in left]
+            k = int(np.argmax(g))
+            want_order.append(left[k])
+            want_gain.append(g[k])
+            covered[cover[:, left[k]].indices] = True
+            left.pop(k)
+        order, gains = greedy_gains(cover, w, sel)
+        assert order.tolist() == want_order
+        assert np.allclose(gains, want_gain)
+        assert gains.sum() == pytest.approx(
+            w[np.asarray(cover[:, sel].sum(axis=1)).ravel() > 0].sum()
+        )

@@ -12,15 +12,23 @@ from gridder.errors import InputError
 def test_catalogue_levels_and_sources():
     std = load_standard("gb50180")
     assert [(lv.level, lv.distance_m) for lv in std.levels] == [(5, 300), (10, 500), (15, 1000)]
-    assert {lv.level: lv.source for lv in std.levels} == {5: "assumed", 10: "standard",
-                                                           15: "assumed"}
+    assert {lv.level: lv.source for lv in std.levels} == {
+        5: "assumed",
+        10: "standard",
+        15: "assumed",
+    }
     assert all(c.source in {"standard", "assumed"} for c in std.categories.values())
     read = {k for k, c in std.categories.items() if c.source == "standard"}
-    assert read == {"cultural_activity_centre", "community_service_centre",
-                    "sub_district_office"}
+    assert read == {"cultural_activity_centre", "community_service_centre", "sub_district_office"}
     five = {c.key for c in std.required(5)}
-    assert {"community_service_station", "kindergarten", "health_station",
-            "elderly_day_care", "cultural_station", "small_sports_field"} <= five
+    assert {
+        "community_service_station",
+        "kindergarten",
+        "health_station",
+        "elderly_day_care",
+        "cultural_station",
+        "small_sports_field",
+    } <= five
     assert {"primary_school", "market"} <= {c.key for c in std.required(10)}
     assert {"middle_school", "community_health_centre"} <= {c.key for c in std.required(15)}
     assert all(c.zh and c.en for c in std.categories.values())
@@ -59,8 +67,13 @@ def test_categorize_tags_prefers_specific_conditions():
         }
     )
     got = load_standard().categorize_tags(frame).tolist()
-    assert got == ["community_service_station", "cultural_activity_centre", "elderly_day_care",
-                   "market", None]
+    assert got == [
+        "community_service_station",
+        "cultural_activity_centre",
+        "elderly_day_care",
+        "market",
+        None,
+    ]
 
 
 def test_user_catalogue_and_errors(tmp_path):
@@ -81,7 +94,116 @@ def test_user_catalogue_and_errors(tmp_path):
     with pytest.raises(InputError, match="no such life-circle standard"):
         load_standard("nonexistent_standard")
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("levels: [{level: 5, distance_m: 300}]\n"
-                     "categories: {a: {level: 10}}\n", encoding="utf-8")
+    wrong.write_text(
+        "levels: [{level: 5, distance_m: 300}]\ncategories: {a: {level: 10}}\n", encoding="utf-8"
+    )
     with pytest.raises(InputError, match="category level not in"):
         load_standard(wrong)
+
+
+def _compliance_fixture():
+    from gridder.coverage.standard import compliance
+
+    std = load_standard()
+    # 6 buildings in 2 communities / 3 grids; distances chosen per category
+    buildings = pd.DataFrame(
+        {
+            "households": [10, 10, 10, 0, 30, 5],
+            "community_id": ["C1", "C1", "C1", "C1", "C2", "C2"],
+            "grid_id": ["C1-001", "C1-001", "C1-002", "C1-002", "C2-001", "C2-001"],
+        }
+    )
+    import numpy as np
+
+    dist = {
+        # kindergarten (5-min, 300 m): C1-001 both reach, C1-002 not, C2 only the 5 hh
+        "kindergarten": np.array([100, 250, 900, 100, 400, 50], dtype=float),
+        # primary school (10-min, 500 m): everyone
+        "primary_school": np.full(6, 200.0),
+    }
+    return std, buildings, compliance(buildings, dist, std)
+
+
+def test_missing_rule_is_documented_in_the_catalogue():
+    from importlib import resources
+
+    text = (resources.files("gridder") / "datasets" / "gb50180.yaml").read_text("utf-8")
+    assert 'The "missing" rule' in text and "missing_if_share_below: 0.5" in text
+    assert load_standard().missing_if_share_below == 0.5
+
+
+def test_missing_by_scope_lists_the_missing_categories():
+    from gridder.coverage.standard import missing_by_scope
+
+    std, _, comp = _compliance_fixture()
+    table = missing_by_scope(comp)
+    n_levels = len(std.levels)
+    # one row per scope and level: all, 2 communities, 3 grids
+    assert len(table) == (1 + 2 + 3) * n_levels
+    assert list(table["scope"].unique()) == ["all", "community", "grid"]
+    row = table.set_index(["scope", "scope_id", "level"])
+    five = {c.key for c in std.required(5)}
+
+    def missing(scope, sid, level):
+        return set(filter(None, row.loc[(scope, sid, level), "missing_categories"].split(", ")))
+
+    # C1-001: both households reach a kindergarten -> it is not missing there
+    assert "kindergarten" not in missing("grid", "C1-001", 5)
+    assert missing("grid", "C1-001", 5) == five - {"kindergarten"}
+    # C1-002: its 10 households are 900 m away -> missing (the 0-household building
+    # does not count)
+    assert "kindergarten" in missing("grid", "C1-002", 5)
+    # C2: 5 of 35 households reach one (14% < 50%) -> missing
+    assert "kindergarten" in missing("community", "C2", 5)
+    # C1: 20 of 30 (67%) -> not missing
+    assert "kindergarten" not in missing("community", "C1", 5)
+    # primary school reaches everyone
+    assert all("primary_school" not in missing(s, i, 10) for s, i, _ in row.index if _ == 10)
+    # the counts and the Chinese names agree with the list
+    r = row.loc[("grid", "C1-002", 5)]
+    assert r["n_required"] == len(five) and r["n_missing"] == len(five)
+    assert "幼儿园、托儿所" in r["missing_zh"].split("；")
+    # the table is the compliance table's `missing` flags, regrouped
+    assert table["n_missing"].sum() == int(comp["missing"].sum())
+
+
+def test_missing_threshold_follows_the_catalogue(tmp_path):
+    from gridder.coverage.standard import compliance, missing_by_scope
+
+    path = tmp_path / "strict.yaml"
+    path.write_text(
+        "name: strict\nmissing_if_share_below: 0.9\nlevels:\n"
+        "  - {level: 5, distance_m: 300}\n"
+        "categories:\n  kindergarten: {level: 5, types: [幼儿园]}\n",
+        encoding="utf-8",
+    )
+    std = load_standard(path)
+    _, buildings, _ = _compliance_fixture()
+    import numpy as np
+
+    comp = compliance(buildings, {"kindergarten": np.array([100, 250, 900, 100, 400, 50.0])}, std)
+    table = missing_by_scope(comp).set_index(["scope", "scope_id"])
+    # C1: 67% reach one: fine at 0.5, missing at 0.9
+    assert table.loc[("community", "C1"), "missing_categories"] == "kindergarten"
+    assert table.loc[("grid", "C1-001"), "missing_categories"] == ""
+    assert missing_by_scope(comp.iloc[:0]).empty
+
+
+def test_coverage_result_missing(synth):
+    from gridder.coverage import compute_coverage
+    from gridder.coverage.standard import missing_by_scope
+
+    streets = synth.lattice_edges(8, 8, 80.0, seed=1)
+    buildings = synth.make_buildings(80, 560.0)
+    facilities = synth.make_facilities({"幼儿园": 2}, 560.0)
+    r = compute_coverage(streets, buildings, facilities, isochrones="none")
+    assert r.missing is None and "missing" not in r.meta
+    r = compute_coverage(streets, buildings, facilities, standard="gb50180", isochrones="none")
+    assert r.compliance is not None and r.missing is not None
+    pd.testing.assert_frame_equal(r.missing, missing_by_scope(r.compliance))
+    whole = r.missing[r.missing["scope"] == "all"].set_index("level")
+    assert set(r.meta["missing"]) == {"5", "10", "15"}
+    for level, cats in r.meta["missing"].items():
+        assert ", ".join(cats) == whole.loc[int(level), "missing_categories"]
+    # no school of any kind in this town: primary school is missing everywhere
+    assert "primary_school" in r.meta["missing"]["10"]

@@ -23,13 +23,36 @@ def _lines(coords, **cols):
 def test_walkable_rule_defaults():
     frame = pd.DataFrame(
         {
-            "highway": ["footway", "motorway", "trunk", "trunk", "residential", "service",
-                        "cycleway", "cycleway", "primary", "construction", None, "steps"],
+            "highway": [
+                "footway",
+                "motorway",
+                "trunk",
+                "trunk",
+                "residential",
+                "service",
+                "cycleway",
+                "cycleway",
+                "primary",
+                "construction",
+                None,
+                "steps",
+            ],
             "foot": [None, None, None, None, "no", None, None, "yes", None, None, None, None],
-            "access": [None, None, None, None, None, "private", None, None, "private", None,
-                       None, None],
-            "sidewalk": [None, None, "both", None, None, None, None, None, None, None, None,
-                         None],
+            "access": [
+                None,
+                None,
+                None,
+                None,
+                None,
+                "private",
+                None,
+                None,
+                "private",
+                None,
+                None,
+                None,
+            ],
+            "sidewalk": [None, None, "both", None, None, None, None, None, None, None, None, None],
         }
     )
     frame.loc[8, "foot"] = "yes"  # private primary with foot=yes stays walkable
@@ -99,7 +122,9 @@ def test_osm_ids_join_only_by_ids():
     # a bridge crossing a street without a shared node id stays apart
     frame = _lines(
         [[(0, 0), (50, 0)], [(50, 0), (100, 0)], [(50, -50), (50, 50)]],
-        u=[1, 2, 10], v=[2, 3, 11], highway=["residential", "residential", "footway"],
+        u=[1, 2, 10],
+        v=[2, 3, 11],
+        highway=["residential", "residential", "footway"],
     )
     net = WalkNetwork.from_streets(frame)
     assert net.n_nodes == 5
@@ -132,8 +157,11 @@ def test_snap_leg_and_offset(small_lattice):
 def test_small_components_report_nearest_points():
     frame = _lines([[(0, 0), (1000, 0)], [(0, 500), (30, 500)]], highway=[None, None])
     net = WalkNetwork.from_streets(frame)
-    b = gpd.GeoDataFrame({"building_id": ["near-small", "near-main"]},
-                         geometry=[shapely.Point(10, 490), shapely.Point(500, 5)], crs=CRS)
+    b = gpd.GeoDataFrame(
+        {"building_id": ["near-small", "near-main"]},
+        geometry=[shapely.Point(10, 490), shapely.Point(500, 5)],
+        crs=CRS,
+    )
     rep = net.small_components(buildings=b)
     assert len(rep) == 1
     assert rep.loc[0, "building_ids"] == ["near-small"]
