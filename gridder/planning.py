@@ -648,6 +648,11 @@ def _meta(
     single = compound.groupby(a["grid_id"].to_numpy()).nunique().le(1)
     per_comm = [p.meta for p in plans]
     lower = sum(int(m.get("lower_bound_out_of_band", 0) or 0) for m in per_comm)
+    # plans that never cross a major street: the zone-level exact bound where it was proven
+    lower_streets = sum(
+        int((m.get("lower_bound_respecting_barriers") or {}).get("with_band_bound", 0) or 0)
+        for m in per_comm
+    )
     n_counted = int(counted.sum())
     quality = {
         "n_grids": len(g),
@@ -655,6 +660,9 @@ def _meta(
         "in_band_share": float(in_band[counted].mean()) if n_counted else 1.0,
         "in_band_ceiling": (1.0 - lower / n_counted) if n_counted else 1.0,
         "lower_bound_out_of_band": lower,
+        "in_band_ceiling_respecting_major_streets": (1.0 - lower_streets / n_counted)
+        if n_counted
+        else 1.0,
         "out_of_band": int((~in_band[counted]).sum()),
         "max_deviation": float(dev[counted].max()) if n_counted else 0.0,
         "mean_polsby_popper": float(g["polsby_popper"].mean()) if len(g) else None,

@@ -29,15 +29,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "maps"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-DONE = ("window.addEventListener('load', () => requestAnimationFrame(() => "
-        "requestAnimationFrame(() => { window.__done = performance.now(); })));")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DONE = (
+    "window.addEventListener('load', () => requestAnimationFrame(() => "
+    "requestAnimationFrame(() => { window.__done = performance.now(); })));"
+)
 
 
 def make_city(out: Path) -> dict[str, Path]:
-    spec = importlib.util.spec_from_file_location("maps_conftest",
-                                                  ROOT / "tests" / "maps" / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "maps_conftest", ROOT / "tests" / "maps" / "conftest.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -52,14 +60,23 @@ def peer_page(plan: Path, out: Path) -> tuple[Path, float]:
     t = time.perf_counter()
     grids = pyogrio.read_dataframe(plan, layer="grids")
     buildings = pyogrio.read_dataframe(plan, layer="assignments")
-    fmap = grids.explore(column="households", tooltip=["grid_id", "households", "workload"],
-                         cmap="RdBu_r", tiles=None, legend=False)  # its legend needs d3
+    fmap = grids.explore(
+        column="households",
+        tooltip=["grid_id", "households", "workload"],
+        cmap="RdBu_r",
+        tiles=None,
+        legend=False,
+    )  # its legend needs d3
     fmap.options["maxZoom"] = 19  # without tiles, MarkerCluster needs the map's maxZoom
     # its default callback needs Leaflet.awesome-markers (CDN only): use circle markers
-    callback = ("function (row) { return L.circleMarker(new L.LatLng(row[0], row[1]), "
-                "{radius: 4}); }")
-    FastMarkerCluster(list(zip(buildings.geometry.y, buildings.geometry.x, strict=True)),
-                      name="buildings", callback=callback).add_to(fmap)
+    callback = (
+        "function (row) { return L.circleMarker(new L.LatLng(row[0], row[1]), {radius: 4}); }"
+    )
+    FastMarkerCluster(
+        list(zip(buildings.geometry.y, buildings.geometry.x, strict=True)),
+        name="buildings",
+        callback=callback,
+    ).add_to(fmap)
     folium.LayerControl().add_to(fmap)
     path = out / "peer" / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,13 +89,14 @@ def localised(peer: Path, ours: Path) -> Path:
     and every other CDN script/style removed (they cannot load offline)."""
     text = peer.read_text(encoding="utf-8")
     assets = ours.parent / "assets"
-    swaps = {r"https://[^\"']*leaflet@[^\"']*/leaflet\.js": assets / "leaflet/leaflet.js",
-             r"https://[^\"']*leaflet@[^\"']*/leaflet\.css": assets / "leaflet/leaflet.css",
-             r"https://[^\"']*leaflet\.markercluster\.js": assets /
-             "markercluster/markercluster.js",
-             r"https://[^\"']*MarkerCluster\.css": assets / "markercluster/MarkerCluster.css",
-             r"https://[^\"']*MarkerCluster\.Default\.css": assets /
-             "markercluster/MarkerCluster.Default.css"}
+    swaps = {
+        r"https://[^\"']*leaflet@[^\"']*/leaflet\.js": assets / "leaflet/leaflet.js",
+        r"https://[^\"']*leaflet@[^\"']*/leaflet\.css": assets / "leaflet/leaflet.css",
+        r"https://[^\"']*leaflet\.markercluster\.js": assets / "markercluster/markercluster.js",
+        r"https://[^\"']*MarkerCluster\.css": assets / "markercluster/MarkerCluster.css",
+        r"https://[^\"']*MarkerCluster\.Default\.css": assets
+        / "markercluster/MarkerCluster.Default.css",
+    }
     for pattern, local in swaps.items():
         text = re.sub(pattern, local.as_uri(), text)
     text = re.sub(r"<script src=\"https?://[^\"]+\"></script>", "", text)
@@ -100,23 +118,29 @@ def open_times(url: str, runs: int, timeout_s: float, *, toggle: str | None = No
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-            page.on("console", lambda m, errors=errors: errors.append(m.text)
-                    if m.type == "error" else None)
+            page.on(
+                "console",
+                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
+            )
             try:
                 page.goto(url, timeout=timeout_s * 1000)
                 page.wait_for_function("window.__done !== undefined", timeout=timeout_s * 1000)
                 result["load_ms"].append(page.evaluate("window.__done"))
                 result["drawn"] = page.evaluate(
-                    "document.querySelectorAll('path.leaflet-interactive').length")
+                    "document.querySelectorAll('path.leaflet-interactive').length"
+                )
                 result["clusters"] = page.evaluate(
-                    "document.querySelectorAll('.marker-cluster').length")
+                    "document.querySelectorAll('.marker-cluster').length"
+                )
                 if toggle:
                     t = time.perf_counter()
-                    page.locator(".leaflet-control-layers-overlays label",
-                                 has_text=toggle).locator("input").click()
+                    page.locator(".leaflet-control-layers-overlays label", has_text=toggle).locator(
+                        "input"
+                    ).click()
                     page.wait_for_function(
                         "document.querySelectorAll('.marker-cluster').length > 0",
-                        timeout=timeout_s * 1000)
+                        timeout=timeout_s * 1000,
+                    )
                     result["toggle_ms"].append((time.perf_counter() - t) * 1000)
             except Exception as exc:  # a timeout is a result, not a crash
                 result["errors"].append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
@@ -140,12 +164,20 @@ def main() -> None:
 
     inputs = OUT / "city"
     t = time.perf_counter()
-    files = make_city(inputs) if not (inputs / "plan.gpkg").exists() else {
-        k: inputs / f"{k}.gpkg" for k in ("plan", "coverage", "sites")}
+    files = (
+        make_city(inputs)
+        if not (inputs / "plan.gpkg").exists()
+        else {k: inputs / f"{k}.gpkg" for k in ("plan", "coverage", "sites")}
+    )
     gen_s = time.perf_counter() - t
     t = time.perf_counter()
-    ours = write_maps(files["plan"], out_dir=OUT / "ours", coverage=files["coverage"],
-                      sites=files["sites"], tiles="none")
+    ours = write_maps(
+        files["plan"],
+        out_dir=OUT / "ours",
+        coverage=files["coverage"],
+        sites=files["sites"],
+        tiles="none",
+    )
     ours_write = time.perf_counter() - t
     peer, peer_write = peer_page(files["plan"], OUT)
     peer_local = localised(peer, ours)
@@ -158,10 +190,14 @@ def main() -> None:
     def size(p: Path) -> str:
         return f"{p.stat().st_size / 1e6:.1f} MB"
 
-    ratio = (statistics.median(r_peer_local["load_ms"]) / statistics.median(r_ours["load_ms"])
-             if r_ours["load_ms"] and r_peer_local["load_ms"] else float("nan"))
-    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True,
-                              check=False).stdout.strip()
+    ratio = (
+        statistics.median(r_peer_local["load_ms"]) / statistics.median(r_ours["load_ms"])
+        if r_ours["load_ms"] and r_peer_local["load_ms"]
+        else float("nan")
+    )
+    chromium = subprocess.run(
+        [CHROMIUM, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     lines = [
         f"## Run {dt.datetime.now().isoformat(timespec='seconds')}",
         "",

@@ -66,8 +66,14 @@ def _voronoi(xy: np.ndarray, poly: shapely.Polygon) -> tuple[np.ndarray, np.ndar
     minx, miny, maxx, maxy = poly.bounds
     span = max(maxx - minx, maxy - miny)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    far = np.array([[cx - 10 * span, cy - 10 * span], [cx + 10 * span, cy - 10 * span],
-                    [cx + 10 * span, cy + 10 * span], [cx - 10 * span, cy + 10 * span]])
+    far = np.array(
+        [
+            [cx - 10 * span, cy - 10 * span],
+            [cx + 10 * span, cy - 10 * span],
+            [cx + 10 * span, cy + 10 * span],
+            [cx - 10 * span, cy + 10 * span],
+        ]
+    )
     vor = Voronoi(np.vstack([xy, far]))
     rp = vor.ridge_points
     rv = np.array(vor.ridge_vertices)
@@ -116,8 +122,9 @@ def generate_city(
             hh = np.concatenate(hs)
             compound = np.concatenate(comp).astype(np.int64)
             block = np.concatenate(blk)
-            poly = shapely.box(cc * PITCH, cr * PITCH, (cc + comm_blocks) * PITCH,
-                               (cr + comm_blocks) * PITCH)
+            poly = shapely.box(
+                cc * PITCH, cr * PITCH, (cc + comm_blocks) * PITCH, (cr + comm_blocks) * PITCH
+            )
             cells, edges, ridge = _voronoi(xy, poly)
             street = block[edges[:, 0]] != block[edges[:, 1]]
             soft = compound[edges[:, 0]] != compound[edges[:, 1]]
@@ -130,8 +137,15 @@ def generate_city(
             inst = PartitionInstance(
                 community_id=cid,
                 unit_ids=np.array([f"{cid}-B{i}" for i in range(len(hh))], dtype=object),
-                value=hh, households=hh, xy=xy, edges=edges, edge_length=ridge,
-                edge_hard=hard, edge_soft=soft, edge_street=street, compound=compound,
+                value=hh,
+                households=hh,
+                xy=xy,
+                edges=edges,
+                edge_length=ridge,
+                edge_hard=hard,
+                edge_soft=soft,
+                edge_street=street,
+                compound=compound,
                 area=shapely.area(cells),
             )
             out.append(Community(inst, cells, shapely.length(cells), block))
@@ -180,8 +194,11 @@ def year_later(
 
 if __name__ == "__main__":
     import sys
+
     comms = generate_city(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
     hh = [int(c.instance.value.sum()) for c in comms]
     nb = sum(c.instance.n for c in comms)
-    print(f"communities={len(comms)} buildings={nb} households={sum(hh)} "
-          f"per community min={min(hh)} median={int(np.median(hh))} max={max(hh)}")
+    print(
+        f"communities={len(comms)} buildings={nb} households={sum(hh)} "
+        f"per community min={min(hh)} median={int(np.median(hh))} max={max(hh)}"
+    )

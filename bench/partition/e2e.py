@@ -40,10 +40,23 @@ def run(blocks: int, *, workers: int, timeout: float) -> dict[str, object]:
     )
     plan = OUT / f"plan_{blocks}.gpkg"
     cmd = [
-        sys.executable, "-m", "gridder", "-q", "partition",
-        "--communities", f"{inputs}:communities", "--buildings", f"{inputs}:buildings",
-        "--streets", f"{inputs}:streets", "--compounds", f"{inputs}:compounds",
-        "--workers", str(workers), "--out", str(plan),
+        sys.executable,
+        "-m",
+        "gridder",
+        "-q",
+        "partition",
+        "--communities",
+        f"{inputs}:communities",
+        "--buildings",
+        f"{inputs}:buildings",
+        "--streets",
+        f"{inputs}:streets",
+        "--compounds",
+        f"{inputs}:compounds",
+        "--workers",
+        str(workers),
+        "--out",
+        str(plan),
     ]
     t0 = time.perf_counter()
     try:
@@ -76,8 +89,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-          f"{platform.python_version()}, workers={args.workers}")
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"{platform.python_version()}, workers={args.workers}"
+    )
     for b in args.blocks:
         print(json.dumps(run(b, workers=args.workers, timeout=args.timeout)), flush=True)
 

@@ -48,6 +48,13 @@ def run_gridder(comms: list[PipeCommunity], workers: int) -> tuple[list[Any], di
         "limit_hit": sum(r.limit_hit for r in res),
         "status": sorted({r.status for r in res}),
         "max_community_s": round(max(r.solve_time for r in res), 2),
+        "out_of_band": sum(r.out_of_band for r in res),
+        "zone_bound": sum(r.zone_bound.min_out_of_band for r in res if r.zone_bound),
+        "zone_bound_proven": sum(r.zone_bound.proven for r in res if r.zone_bound),
+        "zone_bound_fallback": sum(r.zone_bound.fallback for r in res if r.zone_bound),
+        "region_bound": sum(r.region_bound.min_out_of_band for r in res if r.region_bound),
+        "region_bound_proven": sum(r.region_bound.proven for r in res if r.region_bound),
+        "region_bound_fallback": sum(r.region_bound.fallback for r in res if r.region_bound),
     }
     return [r.labels for r in res], info
 
@@ -135,45 +142,94 @@ def cmd_all(instances: list[str], methods: list[str], timeout: int, workers: int
         load_instances(name)  # build once, outside the timed runs
         for m in methods:
             t = time.time()
-            cmd = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m",
-                   "bench.partition.pipe_run", "one", name, m, "--workers", str(workers)]
+            cmd = [
+                "timeout",
+                "-s",
+                "KILL",
+                str(timeout),
+                sys.executable,
+                "-m",
+                "bench.partition.pipe_run",
+                "one",
+                name,
+                m,
+                "--workers",
+                str(workers),
+            ]
             p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, check=False)
             wall = time.time() - t
             line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
             if line:
                 res = json.loads(line[-1][7:])
             else:
-                res = {"instance": name, "method": m,
-                       "status": ("timeout" if p.returncode in (-9, 137)
-                                  else f"error {p.returncode}"),
-                       "error": p.stderr[-300:]}
+                res = {
+                    "instance": name,
+                    "method": m,
+                    "status": ("timeout" if p.returncode in (-9, 137) else f"error {p.returncode}"),
+                    "error": p.stderr[-300:],
+                }
             res["proc_wall_s"] = round(wall, 2)
             res["date"] = time.strftime("%Y-%m-%d %H:%M")
             res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
             with open(RESULTS, "a") as f:
                 f.write(json.dumps(res) + "\n")
-            print(json.dumps({k: res.get(k) for k in (
-                "instance", "method", "status", "solve_s", "in_band", "ceiling", "pp_mean",
-                "contiguity", "wdist_m", "single_compound")}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        k: res.get(k)
+                        for k in (
+                            "instance",
+                            "method",
+                            "status",
+                            "solve_s",
+                            "in_band",
+                            "ceiling",
+                            "pp_mean",
+                            "contiguity",
+                            "wdist_m",
+                            "single_compound",
+                        )
+                    }
+                ),
+                flush=True,
+            )
 
 
 def cmd_table() -> None:
     with open(RESULTS) as f:
         rows = [json.loads(x) for x in f]
     last = {(r["instance"], r["method"]): r for r in rows}
-    cols = ["instance", "method", "status", "buildings", "households", "grids", "solve_s",
-            "in_band", "ceiling", "max_dev", "contiguity", "pp_mean", "wdist_m",
-            "single_compound"]
+    cols = [
+        "instance",
+        "method",
+        "status",
+        "buildings",
+        "households",
+        "grids",
+        "solve_s",
+        "in_band",
+        "ceiling",
+        "max_dev",
+        "contiguity",
+        "pp_mean",
+        "wdist_m",
+        "single_compound",
+    ]
     print("| " + " | ".join(cols) + " | time vs gridder | in band vs gridder |")
     print("|" + "---|" * (len(cols) + 2))
     for (inst, _), r in sorted(last.items()):
         g = last.get((inst, "gridder"), {})
-        rt = (f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s")
-              else "")
-        rb = (f"{r['in_band'] - g['in_band']:+.3f}" if r.get("in_band") is not None
-              and g.get("in_band") is not None else "")
-        print("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
-              + f" | {rt} | {rb} |")
+        rt = f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s") else ""
+        rb = (
+            f"{r['in_band'] - g['in_band']:+.3f}"
+            if r.get("in_band") is not None and g.get("in_band") is not None
+            else ""
+        )
+        print(
+            "| "
+            + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
+            + f" | {rt} | {rb} |"
+        )
 
 
 def main() -> None:

@@ -72,8 +72,9 @@ def m_pymetis(inst, contiguous: bool):
     if k == 1 or inst.n <= k:
         return np.arange(inst.n) if inst.n <= k else np.zeros(inst.n, int)
     xadj, adj = _csr(inst)
-    r = pymetis.part_graph(k, xadj=xadj, adjncy=adj, vweights=inst.value.astype(np.int64),
-                           contiguous=contiguous)
+    r = pymetis.part_graph(
+        k, xadj=xadj, adjncy=adj, vweights=inst.value.astype(np.int64), contiguous=contiguous
+    )
     return np.asarray(r[1])
 
 
@@ -91,8 +92,10 @@ def _gdf_w(inst):
     import libpysal
 
     z = (inst.xy - inst.xy.mean(0)) / np.maximum(inst.xy.std(0), 1e-9)
-    gdf = gpd.GeoDataFrame({"x": z[:, 0], "y": z[:, 1], "hh": inst.value.astype(float)},
-                           geometry=gpd.points_from_xy(inst.xy[:, 0], inst.xy[:, 1]))
+    gdf = gpd.GeoDataFrame(
+        {"x": z[:, 0], "y": z[:, 1], "hh": inst.value.astype(float)},
+        geometry=gpd.points_from_xy(inst.xy[:, 0], inst.xy[:, 1]),
+    )
     nb = {i: [] for i in range(inst.n)}
     for a, b in inst.edges.tolist():
         nb[a].append(b)
@@ -109,11 +112,26 @@ def m_spopt(inst, which: str):
     gdf, w = _gdf_w(inst)
     k = min(k_of(inst), inst.n)
     if which == "maxp":
-        m = MaxPHeuristic(gdf, w, ["x", "y"], "hh", LO, top_n=2,
-                          max_iterations_construction=10, max_iterations_sa=3)
+        m = MaxPHeuristic(
+            gdf,
+            w,
+            ["x", "y"],
+            "hh",
+            LO,
+            top_n=2,
+            max_iterations_construction=10,
+            max_iterations_sa=3,
+        )
     elif which == "skater":
-        m = Skater(gdf, w, ["x", "y"], n_clusters=k, floor=max(1, int(0.25 * inst.n / k)),
-                   trace=False, islands="increase")
+        m = Skater(
+            gdf,
+            w,
+            ["x", "y"],
+            n_clusters=k,
+            floor=max(1, int(0.25 * inst.n / k)),
+            trace=False,
+            islands="increase",
+        )
     elif which == "regionkmeans":
         m = RegionKMeansHeuristic(gdf[["x", "y"]].values, k, w, seed=0)
     elif which == "azp":
@@ -128,9 +146,11 @@ def run_gridder(comms, workers: int):
     from gridder.partition import PartitionConfig, solve_many
 
     res = solve_many([c.instance for c in comms], PartitionConfig(), max_workers=workers)
-    info = {"limit_hit": sum(r.limit_hit for r in res),
-            "lower_bound_out": sum(r.lower_bound.min_out_of_band for r in res),
-            "status": sorted({r.status for r in res})}
+    info = {
+        "limit_hit": sum(r.limit_hit for r in res),
+        "lower_bound_out": sum(r.lower_bound.min_out_of_band for r in res),
+        "status": sorted({r.status for r in res}),
+    }
     return [r.labels for r in res], info
 
 
@@ -151,13 +171,18 @@ def run_gridder_replan(comms, workers: int):
         both = p >= 0
         stay += float(hh[both].sum())
         moved += float(hh[both & (r.labels != p)].sum())
-    kept = sum(len(set(r.labels.tolist()) & set(p[p >= 0].tolist()))
-               for r, p in zip(res, prevs, strict=True))
+    kept = sum(
+        len(set(r.labels.tolist()) & set(p[p >= 0].tolist()))
+        for r, p in zip(res, prevs, strict=True)
+    )
     before = sum(len(set(p[p >= 0].tolist())) for p in prevs)
-    info = {"moved_share": round(moved / stay, 4), "replan_s": round(replan_s, 2),
-            "codes_kept": round(kept / before, 4),
-            "limit_hit": sum(r.limit_hit for r in res),
-            "lower_bound_out": sum(r.lower_bound.min_out_of_band for r in res)}
+    info = {
+        "moved_share": round(moved / stay, 4),
+        "replan_s": round(replan_s, 2),
+        "codes_kept": round(kept / before, 4),
+        "limit_hit": sum(r.limit_hit for r in res),
+        "lower_bound_out": sum(r.lower_bound.min_out_of_band for r in res),
+    }
     return [r.labels for r in res], info, list(now)
 
 
@@ -183,9 +208,15 @@ def evaluate(comms, labels_per_comm, instances=None) -> dict:
         hh = float(inst.households.sum())
         wd_num += q.mean_weighted_distance * hh
         wd_den += hh
-    return {"grids": n_grids, "in_band": round(n_in / n_cnt, 4), "max_dev": round(max_dev, 3),
-            "contiguity": round(n_contig / n_grids, 4), "pp_mean": round(float(np.mean(pp)), 3),
-            "wdist_m": round(wd_num / wd_den, 1), "single_compound": round(n_single / n_grids, 4)}
+    return {
+        "grids": n_grids,
+        "in_band": round(n_in / n_cnt, 4),
+        "max_dev": round(max_dev, 3),
+        "contiguity": round(n_contig / n_grids, 4),
+        "pp_mean": round(float(np.mean(pp)), 3),
+        "wdist_m": round(wd_num / wd_den, 1),
+        "single_compound": round(n_single / n_grids, 4),
+    }
 
 
 def cmd_one(name: str, method: str, workers: int) -> None:
@@ -207,12 +238,19 @@ def cmd_one(name: str, method: str, workers: int) -> None:
     solve_s = time.perf_counter() - t
     if method == "gridder_replan":
         solve_s = info["replan_s"]  # the re-plan alone (the first plan is not timed)
-    res = {"instance": name, "method": method, "status": "ok", "solve_s": round(solve_s, 2),
-           "geometry_s": round(geom_s, 2),
-           "workers": workers if method.startswith("gridder") else 1,
-           "communities": len(comms), "buildings": sum(c.instance.n for c in comms),
-           "households": int(sum(int(i.value.sum()) for i in (instances or
-                                                               [c.instance for c in comms])))}
+    res = {
+        "instance": name,
+        "method": method,
+        "status": "ok",
+        "solve_s": round(solve_s, 2),
+        "geometry_s": round(geom_s, 2),
+        "workers": workers if method.startswith("gridder") else 1,
+        "communities": len(comms),
+        "buildings": sum(c.instance.n for c in comms),
+        "households": int(
+            sum(int(i.value.sum()) for i in (instances or [c.instance for c in comms]))
+        ),
+    }
     res.update(evaluate(comms, labels, instances))
     res["info"] = info
     print("RESULT " + json.dumps(res), flush=True)
@@ -223,46 +261,97 @@ def cmd_all(instances, methods, timeout: int, workers: int) -> None:
         load(name)  # generate once, outside the timed runs
         for m in methods:
             t = time.time()
-            cmd = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m",
-                   "bench.partition.run", "one", name, m, "--workers", str(workers)]
-            p = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent.parent,
-                               check=False)
+            cmd = [
+                "timeout",
+                "-s",
+                "KILL",
+                str(timeout),
+                sys.executable,
+                "-m",
+                "bench.partition.run",
+                "one",
+                name,
+                m,
+                "--workers",
+                str(workers),
+            ]
+            p = subprocess.run(
+                cmd, capture_output=True, text=True, cwd=HERE.parent.parent, check=False
+            )
             wall = time.time() - t
             line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
             if line:
                 res = json.loads(line[-1][7:])
             else:
-                res = {"instance": name, "method": m,
-                       "status": ("timeout" if p.returncode in (-9, 137)
-                                  else f"error {p.returncode}"),
-                       "error": p.stderr[-300:]}
+                res = {
+                    "instance": name,
+                    "method": m,
+                    "status": ("timeout" if p.returncode in (-9, 137) else f"error {p.returncode}"),
+                    "error": p.stderr[-300:],
+                }
             res["proc_wall_s"] = round(wall, 2)
             res["date"] = time.strftime("%Y-%m-%d %H:%M")
             res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
             with open(RESULTS, "a") as f:
                 f.write(json.dumps(res) + "\n")
-            print(json.dumps({k: res.get(k) for k in (
-                "instance", "method", "status", "solve_s", "in_band", "contiguity", "pp_mean",
-                "wdist_m", "single_compound")}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        k: res.get(k)
+                        for k in (
+                            "instance",
+                            "method",
+                            "status",
+                            "solve_s",
+                            "in_band",
+                            "contiguity",
+                            "pp_mean",
+                            "wdist_m",
+                            "single_compound",
+                        )
+                    }
+                ),
+                flush=True,
+            )
 
 
 def cmd_table() -> None:
     with open(RESULTS) as f:
         rows = [json.loads(x) for x in f]
     last = {(r["instance"], r["method"]): r for r in rows}
-    cols = ["instance", "method", "status", "buildings", "households", "grids", "solve_s",
-            "proc_wall_s", "in_band", "max_dev", "contiguity", "pp_mean", "wdist_m",
-            "single_compound"]
+    cols = [
+        "instance",
+        "method",
+        "status",
+        "buildings",
+        "households",
+        "grids",
+        "solve_s",
+        "proc_wall_s",
+        "in_band",
+        "max_dev",
+        "contiguity",
+        "pp_mean",
+        "wdist_m",
+        "single_compound",
+    ]
     print("| " + " | ".join(cols) + " | vs gridder time | vs gridder in band |")
     print("|" + "---|" * (len(cols) + 2))
     for (inst, _), r in sorted(last.items()):
         g = last.get((inst, "gridder"), {})
-        ratio_t = (f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s")
-                   else "")
-        ratio_b = (f"{r['in_band'] - g['in_band']:+.3f}" if r.get("in_band") is not None
-                   and g.get("in_band") is not None else "")
-        print("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
-              + f" | {ratio_t} | {ratio_b} |")
+        ratio_t = (
+            f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s") else ""
+        )
+        ratio_b = (
+            f"{r['in_band'] - g['in_band']:+.3f}"
+            if r.get("in_band") is not None and g.get("in_band") is not None
+            else ""
+        )
+        print(
+            "| "
+            + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
+            + f" | {ratio_t} | {ratio_b} |"
+        )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from gridder.partition.check import (
     assert_partition_valid,
     check_partition,
 )
+from gridder.partition.compact import compactness_polish
 from gridder.partition.config import ObjectiveWeights, PartitionConfig
 from gridder.partition.costs import plan_objective
 from gridder.partition.executor import solve_many
@@ -14,6 +15,7 @@ from gridder.partition.lowerbound import BandLowerBound, band_lower_bound
 from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.replan import rebalance, replan
 from gridder.partition.solver import GridPartitioner, PartitionResult
+from gridder.partition.zonebound import ZoneBound, zone_lower_bound
 
 __all__ = [
     "BandLowerBound",
@@ -25,12 +27,15 @@ __all__ = [
     "PartitionInstance",
     "PartitionQuality",
     "PartitionResult",
+    "ZoneBound",
     "assert_partition_valid",
     "band_lower_bound",
     "check_partition",
+    "compactness_polish",
     "partition_quality",
     "plan_objective",
     "rebalance",
     "replan",
     "solve_many",
+    "zone_lower_bound",
 ]

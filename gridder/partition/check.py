@@ -130,8 +130,16 @@ def check_partition(
     if len(lab) != n:
         violations.append(f"{len(lab)} labels for {n} units")
         return CheckReport(
-            instance.community_id, 0, np.empty(0, np.int64), {}, np.empty(0, np.int64),
-            np.empty(0, np.int64), 0.0, [], float("nan"), violations,
+            instance.community_id,
+            0,
+            np.empty(0, np.int64),
+            {},
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            0.0,
+            [],
+            float("nan"),
+            violations,
         )
     unassigned = np.flatnonzero(lab < 0)
     if len(unassigned):

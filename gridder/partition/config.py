@@ -50,6 +50,10 @@ class ObjectiveWeights:
         Cost per hard-barrier edge (major street, river, rail) inside a grid.
     moved
         Cost per unit of value moved away from its previous grid (re-planning).
+    compactness
+        Worth of one unit of Σ Polsby–Popper in the compactness polish
+        (:mod:`gridder.partition.compact`), traded against the terms above;
+        not a term of the plan's objective. ``0`` turns the polish off.
     """
 
     out_of_band: int = 100_000
@@ -62,6 +66,7 @@ class ObjectiveWeights:
     soft_cut_factor: float = 0.3
     hard_inside: int = 50_000
     moved: int = 400
+    compactness: float = 20_000.0
 
     def __post_init__(self) -> None:
         for name, val in asdict(self).items():
@@ -104,6 +109,8 @@ class PartitionConfig:
         / 10,000 m²`` (rounded per building), so that grids covering much land
         (more patrol effort) hold fewer households. ``0`` (the default) leaves
         the balance value alone.
+    compactness_passes
+        Passes of the compactness polish over the units (``0``: off).
     """
 
     min: int = 200
@@ -119,6 +126,7 @@ class PartitionConfig:
     max_sets: int = 30_000
     local_search_passes: int = 30
     area_weight: float = 0.0
+    compactness_passes: int = 10
 
     def __post_init__(self) -> None:
         problems = []
@@ -133,6 +141,8 @@ class PartitionConfig:
             problems.append(f"workers must be >= 1, got {self.workers}")
         if not self.area_weight >= 0:
             problems.append(f"area_weight must be >= 0, got {self.area_weight}")
+        if self.compactness_passes < 0:
+            problems.append(f"compactness_passes must be >= 0, got {self.compactness_passes}")
         if self.max_set_size < 1 or self.max_sets < 1:
             problems.append("max_set_size and max_sets must be >= 1")
         if problems:

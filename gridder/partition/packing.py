@@ -116,7 +116,10 @@ def _filler_distances(
 
 
 def _filler_reach(
-    n: int, adj: list[list[int]], is_large: npt.NDArray[np.bool_], free: npt.NDArray[np.bool_],
+    n: int,
+    adj: list[list[int]],
+    is_large: npt.NDArray[np.bool_],
+    free: npt.NDArray[np.bool_],
     val: list[int],
 ) -> tuple[IntArray, list[int]]:
     """Component of each filler in the filler-only graph, and each component's value."""
@@ -212,8 +215,18 @@ def packing_lower_bound(
                     group.append(b)
                     stack.append(b)
         lb, exact = _bound_group(
-            sorted(group), links, d, val, reach=reach, totals=totals,
-            low=low, high=high, cap=cap, budget=budget, time_limit=time_limit, seed=seed,
+            sorted(group),
+            links,
+            d,
+            val,
+            reach=reach,
+            totals=totals,
+            low=low,
+            high=high,
+            cap=cap,
+            budget=budget,
+            time_limit=time_limit,
+            seed=seed,
         )
         if lb is None:
             complete = False
@@ -310,4 +323,3 @@ def _bound_group(
     if status in (cp_model.FEASIBLE, cp_model.UNKNOWN):  # the proven bound is still valid
         return max(0, math.ceil(solver.best_objective_bound - 1e-6)), False
     return None, False
-

@@ -112,9 +112,7 @@ def polsby_popper_from_cells(
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     same = g[e[:, 0]] == g[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
     area = np.bincount(g, weights=np.asarray(instance.area, dtype=np.float64), minlength=k)
-    shared = np.bincount(
-        g[e[same, 0]], weights=np.asarray(instance.edge_length)[same], minlength=k
-    )
+    shared = np.bincount(g[e[same, 0]], weights=np.asarray(instance.edge_length)[same], minlength=k)
     perim = (
         np.bincount(g, weights=np.asarray(unit_perimeter, dtype=np.float64), minlength=k)
         - 2 * shared

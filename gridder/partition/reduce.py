@@ -402,9 +402,13 @@ def reduce_instance(
             if lk and j > i and piece[i] != piece[j]:
                 ppairs.append((piece[i], piece[j]))
                 pw.append(c + 1e-3)
-    piece = _merge_small(
-        npc, ptot, np.array(ppairs, dtype=np.int64).reshape(-1, 2), np.array(pw), config.min
-    )[piece] if ns else piece
+    piece = (
+        _merge_small(
+            npc, ptot, np.array(ppairs, dtype=np.int64).reshape(-1, 2), np.array(pw), config.min
+        )[piece]
+        if ns
+        else piece
+    )
     frozen: set[int] = set()
     if config.keep_compounds and ns:
         npc2 = int(piece.max()) + 1

@@ -65,9 +65,7 @@ def enumerate_connected_sets(
     nbrs = {u: [v for v in adjacency.get(u, ()) if v in inside] for u in inside}
     out: list[tuple[int, ...]] = []
 
-    def extend(
-        members: list[int], ext: list[int], near: set[int], total: int, root: int
-    ) -> None:
+    def extend(members: list[int], ext: list[int], near: set[int], total: int, root: int) -> None:
         out.append(tuple(sorted(members)))
         if len(out) > budget:
             raise SetBudgetExceededError

@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from gridder.errors import InputError, Problem
 from gridder.partition.check import check_partition, grid_components
+from gridder.partition.compact import compactness_polish
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import GridStats, balance_value, grid_stats, plan_objective
 from gridder.partition.grow import grow_regions
@@ -53,6 +54,7 @@ from gridder.partition.repair import (
 )
 from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
 from gridder.partition.transfer import transfer_repair
+from gridder.partition.zonebound import ZoneBound, zone_lower_bound
 
 __all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
 
@@ -68,6 +70,8 @@ _GRIDS_PER_CHUNK = 8
 _BORROW_HOPS = 2
 #: Largest number of candidate grids of a model that borrows.
 _BORROW_SETS = 3000
+#: Largest number of in-band sets of one zone's lower-bound model.
+_ZONE_SETS = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,12 @@ class PartitionResult:
         ``band_lower_bound`` — ``weights.out_of_band`` × the lower bound on
         out-of-band grids (valid for every plan but blind to the shape terms,
         so ``gap`` overstates how far the plan is from the optimum).
+    zone_bound
+        Lower bound on out-of-band grids for plans that cross no hard barrier
+        (exact per-zone models, :mod:`~gridder.partition.zonebound`).
+    region_bound
+        The same with zones merged where the solver merged them (too small, or
+        a total no in-band grids can split): valid for the solver's own plans.
     """
 
     community_id: str
@@ -148,6 +158,8 @@ class PartitionResult:
     quality: PartitionQuality
     notes: tuple[str, ...] = field(default=())
     bound_kind: str = "band_lower_bound"
+    zone_bound: ZoneBound | None = None
+    region_bound: ZoneBound | None = None
 
     def quality_summary(self) -> dict[str, Any]:
         """Summary measures, JSON-able."""
@@ -174,6 +186,19 @@ class PartitionResult:
             "lower_bound_packing": self.lower_bound.packing_out_of_band,
             "out_of_band_above_lower_bound": self.out_of_band - self.lower_bound.min_out_of_band,
             "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
+            "lower_bound_respecting_barriers": (
+                None
+                if self.zone_bound is None
+                else {
+                    **self.zone_bound.to_meta(),
+                    "with_band_bound": max(
+                        self.zone_bound.min_out_of_band, self.lower_bound.min_out_of_band
+                    ),
+                }
+            ),
+            "lower_bound_within_solver_regions": (
+                None if self.region_bound is None else self.region_bound.to_meta()
+            ),
             "over_max_unit_ids": [str(x) for x in self.over_max_unit_ids],
             "forced_unit_ids": [str(x) for x in self.forced_unit_ids],
             "hard_barrier_merges": self.hard_barrier_merges,
@@ -526,19 +551,55 @@ class GridPartitioner:
             return None
         return out
 
+    def _polish(self, labels: IntArray, plan: WorkingPlan) -> IntArray:
+        """The compactness polish (:mod:`~gridder.partition.compact`) on the unit labels."""
+        inst = self.instance
+        frozen = set(labels[self.locked >= 0].tolist()) | set(labels[self.over].tolist())
+        frozen |= plan.fixed
+        has_previous = self._previous is not None or (
+            len(inst.previous) == inst.n and bool((np.asarray(inst.previous) >= 0).any())
+        )
+        out, moves, hit = compactness_polish(
+            inst,
+            labels,
+            self.config,
+            value=self.value,
+            movable=self.free,
+            frozen=sorted(frozen),
+            move_valued=not has_previous,
+        )
+        self._heuristic_limit |= hit
+        if moves:
+            logger.debug("%s: compactness polish moved %d units", inst.community_id, moves)
+        return out
+
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
         inst, config = self.instance, self.config
         labels = self._labels(red, plan)
+        exact = self._whole_exact(red, plan)
+        if exact is None or exact.status != "OPTIMAL":
+            labels = self._polish(labels, plan)
         report = check_partition(inst, labels, config)
         report.raise_if_invalid()
         stats = grid_stats(inst, labels, config)
         quality = partition_quality(inst, labels, config)
         out_of_band = quality.n_counted - quality.n_in_band
         lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed)
+        zkw: dict[str, Any] = {
+            "labels": labels,
+            "seed": self.seed,
+            "set_budget": _ZONE_SETS,
+            "zone_time": min(1.0, config.time_limit),
+            "total_time": min(4.0, config.time_limit),
+        }
+        zb = zone_lower_bound(inst, config, **zkw)
+        rb = zb
+        if red.forced_hard_merges:
+            reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
+            rb = zone_lower_bound(inst, config, region=reg, **zkw)
         previous = inst.previous if len(inst.previous) == inst.n else None
         objective = plan_objective(inst, labels, config, previous=previous)
         n_grids = len(stats.labels)
-        exact = self._whole_exact(red, plan)
         if n_grids <= 1:
             status = "TRIVIAL"
         elif exact is not None and exact.status == "OPTIMAL":
@@ -595,6 +656,8 @@ class GridPartitioner:
             quality=quality,
             notes=tuple(self.notes),
             bound_kind=bound_kind,
+            zone_bound=zb,
+            region_bound=rb,
         )
 
 

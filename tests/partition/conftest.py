@@ -83,8 +83,16 @@ def lattice(
         soft = [comp[a] != comp[b] for a, b in edges]
         street = list(soft)
     return make_instance(
-        list(values), xy, edges, community_id=community_id, hard=hard, soft=soft,
-        street=street, compound=compound, locked=locked, previous=previous,
+        list(values),
+        xy,
+        edges,
+        community_id=community_id,
+        hard=hard,
+        soft=soft,
+        street=street,
+        compound=compound,
+        locked=locked,
+        previous=previous,
     )
 
 

@@ -26,7 +26,8 @@ def test_tower_198_between_132_and_312_is_forced() -> None:
 def test_two_far_apart_forced_towers_count_twice() -> None:
     # 198 | 0-hh chain of 300+ ... use a heavy separator: 198 - 290 - 290 - 198
     inst = make_instance(
-        [198, 290, 290, 198], np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [198, 290, 290, 198],
+        np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
         [(0, 1), (1, 2), (2, 3)],
     )
     lb = band_lower_bound(inst, PartitionConfig())
@@ -44,8 +45,10 @@ def test_smooth_area_forces_nothing(smooth_lattice) -> None:
 
 def test_locked_out_of_band_grid_counts() -> None:
     inst = make_instance(
-        [100, 150, 150, 100], np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
-        [(0, 1), (1, 2), (2, 3)], locked=[5, -1, -1, -1],
+        [100, 150, 150, 100],
+        np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [(0, 1), (1, 2), (2, 3)],
+        locked=[5, -1, -1, -1],
     )
     lb = band_lower_bound(inst, PartitionConfig())
     assert lb.locked_out_of_band == 1 and lb.min_out_of_band >= 1

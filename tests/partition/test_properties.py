@@ -26,8 +26,9 @@ def instances(draw):
         if a != b:
             g.add_edge(int(a), int(b))
     lumpy = draw(st.booleans())
-    values = (rng.choice([0, 52, 104, 156, 198, 264, 330], n) if lumpy
-              else rng.integers(0, 40, n)).tolist()
+    values = (
+        rng.choice([0, 52, 104, 156, 198, 264, 330], n) if lumpy else rng.integers(0, 40, n)
+    ).tolist()
     edges = list(g.edges)
     m = len(edges)
     hard = rng.random(m) < draw(st.sampled_from([0.0, 0.2]))
@@ -35,9 +36,15 @@ def instances(draw):
     locked = [-1] * n
     if draw(st.booleans()) and n > 3:
         locked[0] = 9
-    return make_instance(values, rng.uniform(0, 500, (n, 2)), edges, hard=hard,
-                         soft=[comp[a] != comp[b] for a, b in edges], compound=comp,
-                         locked=locked)
+    return make_instance(
+        values,
+        rng.uniform(0, 500, (n, 2)),
+        edges,
+        hard=hard,
+        soft=[comp[a] != comp[b] for a, b in edges],
+        compound=comp,
+        locked=locked,
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,8 +21,12 @@ FAST = PartitionConfig(time_limit=1.0)
 
 def test_quality_on_hand_made_plan() -> None:
     # 4 units on a path: grids {0,1} = 250 (in band), {2,3} = 150 + 400 -> 550 (out)
-    inst = make_instance([100, 150, 150, 400], np.array([[0, 0], [10, 0], [20, 0], [30, 0]]),
-                         [(0, 1), (1, 2), (2, 3)], compound=[1, 1, 1, -1])
+    inst = make_instance(
+        [100, 150, 150, 400],
+        np.array([[0, 0], [10, 0], [20, 0], [30, 0]]),
+        [(0, 1), (1, 2), (2, 3)],
+        compound=[1, 1, 1, -1],
+    )
     q = partition_quality(inst, [0, 0, 1, 1], FAST)
     s = q.summary()
     assert s["in_band_share"] == 0.5
@@ -36,8 +40,9 @@ def test_quality_on_hand_made_plan() -> None:
 
 
 def test_checker_lists_violations() -> None:
-    inst = make_instance([100, 100, 100], np.array([[0, 0], [10, 0], [20, 0]]),
-                         [(0, 1), (1, 2)], locked=[4, -1, -1])
+    inst = make_instance(
+        [100, 100, 100], np.array([[0, 0], [10, 0], [20, 0]]), [(0, 1), (1, 2)], locked=[4, -1, -1]
+    )
     with pytest.raises(PartitionCheckError) as err:
         assert_partition_valid(inst, [0, 1, 0], FAST)
     msg = str(err.value)
@@ -47,8 +52,7 @@ def test_checker_lists_violations() -> None:
 
 def _instances():
     rng = np.random.default_rng(4)
-    return [lattice(8, 6, rng.integers(1, 20, 48).tolist(), community_id=f"C{i}")
-            for i in range(4)]
+    return [lattice(8, 6, rng.integers(1, 20, 48).tolist(), community_id=f"C{i}") for i in range(4)]
 
 
 def test_solve_many_matches_sequential_and_reports_progress() -> None:

@@ -30,8 +30,9 @@ def test_enumeration_is_exact_and_unique(seed: int) -> None:
 
 
 def test_singletons_above_high_are_listed() -> None:
-    sets = enumerate_connected_sets([0, 1], {0: [1], 1: [0]}, [500, 10], high=300, max_size=3,
-                                    budget=100)
+    sets = enumerate_connected_sets(
+        [0, 1], {0: [1], 1: [0]}, [500, 10], high=300, max_size=3, budget=100
+    )
     assert sorted(sets) == [(0,), (1,)]
 
 
