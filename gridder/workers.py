@@ -233,6 +233,11 @@ def assign_workers(
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(time_limit)
     status = solver.solve(model)
+    if status == cp_model.UNKNOWN:
+        # presolve can spend the whole budget on these models; without it CP-SAT finds
+        # a staffing at once (the same remedy as the exact partition models)
+        solver.parameters.cp_model_presolve = False
+        status = solver.solve(model)
     name = solver.status_name(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:
