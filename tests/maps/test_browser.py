@@ -133,7 +133,9 @@ def test_community_page_draws_its_buildings(
     assert count(page, ".gr-label") == 0  # grid codes only from zoom 15 on
     page.evaluate("gridderMap.setZoom(18, {animate: false})")
     page.wait_for_function("document.querySelectorAll('path.gr-building').length > 0")
-    assert count(page, ".marker-cluster") == 0  # no clustering when zoomed in
+    # no clustering when zoomed in (MarkerCluster removes its clusters asynchronously)
+    page.wait_for_function("document.querySelectorAll('.marker-cluster').length === 0")
+    assert count(page, ".marker-cluster") == 0
     labels = page.evaluate(
         "Array.from(document.querySelectorAll('.gr-label')).map(e => e.textContent)"
     )
