@@ -369,6 +369,11 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
         quality = partition_quality(
             instance, labels, config, grid_area=area, grid_perimeter=perimeter
         )
+        if config.area_weight:  # the balanced value includes the land-area term
+            value = np.asarray(quality.value, dtype=np.float64)
+            grids["workload"] = np.round(value, 2)
+            grids["deviation"] = np.round((value - config.target) / config.target, 4)
+            grids["in_band"] = (value >= config.min) & (value <= config.max)
         grids["single_building_over_max"] = quality.excluded
         meta["quality"] = quality.summary()
     else:

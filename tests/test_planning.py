@@ -218,3 +218,16 @@ def test_hand_locked_grids_survive_a_replan(plan: Path, city_files: Path, tmp_pa
     new_assign = _read(out)[1]
     old = set(assignments.loc[assignments["grid_id"] == gid, "building_id"])
     assert set(new_assign.loc[new_assign["grid_id"] == gid, "building_id"]) == old
+
+
+def test_area_weight_counts_land_in_the_balanced_value(city_files: Path, tmp_path: Path) -> None:
+    out = tmp_path / "area.gpkg"
+    assert main(_args(city_files, out, "--area-weight", "50", "--max", "320")) == 0
+    grids, assignments, communities = _read(out)
+    assert_plan_valid(grids, assignments, communities)
+    hectares = gpd.GeoSeries(grids.geometry, crs=4326).to_crs(32650).area / 10_000
+    # workload = households + 50 per hectare of the grid's land (cells tile the grid)
+    np.testing.assert_allclose(
+        grids["workload"], grids["households"] + 50 * hectares, rtol=0.02, atol=2
+    )
+    assert read_meta(out)["parameters"]["area_weight"] == 50
