@@ -21,10 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -137,61 +133,19 @@ def cmd_one(name: str, method: str, workers: int) -> None:
 
 
 def cmd_all(instances: list[str], methods: list[str], timeout: int, workers: int) -> None:
-    root = HERE.parent.parent
+    from bench.partition.run import SHOWN, run_isolated
+
     for name in instances:
         load_instances(name)  # build once, outside the timed runs
         for m in methods:
-            t = time.time()
-            cmd = [
-                "timeout",
-                "-s",
-                "KILL",
-                str(timeout),
-                sys.executable,
-                "-m",
+            run_isolated(
                 "bench.partition.pipe_run",
-                "one",
                 name,
                 m,
-                "--workers",
-                str(workers),
-            ]
-            p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, check=False)
-            wall = time.time() - t
-            line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-            if line:
-                res = json.loads(line[-1][7:])
-            else:
-                res = {
-                    "instance": name,
-                    "method": m,
-                    "status": ("timeout" if p.returncode in (-9, 137) else f"error {p.returncode}"),
-                    "error": p.stderr[-300:],
-                }
-            res["proc_wall_s"] = round(wall, 2)
-            res["date"] = time.strftime("%Y-%m-%d %H:%M")
-            res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
-            with open(RESULTS, "a") as f:
-                f.write(json.dumps(res) + "\n")
-            print(
-                json.dumps(
-                    {
-                        k: res.get(k)
-                        for k in (
-                            "instance",
-                            "method",
-                            "status",
-                            "solve_s",
-                            "in_band",
-                            "ceiling",
-                            "pp_mean",
-                            "contiguity",
-                            "wdist_m",
-                            "single_compound",
-                        )
-                    }
-                ),
-                flush=True,
+                timeout=timeout,
+                workers=workers,
+                results=RESULTS,
+                shown=(*SHOWN[:5], "ceiling", *SHOWN[5:]),
             )
 
 

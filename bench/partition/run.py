@@ -256,62 +256,77 @@ def cmd_one(name: str, method: str, workers: int) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
+SHOWN = (
+    "instance",
+    "method",
+    "status",
+    "solve_s",
+    "in_band",
+    "contiguity",
+    "pp_mean",
+    "wdist_m",
+    "single_compound",
+)
+
+
+def run_isolated(
+    module: str,
+    name: str,
+    method: str,
+    *,
+    timeout: int,
+    workers: int,
+    results: Path,
+    shown: tuple[str, ...] = SHOWN,
+) -> dict:
+    """Run ``python -m MODULE one NAME METHOD`` under ``timeout -s KILL`` and record it.
+
+    The subprocess prints one ``RESULT {json}`` line; a killed or failed run is
+    recorded as ``timeout`` or ``error N``. The result (with the wall time, date
+    and machine) is appended to ``results`` and its main figures printed.
+    """
+    t = time.time()
+    cmd = [
+        "timeout",
+        "-s",
+        "KILL",
+        str(timeout),
+        sys.executable,
+        "-m",
+        module,
+        "one",
+        name,
+        method,
+        "--workers",
+        str(workers),
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent.parent, check=False)
+    wall = time.time() - t
+    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+    if line:
+        res = json.loads(line[-1][7:])
+    else:
+        res = {
+            "instance": name,
+            "method": method,
+            "status": ("timeout" if p.returncode in (-9, 137) else f"error {p.returncode}"),
+            "error": p.stderr[-300:],
+        }
+    res["proc_wall_s"] = round(wall, 2)
+    res["date"] = time.strftime("%Y-%m-%d %H:%M")
+    res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
+    with open(results, "a") as f:
+        f.write(json.dumps(res) + "\n")
+    print(json.dumps({k: res.get(k) for k in shown}), flush=True)
+    return res
+
+
 def cmd_all(instances, methods, timeout: int, workers: int) -> None:
     for name in instances:
         load(name)  # generate once, outside the timed runs
         for m in methods:
-            t = time.time()
-            cmd = [
-                "timeout",
-                "-s",
-                "KILL",
-                str(timeout),
-                sys.executable,
-                "-m",
-                "bench.partition.run",
-                "one",
-                name,
-                m,
-                "--workers",
-                str(workers),
-            ]
-            p = subprocess.run(
-                cmd, capture_output=True, text=True, cwd=HERE.parent.parent, check=False
-            )
-            wall = time.time() - t
-            line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-            if line:
-                res = json.loads(line[-1][7:])
-            else:
-                res = {
-                    "instance": name,
-                    "method": m,
-                    "status": ("timeout" if p.returncode in (-9, 137) else f"error {p.returncode}"),
-                    "error": p.stderr[-300:],
-                }
-            res["proc_wall_s"] = round(wall, 2)
-            res["date"] = time.strftime("%Y-%m-%d %H:%M")
-            res["machine"] = f"{platform.node()} {os.cpu_count()} cores {platform.machine()}"
-            with open(RESULTS, "a") as f:
-                f.write(json.dumps(res) + "\n")
-            print(
-                json.dumps(
-                    {
-                        k: res.get(k)
-                        for k in (
-                            "instance",
-                            "method",
-                            "status",
-                            "solve_s",
-                            "in_band",
-                            "contiguity",
-                            "pp_mean",
-                            "wdist_m",
-                            "single_compound",
-                        )
-                    }
-                ),
-                flush=True,
+            run_isolated(
+                "bench.partition.run", name, m, timeout=timeout, workers=workers, results=RESULTS
             )
 
 
