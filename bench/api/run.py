@@ -16,7 +16,7 @@ communities, 25 buildings each):
 3. HTTP batch: 1,000,000 points in POSTs of 100,000 (the default batch limit).
 
 Every peer runs under its own timeout; a peer that does not finish is recorded
-as "timeout". PostGIS (a named peer) is not run here: see RESULTS.md.
+as "timeout". PostGIS (a named peer) is measured by postgis.py (same city): see README.md.
 """
 
 from __future__ import annotations
