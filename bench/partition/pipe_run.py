@@ -150,9 +150,8 @@ def cmd_all(instances: list[str], methods: list[str], timeout: int, workers: int
 
 
 def cmd_table() -> None:
-    with open(RESULTS) as f:
-        rows = [json.loads(x) for x in f]
-    last = {(r["instance"], r["method"]): r for r in rows}
+    from bench.partition.run import print_table
+
     cols = [
         "instance",
         "method",
@@ -169,21 +168,7 @@ def cmd_table() -> None:
         "wdist_m",
         "single_compound",
     ]
-    print("| " + " | ".join(cols) + " | time vs gridder | in band vs gridder |")
-    print("|" + "---|" * (len(cols) + 2))
-    for (inst, _), r in sorted(last.items()):
-        g = last.get((inst, "gridder"), {})
-        rt = f"{r['solve_s'] / g['solve_s']:.1f}×" if r.get("solve_s") and g.get("solve_s") else ""
-        rb = (
-            f"{r['in_band'] - g['in_band']:+.3f}"
-            if r.get("in_band") is not None and g.get("in_band") is not None
-            else ""
-        )
-        print(
-            "| "
-            + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
-            + f" | {rt} | {rb} |"
-        )
+    print_table(RESULTS, cols)
 
 
 def main() -> None:

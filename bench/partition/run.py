@@ -330,26 +330,11 @@ def cmd_all(instances, methods, timeout: int, workers: int) -> None:
             )
 
 
-def cmd_table() -> None:
-    with open(RESULTS) as f:
+def print_table(results: Path, cols: list[str]) -> None:
+    """Markdown table of the latest run of each (instance, method), with ratios to gridder."""
+    with open(results) as f:
         rows = [json.loads(x) for x in f]
     last = {(r["instance"], r["method"]): r for r in rows}
-    cols = [
-        "instance",
-        "method",
-        "status",
-        "buildings",
-        "households",
-        "grids",
-        "solve_s",
-        "proc_wall_s",
-        "in_band",
-        "max_dev",
-        "contiguity",
-        "pp_mean",
-        "wdist_m",
-        "single_compound",
-    ]
     print("| " + " | ".join(cols) + " | vs gridder time | vs gridder in band |")
     print("|" + "---|" * (len(cols) + 2))
     for (inst, _), r in sorted(last.items()):
@@ -367,6 +352,26 @@ def cmd_table() -> None:
             + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in cols)
             + f" | {ratio_t} | {ratio_b} |"
         )
+
+
+def cmd_table() -> None:
+    cols = [
+        "instance",
+        "method",
+        "status",
+        "buildings",
+        "households",
+        "grids",
+        "solve_s",
+        "proc_wall_s",
+        "in_band",
+        "max_dev",
+        "contiguity",
+        "pp_mean",
+        "wdist_m",
+        "single_compound",
+    ]
+    print_table(RESULTS, cols)
 
 
 def main() -> None:
