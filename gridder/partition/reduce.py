@@ -21,6 +21,8 @@ Three steps, each keeping every guarantee of the original graph:
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +34,14 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value, edge_cut_cost
 from gridder.partition.instance import PartitionInstance
 
-__all__ = ["Neighbour", "Reduced", "components", "reduce_instance", "splittable"]
+__all__ = [
+    "Neighbour",
+    "Reduced",
+    "components",
+    "connected_parts",
+    "reduce_instance",
+    "splittable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +76,34 @@ class _UnionFind:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def connected_parts(
+    units: Sequence[int], neighbours: Callable[[int], Iterable[int]]
+) -> list[list[int]]:
+    """Connected parts of ``units`` over ``neighbours``, in breadth-first order.
+
+    Parts come in the order of their first unit in ``units``; each part lists its
+    units in the order the breadth-first search reached them.
+    """
+    inside = set(units)
+    seen: set[int] = set()
+    parts: list[list[int]] = []
+    for s in units:
+        if s in seen:
+            continue
+        part = [s]
+        seen.add(s)
+        queue = deque([s])
+        while queue:
+            a = queue.popleft()
+            for b in neighbours(a):
+                if b in inside and b not in seen:
+                    seen.add(b)
+                    part.append(b)
+                    queue.append(b)
+        parts.append(part)
+    return parts
 
 
 def _merge_small(

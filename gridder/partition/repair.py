@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from gridder.partition.config import PartitionConfig
 from gridder.partition.grow import grow_regions
 from gridder.partition.localsearch import WorkingPlan, local_search
-from gridder.partition.reduce import Reduced
+from gridder.partition.reduce import Reduced, connected_parts
 from gridder.partition.setpartition import solve_block_partition
 from gridder.partition.sets import set_cost
 
@@ -182,22 +182,7 @@ def _boundary_blocks(plan: WorkingPlan, g: int, hood: list[int], *, hops: int) -
     blocks = [[u] for u in sorted(free)]
     for h in hood:
         rest = sorted(u for u in plan.grids[h].members if u not in free)
-        restset = set(rest)
-        seen: set[int] = set()
-        for s in rest:
-            if s in seen:
-                continue
-            comp = [s]
-            seen.add(s)
-            queue = deque([s])
-            while queue:
-                a = queue.popleft()
-                for b in plan.links[a]:
-                    if b in restset and b not in seen:
-                        seen.add(b)
-                        comp.append(b)
-                        queue.append(b)
-            blocks.append(sorted(comp))
+        blocks += [sorted(part) for part in connected_parts(rest, plan.links.__getitem__)]
     return blocks
 
 
@@ -236,23 +221,7 @@ def connect_labels(
         if g >= 0:
             by_label.setdefault(g, []).append(u)
     for _g, units in sorted(by_label.items()):
-        inside = set(units)
-        seen: set[int] = set()
-        pieces: list[list[int]] = []
-        for s in units:
-            if s in seen:
-                continue
-            comp = [s]
-            seen.add(s)
-            queue = deque([s])
-            while queue:
-                a = queue.popleft()
-                for b in links[a]:
-                    if b in inside and b not in seen:
-                        seen.add(b)
-                        comp.append(b)
-                        queue.append(b)
-            pieces.append(comp)
+        pieces = connected_parts(units, links.__getitem__)
         if len(pieces) > 1:
             keep = max(pieces, key=lambda c: (sum(int(red.value[u]) for u in c), -min(c)))
             for comp in pieces:
@@ -269,21 +238,7 @@ def connect_labels(
     rest = [u for u in range(red.n) if lab[u] < 0]
     if rest:
         used = set(lab) | reserved
-        restset = set(rest)
-        done: set[int] = set()
-        for s in rest:
-            if s in done:
-                continue
-            comp = [s]
-            done.add(s)
-            q = deque([s])
-            while q:
-                a = q.popleft()
-                for b in links[a]:
-                    if b in restset and b not in done:
-                        done.add(b)
-                        comp.append(b)
-                        q.append(b)
+        for comp in connected_parts(rest, links.__getitem__):
             total = float(sum(int(red.value[u]) for u in comp))
             k = min(choose_k(total, config), len(comp))
             for grp in grow_regions(red, comp, k, config, seed=seed):

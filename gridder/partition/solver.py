@@ -44,7 +44,7 @@ from gridder.partition.instance import PartitionInstance
 from gridder.partition.localsearch import WorkingPlan, local_search
 from gridder.partition.lowerbound import BandLowerBound, band_lower_bound
 from gridder.partition.quality import PartitionQuality, partition_quality
-from gridder.partition.reduce import Reduced, reduce_instance
+from gridder.partition.reduce import Reduced, connected_parts, reduce_instance
 from gridder.partition.repair import (
     Budget,
     choose_k,
@@ -663,24 +663,7 @@ class GridPartitioner:
 
 def _link_components(red: Reduced, units: Sequence[int]) -> list[list[int]]:
     """Connected parts of ``units`` over contiguity links (each sorted)."""
-    inside = set(units)
-    seen: set[int] = set()
-    out: list[list[int]] = []
-    for s in sorted(inside):
-        if s in seen:
-            continue
-        comp = [s]
-        seen.add(s)
-        queue = deque([s])
-        while queue:
-            a = queue.popleft()
-            for b in red.links(a):
-                if b in inside and b not in seen:
-                    seen.add(b)
-                    comp.append(b)
-                    queue.append(b)
-        out.append(sorted(comp))
-    return out
+    return [sorted(part) for part in connected_parts(sorted(set(units)), red.links)]
 
 
 def _borrowable(
