@@ -49,3 +49,27 @@ def shared_data() -> Path:
 def nanjing_gpkg(shared_data: Path) -> Path:
     """Central Nanjing extract: layers buildings, streets, landuse, pois."""
     return shared_data / "nanjing_gulou" / "nanjing_gulou.gpkg"
+
+
+@pytest.fixture(scope="session")
+def nanjing(nanjing_gpkg: Path) -> tuple:
+    """A Nanjing test community: hull of the extract's buildings, its streets, tessellation."""
+    import geopandas as gpd
+    import shapely
+
+    from gridder.graph import build_tessellation
+    from gridder.io.crs import local_metric_crs
+
+    crs = local_metric_crs(118.78, 32.04)
+    raw = gpd.read_file(nanjing_gpkg, layer="buildings").to_crs(crs)
+    streets = gpd.read_file(nanjing_gpkg, layer="streets").to_crs(crs)
+    buildings = gpd.GeoDataFrame(
+        {"building_id": [f"N{i}" for i in range(len(raw))], "households": 10},
+        geometry=raw.geometry.representative_point().values,
+        crs=crs,
+    )
+    community = shapely.buffer(
+        shapely.convex_hull(shapely.union_all(buildings.geometry.values)), 20
+    )
+    tess = build_tessellation("NJ", community, buildings, streets)
+    return community, buildings, streets, tess

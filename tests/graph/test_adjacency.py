@@ -402,26 +402,6 @@ def test_from_frames_rejects_bad_values(street_square):
 # --- real data -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def nanjing(request):
-    from gridder.io.crs import local_metric_crs
-
-    path = request.getfixturevalue("nanjing_gpkg")
-    crs = local_metric_crs(118.78, 32.04)
-    raw = gpd.read_file(path, layer="buildings").to_crs(crs)
-    streets = gpd.read_file(path, layer="streets").to_crs(crs)
-    buildings = gpd.GeoDataFrame(
-        {"building_id": [f"N{i}" for i in range(len(raw))], "households": 10},
-        geometry=raw.geometry.representative_point().values,
-        crs=crs,
-    )
-    community = shapely.buffer(
-        shapely.convex_hull(shapely.union_all(buildings.geometry.values)), 20
-    )
-    tess = build_tessellation("NJ", community, buildings, streets)
-    return community, buildings, streets, tess
-
-
 @pytest.mark.shared_data
 def test_nanjing_tessellation_tiles(nanjing):
     community, buildings, _, tess = nanjing
