@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 __all__ = [
     "ALIASES",
+    "COVERAGE_COLUMNS",
     "LAYERS",
     "NUMERIC_BUILDING_COLUMNS",
     "WGS84",
@@ -141,6 +142,41 @@ for _layer in LAYERS.values():
     for _name in (*_layer.required, *_layer.optional):
         if len(_name) > 10:
             ALIASES.setdefault(_name[:10], _name)
+
+#: Columns every coverage file layer carries at least (CONTRACT §4).
+COVERAGE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "access": (
+        "building_id",
+        "grid_id",
+        "facility_type",
+        "category",
+        "nearest_facility_id",
+        "dist_m",
+        "walk_min",
+    ),
+    "summary": (
+        "scope",
+        "scope_id",
+        "facility_type",
+        "minutes",
+        "households",
+        "households_covered",
+        "share",
+    ),
+    "isochrones": ("facility_id", "facility_type", "minutes"),
+    "gaps": ("facility_type", "minutes", "households"),
+    "compliance": (
+        "scope",
+        "scope_id",
+        "level",
+        "category",
+        "distance_m",
+        "households",
+        "households_covered",
+        "share",
+        "missing",
+    ),
+}
 
 #: OSM highway classes whose streets are hard barriers for grids (CONTRACT/issue 3).
 MAJOR_HIGHWAYS: Final = frozenset(

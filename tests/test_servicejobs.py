@@ -12,29 +12,7 @@ import pytest
 from gridder.cli import main
 from gridder.datasets.synthetic import generate_city
 from gridder.io.write import read_meta, write_geopackage
-
-CONTRACT_LAYERS = {
-    "access": {
-        "building_id",
-        "grid_id",
-        "facility_type",
-        "category",
-        "nearest_facility_id",
-        "dist_m",
-        "walk_min",
-    },
-    "summary": {
-        "scope",
-        "scope_id",
-        "facility_type",
-        "minutes",
-        "households",
-        "households_covered",
-        "share",
-    },
-    "isochrones": {"facility_id", "facility_type", "minutes"},
-    "gaps": {"facility_type", "minutes", "households"},
-}
+from gridder.schema import COVERAGE_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +81,13 @@ def test_coverage_file_has_the_contract_layers(files: Path) -> None:
     out = files / "coverage.gpkg"
     assert _coverage(files, out) == 0
     layers = {str(n) for n in pyogrio.list_layers(out)[:, 0]}
-    for name, cols in CONTRACT_LAYERS.items():
+    assert "compliance" not in layers  # only with --standard
+    for name, cols in COVERAGE_COLUMNS.items():
+        if name == "compliance":
+            continue
         assert name in layers
-        assert cols <= set(pyogrio.read_dataframe(out, layer=name, read_geometry=False).columns)
+        frame = pyogrio.read_dataframe(out, layer=name, read_geometry=False)
+        assert set(cols) <= set(frame.columns)
     access = pyogrio.read_dataframe(out, layer="access")
     plan = pyogrio.read_dataframe(files / "plan.gpkg", layer="assignments")
     assert set(access["facility_type"]) == {"kindergarten", "社区服务站"}
@@ -130,17 +112,7 @@ def test_standard_writes_compliance(files: Path) -> None:
     out = files / "coverage_std.gpkg"
     assert _coverage(files, out, "--standard", "gb50180", "--isochrones", "hull") == 0
     compliance = pyogrio.read_dataframe(out, layer="compliance", read_geometry=False)
-    assert {
-        "scope",
-        "scope_id",
-        "level",
-        "category",
-        "distance_m",
-        "households",
-        "households_covered",
-        "share",
-        "missing",
-    } <= set(compliance.columns)
+    assert set(COVERAGE_COLUMNS["compliance"]) <= set(compliance.columns)
     assert set(compliance["level"]) == {5, 10, 15}
     # the kindergarten type is mapped onto the catalogue's kindergarten category
     access = pyogrio.read_dataframe(out, layer="access", read_geometry=False)

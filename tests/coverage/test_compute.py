@@ -13,40 +13,7 @@ from gridder.coverage import compute_coverage
 from gridder.coverage.isochrones import IsochroneBuilder
 from gridder.errors import InputError
 from gridder.graph.streets import WalkNetwork
-
-CONTRACT = {
-    "access": [
-        "building_id",
-        "grid_id",
-        "facility_type",
-        "category",
-        "nearest_facility_id",
-        "dist_m",
-        "walk_min",
-    ],
-    "summary": [
-        "scope",
-        "scope_id",
-        "facility_type",
-        "minutes",
-        "households",
-        "households_covered",
-        "share",
-    ],
-    "isochrones": ["facility_id", "facility_type", "minutes"],
-    "gaps": ["facility_type", "minutes", "households"],
-    "compliance": [
-        "scope",
-        "scope_id",
-        "level",
-        "category",
-        "distance_m",
-        "households",
-        "households_covered",
-        "share",
-        "missing",
-    ],
-}
+from gridder.schema import COVERAGE_COLUMNS as CONTRACT
 
 
 @pytest.fixture
