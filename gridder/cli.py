@@ -110,7 +110,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gridder.pipeline import check_report, write_json
+    from gridder.pipeline import write_json
 
     inputs = _load(
         args,
@@ -120,7 +120,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         facilities=args.facilities,
         compounds=args.compounds,
     )
-    report = check_report(inputs)
+    report = inputs.report()
     if args.json:
         write_json(Path(args.json), report)
     _print_report(report)

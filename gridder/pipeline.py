@@ -11,43 +11,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import pandas as pd
-
 from gridder.datasets.demo import demo_layers
 from gridder.inputs import load_inputs, read_valid
 from gridder.io.write import atomic_path, write_geopackage
 from gridder.maps import write_maps
 from gridder.partition import PartitionConfig
 from gridder.planning import partition_inputs
-from gridder.prepare import Inputs
 from gridder.servicejobs import coverage_job, site_job
 
-__all__ = ["DemoOutputs", "check_report", "demo_job", "inputs_layers"]
+__all__ = ["demo_job", "partition_files", "write_json"]
 
 log = logging.getLogger(__name__)
 
 #: The facility type the demo sites new stations for (社区服务站 → OSM community_centre).
 DEMO_SITE_TYPE = "community_centre"
-
-
-def check_report(inputs: Inputs) -> dict[str, Any]:
-    """The ``gridder check`` report of prepared inputs (counts, households, CRS, orphans)."""
-    return inputs.report()
-
-
-def inputs_layers(inputs: Inputs) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
-    """Prepared inputs as writable layers (buildings as points, footprints dropped)."""
-    buildings = inputs.buildings.drop(columns=["footprint"], errors="ignore")
-    layers: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {
-        "communities": inputs.communities,
-        "buildings": buildings,
-    }
-    if inputs.streets is not None:
-        layers["streets"] = inputs.streets
-    if inputs.facilities is not None:
-        layers["facilities"] = inputs.facilities
-    return layers
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -57,11 +34,7 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
-class DemoOutputs(dict[str, Path]):
-    """Output name → path of a demo run."""
-
-
-def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOutputs:
+def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> dict[str, Path]:
     """Run the whole job on the embedded Helsinki demo data.
 
     Writes ``out/inputs.gpkg`` (layers communities, buildings, streets,
@@ -83,7 +56,7 @@ def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOu
 
     Returns
     -------
-    DemoOutputs
+    dict
         Output name → path.
     """
     out = Path(out)
@@ -106,8 +79,7 @@ def demo_job(out: str | Path, *, workers: int = 2, tiles: str = "osm") -> DemoOu
         streets=f"{inputs_path}:streets",
         facilities=f"{inputs_path}:facilities",
     )
-    report = check_report(inputs)
-    outputs = DemoOutputs(inputs=inputs_path, check=write_json(out / "check.json", report))
+    outputs = {"inputs": inputs_path, "check": write_json(out / "check.json", inputs.report())}
     log.info("demo: inputs and check report in %.1f s", time.perf_counter() - started)
     frames = partition_inputs(inputs, PartitionConfig(), workers=workers)
     outputs["plan"] = frames.write(out / "plan.gpkg")

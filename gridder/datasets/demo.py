@@ -23,7 +23,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 import yaml
 
@@ -202,8 +201,3 @@ def demo_layers(*, rules: dict[str, Any] | None = None) -> DemoLayers:
         streets=streets,
         facilities=facilities,
     )
-
-
-def community_table(layers: DemoLayers) -> pd.DataFrame:
-    """Households per derived community (for the demo's README and report)."""
-    return layers.communities[["community_id", "households"]].copy()
