@@ -544,9 +544,10 @@ def partition_inputs(
         _plan_community, tasks, workers=workers, executor=executor, progress=progress
     )
     frames = _assemble(plans, inputs, metric)
-    if inputs.streets is not None and len(inputs.streets):
-        kept = [c for c in ("highway", "name", "barrier") if c in inputs.streets.columns]
-        near = _clip(inputs.metric("streets"), shapely.union_all(comm_m.geometry.to_numpy()))
+    if streets is not None and len(streets):
+        # the streets as this run used them, so that hand edits cut along the same barriers
+        kept = [c for c in ("highway", "name", "barrier") if c in streets.columns]
+        near = _clip(streets, shapely.union_all(comm_m.geometry.to_numpy()))
         if near is not None:
             frames.streets = near[[*kept, "geometry"]].to_crs(WGS84).reset_index(drop=True)
     violations = plan_violations(
