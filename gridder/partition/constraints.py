@@ -7,7 +7,7 @@ with :meth:`apply`; :class:`MinimiseCost` sets the objective.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ortools.sat.python import cp_model
@@ -16,6 +16,8 @@ from gridder.partition.variables import SetPartitionVariables
 
 __all__ = [
     "CoverEachUnitOnce",
+    "DistinctEntries",
+    "DrawCap",
     "ForbidCandidates",
     "GridCount",
     "KeepCandidates",
@@ -75,6 +77,57 @@ class LendingCap:
                 weights.append(w)
         if terms:
             v.model.add(cp_model.LinearExpr.weighted_sum(terms, weights) <= self.cap)
+
+
+@dataclass(frozen=True)
+class DrawCap:
+    """Chosen candidates draw at most ``cap`` value from one reservoir.
+
+    A candidate may carry a *draw*: value it will take from a neighbouring
+    low-rise area (a reservoir) once the model is solved
+    (:mod:`gridder.partition.reservoir`); the area must keep enough for its
+    own grids.
+    """
+
+    draws: tuple[tuple[int, int], ...]
+    cap: int
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """Bound the sum of the chosen candidates' draws."""
+        if sum(amount for _, amount in self.draws) > self.cap:
+            v.model.add(
+                cp_model.LinearExpr.weighted_sum(
+                    [v.choose[i] for i, _ in self.draws], [a for _, a in self.draws]
+                )
+                <= self.cap
+            )
+
+
+@dataclass
+class DistinctEntries:
+    """Chosen candidates that draw from a reservoir enter it through distinct units.
+
+    A grid grows into a low-rise area from a unit of that area next to it;
+    two grids cannot start from the same unit. ``entries`` pairs a candidate
+    with the units it may enter through.
+    """
+
+    entries: tuple[tuple[int, tuple[int, ...]], ...]
+    #: The entry variables of each candidate, in ``entries`` order (filled by :meth:`apply`).
+    chosen: dict[int, list[cp_model.IntVar]] = field(default_factory=dict)
+
+    def apply(self, v: SetPartitionVariables) -> None:
+        """One entry per chosen drawing candidate, each entry used at most once."""
+        takers: dict[int, list[cp_model.IntVar]] = {}
+        for i, gate in self.entries:
+            z = [v.model.new_bool_var(f"enter{i}_{u}") for u in gate]
+            self.chosen[i] = z
+            v.model.add(cp_model.LinearExpr.sum(z) == v.choose[i])
+            for u, zu in zip(gate, z, strict=True):
+                takers.setdefault(u, []).append(zu)
+        for zs in takers.values():
+            if len(zs) > 1:
+                v.model.add_at_most_one(zs)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,13 @@ with ``max``, and ``v(F)`` plus the fillers reachable from ``F`` through
 fillers reaches ``min``; the grid holds at least ``max(min − v(F), conn)`` of
 filler value, from the filler areas next to ``F``, and distinct grids hold
 distinct fillers, so the in-band footprints drawing on a set of filler areas
-need together no more than those areas hold. The least number of footprints
+need together no more than those areas hold. A grid that holds fillers also
+holds a filler *next to* its footprint (the last filler on its path to a large
+building), so footprints that need fillers — in-band ones short of the
+minimum, and any whose large buildings touch only through fillers — take
+distinct *entry* fillers: a tower cluster whose only way out to a low-rise
+area is one household-less cell can feed one grid from that area, not five.
+The least number of footprints
 that fail the in-band conditions, over all exact covers of the large
 buildings by footprints that respect these filler budgets, is therefore a
 lower bound on the out-of-band grids of any plan whose grids hold at most
@@ -49,6 +55,9 @@ from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_s
 __all__ = ["PackingBound", "packing_lower_bound"]
 
 logger = logging.getLogger(__name__)
+
+#: Footprints with more entry fillers than this get no entry constraint (relaxed).
+_ENTRY_LIMIT = 8
 
 IntArray = npt.NDArray[np.int64]
 
@@ -154,7 +163,7 @@ def packing_lower_bound(
     cap: int,
     filler: int | None = None,
     budget: int = 10_000,
-    time_limit: float = 0.2,
+    time_limit: float = 2.0,
     seed: int = 0,
 ) -> PackingBound:
     """Lower bound on out-of-band grids from the ways large buildings can share grids.
@@ -193,6 +202,8 @@ def packing_lower_bound(
     d = _filler_distances(large, adj, is_large, val, cap)
     comp, totals = _filler_reach(n, adj, is_large, free, val)
     reach: dict[int, set[int]] = {a: {int(comp[w]) for w in adj[a] if comp[w] >= 0} for a in large}
+    entries = {a: frozenset(w for w in adj[a] if comp[w] >= 0) for a in large}
+    direct = {a: frozenset(w for w in adj[a] if is_large[w]) for a in large}
     links: dict[int, list[int]] = {a: [] for a in large}
     for a, b in d:
         links[a].append(b)
@@ -220,6 +231,8 @@ def packing_lower_bound(
             d,
             val,
             reach=reach,
+            entries=entries,
+            direct=direct,
             totals=totals,
             low=low,
             high=high,
@@ -236,6 +249,20 @@ def packing_lower_bound(
     return PackingBound(total_lb, complete, proven, len(large))
 
 
+def _directly_connected(members: Sequence[int], direct: dict[int, frozenset[int]]) -> bool:
+    """Whether large buildings form a connected set through their own adjacency alone."""
+    inside = set(members)
+    seen = {members[0]}
+    stack = [members[0]]
+    while stack:
+        a = stack.pop()
+        for b in direct[a] & inside:
+            if b not in seen:
+                seen.add(b)
+                stack.append(b)
+    return len(seen) == len(inside)
+
+
 def _bound_group(
     group: list[int],
     links: dict[int, list[int]],
@@ -243,6 +270,8 @@ def _bound_group(
     val: list[int],
     *,
     reach: dict[int, set[int]],
+    entries: dict[int, frozenset[int]],
+    direct: dict[int, frozenset[int]],
     totals: list[int],
     low: int,
     high: int,
@@ -310,6 +339,22 @@ def _bound_group(
                 cp_model.LinearExpr.weighted_sum([x[i] for i in inside], [need[i] for i in inside])
                 <= held
             )
+    # ... and distinct entry fillers, as does every grid whose large buildings are joined
+    # through fillers (a relaxation: footprints with many entries are left free)
+    takers: dict[int, list[cp_model.IntVar]] = {}
+    for i, fp in enumerate(kept):
+        if need[i] <= 0 and _directly_connected(fp, direct):
+            continue
+        gate = frozenset().union(*(entries[a] for a in fp))
+        if len(gate) > _ENTRY_LIMIT:
+            continue
+        z = [model.new_bool_var(f"e{i}_{w}") for w in sorted(gate)]
+        model.add(sum(z) == x[i])
+        for w, zw in zip(sorted(gate), z, strict=True):
+            takers.setdefault(w, []).append(zw)
+    for zs in takers.values():
+        if len(zs) > 1:
+            model.add_at_most_one(zs)
     model.minimize(cp_model.LinearExpr.weighted_sum(x, costs))
     solver = cp_model.CpSolver()
     p = solver.parameters
@@ -317,6 +362,7 @@ def _bound_group(
     p.random_seed = seed
     p.max_deterministic_time = time_limit
     p.max_time_in_seconds = 20 * time_limit
+    p.cp_model_probing_level = 0
     status = solver.solve(model)
     if status == cp_model.OPTIMAL:
         return round(solver.objective_value), True

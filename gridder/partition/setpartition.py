@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 #: Wall-clock guard, as a multiple of the deterministic limit (never reached in
 #: practice; when it is, the result is flagged as limit-hit).
 _WALL_GUARD = 20.0
+#: Models over at most this many blocks list candidates up to ``max + band``.
+_WIDE_BLOCKS = 40
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,11 @@ def solve_block_partition(
         nb = {where[j] for u in members for j in red.links(u) if j in where} - {b}
         adjacency[b] = sorted(nb)
     bvalue = [int(sum(int(red.value[u]) for u in members)) for members in blocks]
-    high = config.max + (config.max - config.min) // 2
+    # Small (tower) models also list grids up to max + band, so that two neighbours
+    # that cannot reach the band apart (198 and 156) may share one grid; larger
+    # models stop at max + band/2 (their candidates multiply with the cap).
+    band = config.max - config.min
+    high = config.max + (band if len(blocks) <= _WIDE_BLOCKS else band // 2)
     complete = True
     try:
         bsets = enumerate_connected_sets(

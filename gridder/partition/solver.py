@@ -28,7 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,9 +52,10 @@ from gridder.partition.repair import (
     repair_grids,
     split_oversized,
 )
+from gridder.partition.reservoir import Reservoir, realise_draw, solve_with_reservoirs
 from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
 from gridder.partition.transfer import transfer_repair
-from gridder.partition.zonebound import ZoneBound, zone_lower_bound
+from gridder.partition.zonebound import ZoneBound, zone_labels, zone_lower_bound
 
 __all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
 
@@ -283,6 +284,7 @@ class GridPartitioner:
         self._exact_models: list[SetPartitionOutcome] = []
         self._heuristic_limit = False
         self._previous: IntArray | None = None
+        self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
 
     # -- public -------------------------------------------------------------
     def solve(self) -> PartitionResult:
@@ -291,7 +293,7 @@ class GridPartitioner:
         red = reduce_instance(self.instance, self.config, free=self.free)
         plan = self._initial(red)
         self._improve(plan)
-        return self._result(red, plan, t0)
+        return self._across_barriers(self._result(red, plan, t0), t0)
 
     def improve(
         self,
@@ -338,6 +340,46 @@ class GridPartitioner:
             focus = None
         self._improve(plan, focus=None if focus is None else set(focus))
         return self._result(red, plan, t0)
+
+    def _across_barriers(self, result: PartitionResult, t0: float) -> PartitionResult:
+        """Solve again with zones that cannot reach the band alone joined across a barrier.
+
+        A zone (cut off by major streets, rivers or rail) whose exact zone
+        bound (:mod:`~gridder.partition.zonebound`) forces an out-of-band grid
+        cannot be partitioned within the band on its own; there a grid may
+        straddle the barrier to its neighbouring zone (the one sharing the
+        longest barrier). Kept only when it leaves fewer grids out of band.
+        """
+        zb = result.zone_bound
+        if (
+            zb is None
+            or zb.zones < 2
+            or not any(zb.per_zone)
+            or result.out_of_band <= result.lower_bound.min_out_of_band
+        ):
+            return result
+        relax, pairs = _relaxable_edges(self.instance, self.config, zb)
+        if not pairs:
+            return result
+        hard = np.asarray(self.instance.edge_hard, dtype=bool)
+        relaxed = replace(self.instance, edge_hard=hard & ~relax)
+        again = GridPartitioner(self.instance, self.config, seed=self.seed)
+        again._relaxed_pairs = pairs
+        red = reduce_instance(relaxed, self.config, free=again.free)
+        plan = again._initial(red)
+        again._improve(plan)
+        again._exact_only = False
+        other = again._result(red, plan, t0)
+        if other.out_of_band < result.out_of_band:
+            logger.info(
+                "%s: %d out-of-band grid(s) instead of %d with %d zone(s) joined across a barrier",
+                self.instance.community_id,
+                other.out_of_band,
+                result.out_of_band,
+                pairs,
+            )
+            return other
+        return result
 
     # -- steps --------------------------------------------------------------
     def _reserved(self, previous: npt.ArrayLike | None = None) -> set[int]:
@@ -483,7 +525,56 @@ class GridPartitioner:
                 self._exact_only = False
                 return out
             return res
-        return res
+        return self._draw(red, units, res, taken, lend_left)
+
+    def _draw(
+        self,
+        red: Reduced,
+        units: list[int],
+        res: SetPartitionOutcome,
+        taken: set[int],
+        lend_left: dict[int, int],
+    ) -> SetPartitionOutcome:
+        """Re-solve drawing on neighbouring low-rise areas (:mod:`~gridder.partition.reservoir`)."""
+        inside = set(units)
+        near = {j for u in units for j in red.links(u)} - inside - taken
+        keys = sorted({int(red.piece[j]) for j in near if lend_left.get(int(red.piece[j]), 0) > 0})
+        if not keys:
+            return res
+        reservoirs = [
+            Reservoir(
+                p,
+                frozenset(j for j in np.flatnonzero(red.piece == p).tolist() if j not in taken),
+                lend_left[p],
+            )
+            for p in keys
+        ]
+        t = self.budget.take(max(0.25, self.config.time_limit / 8))
+        if t <= 0:
+            return res
+        out = solve_with_reservoirs(
+            red, units, self.config, reservoirs, seed=self.seed, time_limit=t, current=res.grids
+        )
+        if out is None:
+            return res
+        self.budget.spend(out.outcome.deterministic_time, out.outcome.status, out.outcome.limit_hit)
+        if out.outcome.objective >= res.objective - 0.5:
+            return res
+        available = {p: set(r.units) for p, r in zip(keys, reservoirs, strict=True)}
+        grids: list[tuple[int, ...]] = []
+        for g, d in zip(out.outcome.grids, out.draws, strict=True):
+            extra = [] if d is None else realise_draw(red, g, d, available[d.key], self.config)
+            grids.append(tuple(sorted([*g, *extra])))
+        self._exact_only = False
+        return SetPartitionOutcome(
+            grids=grids,
+            status=out.outcome.status,
+            objective=out.outcome.objective,
+            bound=out.outcome.bound,
+            limit_hit=out.outcome.limit_hit,
+            complete=False,
+            deterministic_time=out.outcome.deterministic_time,
+        )
 
     def _improve(self, plan: WorkingPlan, *, focus: set[int] | None = None) -> None:
         config = self.config
@@ -594,7 +685,7 @@ class GridPartitioner:
         }
         zb = zone_lower_bound(inst, config, **zkw)
         rb = zb
-        if red.forced_hard_merges:
+        if red.forced_hard_merges or self._relaxed_pairs:
             reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
             rb = zone_lower_bound(inst, config, region=reg, **zkw)
         previous = inst.previous if len(inst.previous) == inst.n else None
@@ -628,6 +719,12 @@ class GridPartitioner:
                     f"hold a total no grids within {config.min}-{config.max} can split, and "
                     "share a grid across the barrier with a neighbouring area"
                 )
+        if self._relaxed_pairs:
+            self.notes.append(
+                f"{self._relaxed_pairs} area(s) cut off by major streets/rivers/rail cannot be "
+                f"partitioned within {config.min}-{config.max} on their own (exact zone model) "
+                "and share a grid across the barrier with a neighbouring area"
+            )
         if len(lb.over_max_units):
             self.notes.append(
                 f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
@@ -651,7 +748,7 @@ class GridPartitioner:
             lower_bound=lb,
             over_max_unit_ids=tuple(ids[lb.over_max_units].tolist()),
             forced_unit_ids=tuple(ids[lb.forced_units].tolist()),
-            hard_barrier_merges=red.forced_hard_merges,
+            hard_barrier_merges=red.forced_hard_merges + self._relaxed_pairs,
             grids=stats,
             quality=quality,
             notes=tuple(self.notes),
@@ -659,6 +756,34 @@ class GridPartitioner:
             zone_bound=zb,
             region_bound=rb,
         )
+
+
+def _relaxable_edges(
+    instance: PartitionInstance, config: PartitionConfig, bound: ZoneBound
+) -> tuple[npt.NDArray[np.bool_], int]:
+    """Hard edges joining each zone with a positive zone bound to its longest neighbour."""
+    zone, order = zone_labels(instance, config)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    length = np.asarray(instance.edge_length, dtype=np.float64)
+    relax = np.zeros(len(e), dtype=bool)
+    if not len(e):
+        return relax, 0
+    za, zb = zone[e[:, 0]], zone[e[:, 1]]
+    across = hard & (za >= 0) & (zb >= 0) & (za != zb)
+    pairs = 0
+    for z, need in zip(order, bound.per_zone, strict=True):
+        if need <= 0:
+            continue
+        mine = across & ((za == z) | (zb == z))
+        if not mine.any():
+            continue
+        other = np.where(za[mine] == z, zb[mine], za[mine])
+        shared = np.bincount(other, weights=length[mine])
+        best = int(np.argmax(shared))
+        relax |= mine & ((za == best) | (zb == best))
+        pairs += 1
+    return relax, pairs
 
 
 def _link_components(red: Reduced, units: Sequence[int]) -> list[list[int]]:

@@ -43,7 +43,7 @@ from gridder.partition.instance import PartitionInstance
 from gridder.partition.reduce import components, splittable
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets
 
-__all__ = ["ZoneBound", "zone_lower_bound"]
+__all__ = ["ZoneBound", "zone_labels", "zone_lower_bound"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +126,7 @@ def zone_lower_bound(
     """
     n = instance.n
     value = balance_value(instance, config)
-    locked = np.asarray(instance.locked, dtype=np.int64)
-    if len(locked) != n:
-        locked = np.full(n, -1, dtype=np.int64)
-    free = (locked < 0) & (value <= config.max)
+    free = _free(instance, value, config)
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     hard = np.asarray(instance.edge_hard, dtype=bool)
     keep = ~hard & free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
@@ -142,10 +139,7 @@ def zone_lower_bound(
     ke = e[keep]
     zone = np.where(free, zone, -1)
     lab = None if labels is None else np.asarray(labels, dtype=np.int64)
-    zone_ids = sorted(
-        {int(z) for z in zone[free & (value > 0)].tolist()},
-        key=lambda z: int(np.flatnonzero(zone == z)[0]),
-    )
+    zone_ids = _zone_order(zone, free & (value > 0))
     nbrs: list[list[int]] = [[] for _ in range(n)]
     for a, b in ke.tolist():
         nbrs[a].append(b)
@@ -202,6 +196,35 @@ def zone_lower_bound(
     )
     logger.debug("%s: zone bound %s", instance.community_id, out.to_meta())
     return out
+
+
+def _free(
+    instance: PartitionInstance, value: IntArray, config: PartitionConfig
+) -> npt.NDArray[np.bool_]:
+    """Units a plan may group: not locked, not above the maximum."""
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    if len(locked) != instance.n:
+        locked = np.full(instance.n, -1, dtype=np.int64)
+    return (locked < 0) & (value <= config.max)
+
+
+def _zone_order(zone: IntArray, valued: npt.NDArray[np.bool_]) -> list[int]:
+    """Zones holding value, in order of their first unit (the order of ``per_zone``)."""
+    return sorted(
+        {int(z) for z in zone[valued].tolist()}, key=lambda z: int(np.flatnonzero(zone == z)[0])
+    )
+
+
+def zone_labels(instance: PartitionInstance, config: PartitionConfig) -> tuple[IntArray, list[int]]:
+    """Zone of each unit (``-1``: not free) and the zones in ``ZoneBound.per_zone`` order."""
+    value = balance_value(instance, config)
+    free = _free(instance, value, config)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    keep = ~hard & free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
+    _, zone = components(instance.n, e[keep])
+    zone = np.where(free, zone, -1)
+    return zone, _zone_order(zone, free & (value > 0))
 
 
 def _plan_out(units: IntArray, lab: IntArray, value: IntArray, config: PartitionConfig) -> int:

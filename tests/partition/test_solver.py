@@ -51,13 +51,28 @@ def test_lumpy_district_near_the_ceiling(seed: int) -> None:
     assert q.summary()["single_compound_share"] >= 0.8  # measured 0.84-0.89 on this harsh fixture
 
 
-@pytest.mark.xfail(
-    reason="issue-3 target (ceiling - 2 points) not met on this harsh draw: measured 4.1 (seed 0) "
-    "and 2.6 (seed 2) points below; on seed 4 an exact model over coarsened candidates proves "
-    "7 out-of-band grids optimal for those candidates against 8 found and a bound of 4 (5 "
-    "with a larger packing budget), so both have room (bench/partition/RESULTS.md)"
+_HARSH_MISS = pytest.mark.xfail(
+    reason="issue-3 target (ceiling - 2 points) not met on these harsh draws: measured 4.2 "
+    "(seed 0: 8 out-of-band grids against a bound of 5), 3.9 (seed 4) and 3.3 (seed 5) points "
+    "below; low-rise lending caps bind (a 198 tower 2 short of the band next to a 276-household "
+    "block that may lend 76), and the bound may be slack too (bench/partition/RESULTS.md)",
+    strict=True,
 )
-@pytest.mark.parametrize("seed", [0, 2])
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        pytest.param(0, marks=_HARSH_MISS),
+        1,
+        2,
+        3,
+        pytest.param(4, marks=_HARSH_MISS),
+        pytest.param(5, marks=_HARSH_MISS),
+        6,
+        7,
+    ],
+)
 def test_lumpy_district_within_two_points_of_ceiling(seed: int) -> None:
     inst = compound_district(seed)
     res = GridPartitioner(inst, FAST).solve()
