@@ -31,7 +31,14 @@ from gridder.errors import InputError, Problem
 from gridder.io.crs import local_metric_crs
 from gridder.schema import NUMERIC_BUILDING_COLUMNS, WGS84
 
-__all__ = ["HouseholdRule", "Inputs", "attach_communities", "estimate_households", "prepare"]
+__all__ = [
+    "HouseholdRule",
+    "Inputs",
+    "attach_communities",
+    "compound_ids",
+    "estimate_households",
+    "prepare",
+]
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +280,41 @@ def attach_communities(
     return result
 
 
+def _compound_name(value: Any) -> str | None:
+    """A compound id as text, ``None`` for missing or blank ids."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def compound_ids(
+    buildings: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None
+) -> list[str | None]:
+    """Each building's compound: its own ``compound_id``, else the compound polygon holding it.
+
+    A building inside several compound polygons takes the first of them in
+    the layer's order; both layers must share a CRS.
+    """
+    n = len(buildings)
+    ids: list[str | None] = [None] * n
+    if "compound_id" in buildings.columns:
+        ids = [_compound_name(v) for v in buildings["compound_id"].to_numpy(dtype=object)]
+    if compounds is not None and len(compounds) and "compound_id" in compounds.columns:
+        missing = np.array([k for k, v in enumerate(ids) if v is None], dtype=np.int64)
+        if len(missing):
+            pts = np.asarray(buildings.geometry.values, dtype=object)[missing]
+            polys = np.asarray(compounds.geometry.values, dtype=object)
+            pi, ci = shapely.STRtree(polys).query(pts, predicate="within")
+            order = np.lexsort((ci, pi))
+            pi, ci = pi[order], ci[order]
+            first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, bool)
+            cid = [_compound_name(v) for v in compounds["compound_id"].to_numpy(dtype=object)]
+            for k, c in zip(missing[pi[first]], ci[first], strict=True):
+                ids[k] = cid[c]
+    return ids
+
+
 def prepare(
     communities: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
@@ -321,8 +363,9 @@ def prepare(
     for col in NUMERIC_BUILDING_COLUMNS:
         if col not in b.columns:
             b[col] = np.nan
-    if "compound_id" not in b.columns:
-        b["compound_id"] = None
+    # a building without its own compound_id takes the compound polygon holding it, so
+    # that the plan's assignments (and the single-compound measure) carry it too
+    b["compound_id"] = compound_ids(b, compounds)
     b["community_id"] = attach_communities(b, communities, source=buildings_source)
     outside = b["community_id"].isna().to_numpy()
     unassigned = pd.DataFrame(

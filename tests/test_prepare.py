@@ -115,3 +115,36 @@ def test_prepare_reports_outside_buildings_and_keeps_them() -> None:
     report = inputs.report()
     assert report["buildings_outside_communities"] == 1
     assert report["households_total"] == int(b["households"].sum())
+
+
+def test_buildings_take_the_compound_polygon_that_holds_them() -> None:
+    square = shapely.box(118.78, 32.04, 118.79, 32.05)
+    comm = gpd.GeoDataFrame({"community_id": ["C1"]}, geometry=[square], crs=4326)
+    compounds = gpd.GeoDataFrame(
+        {"compound_id": ["X1", "X2"]},
+        geometry=[
+            shapely.box(118.78, 32.04, 118.785, 32.045),
+            shapely.box(118.78, 32.04, 118.79, 32.05),
+        ],
+        crs=4326,
+    )
+    bld = _buildings(
+        [
+            {"building_id": "in", "households": 10.0, "geometry": shapely.Point(118.781, 32.041)},
+            {
+                "building_id": "own",
+                "households": 10.0,
+                "compound_id": "Y",
+                "geometry": shapely.Point(118.782, 32.042),
+            },
+            {"building_id": "x2", "households": 10.0, "geometry": shapely.Point(118.788, 32.048)},
+            {"building_id": "out", "households": 10.0, "geometry": shapely.Point(118.9, 32.1)},
+        ]
+    )
+    b = prepare(comm, bld, compounds=compounds).buildings.set_index("building_id")
+    assert b.loc["in", "compound_id"] == "X1"  # inside both: the first in the layer's order
+    assert b.loc["own", "compound_id"] == "Y"  # a building's own id wins
+    assert b.loc["x2", "compound_id"] == "X2"
+    assert pd.isna(b.loc["out", "compound_id"])
+    plain = prepare(comm, bld).buildings.set_index("building_id")
+    assert pd.isna(plain.loc["in", "compound_id"]) and plain.loc["own", "compound_id"] == "Y"

@@ -6,6 +6,7 @@ writes them as a GeoPackage like a planner's inputs, and times
 solving, polygons, checking, writing). Reports how the cost grows with size.
 
     python -m bench.partition.e2e --blocks 6 12 30 --workers 2 --timeout 600
+    python -m bench.partition.e2e --blocks 30 --lanes   # with compounds' internal roads
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from gridder.io.write import read_meta, write_geopackage
 OUT = Path(__file__).resolve().parents[1] / "out" / "partition_e2e"
 
 
-def run(blocks: int, *, workers: int, timeout: float) -> dict[str, object]:
+def run(blocks: int, *, workers: int, timeout: float, lanes: bool = False) -> dict[str, object]:
     OUT.mkdir(parents=True, exist_ok=True)
-    city = generate_city(blocks, blocks, seed=0)
-    inputs = OUT / f"city_{blocks}.gpkg"
+    city = generate_city(blocks, blocks, seed=0, lanes=lanes)
+    tag = f"{blocks}_lanes" if lanes else str(blocks)
+    inputs = OUT / f"city_{tag}.gpkg"
     write_geopackage(
         inputs,
         {
@@ -38,7 +40,7 @@ def run(blocks: int, *, workers: int, timeout: float) -> dict[str, object]:
             "compounds": city.compounds,
         },
     )
-    plan = OUT / f"plan_{blocks}.gpkg"
+    plan = OUT / f"plan_{tag}.gpkg"
     cmd = [
         sys.executable,
         "-m",
@@ -68,6 +70,7 @@ def run(blocks: int, *, workers: int, timeout: float) -> dict[str, object]:
     q = meta["quality"]
     return {
         "blocks": blocks,
+        "lanes": lanes,
         "communities": len(city.communities),
         "buildings": len(city.buildings),
         "households": city.households,
@@ -88,13 +91,17 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, nargs="+", default=[6, 12, 30])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--lanes", action="store_true", help="give compounds and old blocks internal roads"
+    )
     args = parser.parse_args()
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
         f"{platform.python_version()}, workers={args.workers}"
     )
     for b in args.blocks:
-        print(json.dumps(run(b, workers=args.workers, timeout=args.timeout)), flush=True)
+        out = run(b, workers=args.workers, timeout=args.timeout, lanes=args.lanes)
+        print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

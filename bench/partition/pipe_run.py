@@ -58,7 +58,7 @@ def run_gridder(comms: list[PipeCommunity], workers: int) -> tuple[list[Any], di
 def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
     """CONTRACT §6 measures on the real grid polygons, and the lower bound's ceiling."""
     from gridder.partition import PartitionConfig, band_lower_bound, partition_quality
-    from gridder.polygons import grid_polygons
+    from gridder.polygons import boundary_on_street_lengths, grid_polygons
 
     cfg = PartitionConfig()
     n_in = n_cnt = n_grids = n_contig = n_single = lb_out = 0
@@ -66,6 +66,7 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
     pp: list[float] = []
     wd_num = wd_den = 0.0
     poly_fail = 0
+    near_m = total_m = 0.0
     for c, raw in zip(comms, labels, strict=True):
         inst = c.instance
         lab = np.asarray(raw, dtype=np.int64)
@@ -78,6 +79,12 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
             import shapely
 
             kw = {"grid_area": shapely.area(geoms), "grid_perimeter": shapely.length(geoms)}
+            if c.streets is not None:
+                near, total = boundary_on_street_lengths(
+                    polys, c.geometry, c.streets, c.tess.compound_edges()
+                )
+                near_m += near
+                total_m += total
         except Exception:  # a peer's disconnected grids may not make polygons
             poly_fail += 1
         q = partition_quality(inst, lab, cfg, **kw)
@@ -104,6 +111,7 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
         "pp_mean": round(float(np.mean(pp)), 3) if pp else None,
         "wdist_m": round(wd_num / max(wd_den, 1.0), 1),
         "single_compound": round(n_single / max(n_grids, 1), 4),
+        "street_share": round(near_m / total_m, 3) if total_m else None,
         "polygon_failures": poly_fail,
     }
 
@@ -167,6 +175,7 @@ def cmd_table() -> None:
         "pp_mean",
         "wdist_m",
         "single_compound",
+        "street_share",
     ]
     print_table(RESULTS, cols)
 

@@ -8,8 +8,10 @@ instances and tessellations from them, for the benchmark to run gridder and the
 peers on exactly the instances gridder sees.
 
 Instances: ``gen_RxC`` (``gridder.datasets.synthetic.generate_city(R, C,
-seed=0)``), ``helsinki`` (the demo data), ``nanjing`` (the Gulou extract, one
-test community = convex hull of the residential buildings, buffered 30 m).
+seed=0)``; ``gen_RxC_lanes`` with the compounds' internal roads), ``helsinki``
+(the demo data), ``nanjing`` (the Gulou extract, one test community = convex
+hull of the residential buildings, buffered 30 m; ``nanjing_compounds`` with the
+extract's residential land use polygons as compounds).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class PipeCommunity:
     tess: Tessellation
     geometry: Any
     build_s: float
+    streets: Any = None
 
 
 class _Capture:
@@ -83,14 +86,14 @@ def build(task: Any) -> PipeCommunity:
         barriers=task.barriers,
         compounds=task.compounds,
     )
-    return PipeCommunity(inst, tess, task.geometry, time.perf_counter() - t)
+    return PipeCommunity(inst, tess, task.geometry, time.perf_counter() - t, task.streets)
 
 
-def _inputs_generated(bx: int, by: int) -> Any:
+def _inputs_generated(bx: int, by: int, *, lanes: bool = False) -> Any:
     from gridder.datasets.synthetic import generate_city
     from gridder.prepare import prepare
 
-    c = generate_city(bx, by, seed=0)
+    c = generate_city(bx, by, seed=0, lanes=lanes)
     return prepare(c.communities, c.buildings, streets=c.streets, compounds=c.compounds)
 
 
@@ -114,7 +117,7 @@ def _inputs_helsinki() -> Any:
     )
 
 
-def _inputs_nanjing() -> Any:
+def _inputs_nanjing(*, compounds: bool = False) -> Any:
     import pyogrio
 
     from gridder.inputs import load_inputs
@@ -135,10 +138,18 @@ def _inputs_nanjing() -> Any:
     comm.to_file(path, layer="communities", driver="GPKG")
     b = b.assign(building_id=b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str))
     b.to_file(path, layer="buildings", driver="GPKG")
+    comp = None
+    if compounds:  # the extract's residential land use polygons as compounds (小区)
+        land = pyogrio.read_dataframe(NANJING, layer="landuse")
+        land = land[land["landuse"] == "residential"].reset_index(drop=True)
+        land["compound_id"] = [f"NJ-R{i:02d}" for i in range(len(land))]
+        land[["compound_id", "geometry"]].to_file(path, layer="compounds", driver="GPKG")
+        comp = f"{path}:compounds"
     return load_inputs(
         communities=f"{path}:communities",
         buildings=f"{path}:buildings",
         streets=f"{NANJING}:streets",
+        compounds=comp,
     )
 
 
@@ -149,12 +160,13 @@ def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
         with open(path, "rb") as f:
             return pickle.load(f)  # type: ignore[no-any-return]
     if name.startswith("gen_"):
-        bx, by = (int(x) for x in name[4:].split("x"))
-        inputs = _inputs_generated(bx, by)
+        size, _, lanes = name[4:].partition("_")
+        bx, by = (int(x) for x in size.split("x"))
+        inputs = _inputs_generated(bx, by, lanes=lanes == "lanes")
     elif name == "helsinki":
         inputs = _inputs_helsinki()
-    elif name == "nanjing":
-        inputs = _inputs_nanjing()
+    elif name in ("nanjing", "nanjing_compounds"):
+        inputs = _inputs_nanjing(compounds=name == "nanjing_compounds")
     else:
         msg = f"unknown pipeline instance {name!r}"
         raise ValueError(msg)

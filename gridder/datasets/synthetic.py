@@ -5,8 +5,9 @@ storey towers holding 50–400 households each, old low-rise neighbourhoods of
 1–24-household buildings, or non-residential blocks. Every second street in x
 and every third in y is a major road (secondary); the others are residential
 streets. Communities are the areas the major roads enclose (2 × 3 blocks,
-about 3,000–10,000 households). The city sits in central Nanjing's UTM zone
-and is returned in WGS84, like any input.
+about 3,000–10,000 households). With ``lanes=True`` compounds and old blocks
+also get internal roads between rows of buildings (the same buildings). The
+city sits in central Nanjing's UTM zone and is returned in WGS84, like any input.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ class SyntheticCity:
         return int(self.buildings["households"].sum())
 
 
+_MARGIN = 15.0
+
+
 def _block_buildings(
     rng: np.random.Generator, kind: str, x0: float, y0: float, size: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    margin = 15.0
+    margin = _MARGIN
     if kind == "compound":
         n = int(rng.integers(6, 21))
         hh = rng.choice([54, 66, 104, 132, 156, 198, 264, 312, 396], size=n).astype(np.int64)
@@ -62,6 +66,21 @@ def _block_buildings(
     return np.column_stack([x, y]), hh
 
 
+def _block_lanes(n: int, x0: float, y0: float, size: float) -> list[shapely.LineString]:
+    """Internal roads of a block of ``n`` buildings: between every second row of buildings.
+
+    They run from street to street across the block (a compound's internal
+    road meets the city street at its gates; an old neighbourhood's lanes
+    cross it), halfway between two rows of the block's building layout.
+    """
+    side = int(np.ceil(np.sqrt(n)))
+    step = (size - 2 * _MARGIN) / side
+    return [
+        shapely.LineString([(x0, y), (x0 + size, y)])
+        for y in (y0 + _MARGIN + k * step for k in range(2, side - 1, 2))
+    ]
+
+
 def generate_city(
     blocks_x: int = 6,
     blocks_y: int = 6,
@@ -69,6 +88,7 @@ def generate_city(
     seed: int = 0,
     block_size: float = 200.0,
     shares: tuple[float, float, float] = (0.45, 0.35, 0.20),
+    lanes: bool = False,
 ) -> SyntheticCity:
     """Generate a city of ``blocks_x × blocks_y`` blocks.
 
@@ -83,6 +103,11 @@ def generate_city(
         Block side, metres (streets run along block edges).
     shares
         Shares of compound, low-rise and non-residential blocks.
+    lanes
+        Add internal roads (``highway=service``): in compounds and old
+        low-rise blocks, a road between every second row of buildings, from
+        street to street, as real districts have. Off, a block has no street
+        inside it. The buildings are the same either way.
 
     Returns
     -------
@@ -103,12 +128,15 @@ def generate_city(
     hh_parts: list[np.ndarray] = []
     compound_ids: list[object] = []
     compound_polys: list[tuple[str, shapely.Polygon]] = []
+    inner: list[shapely.LineString] = []
     for j in range(blocks_y):
         for i in range(blocks_x):
             x0, y0 = ox + i * block_size, oy + j * block_size
             xy, hh = _block_buildings(rng, str(kinds[j, i]), x0, y0, block_size)
             xy_parts.append(xy)
             hh_parts.append(hh)
+            if lanes and kinds[j, i] != "other":
+                inner += _block_lanes(len(hh), x0, y0, block_size)
             cid = f"X{j:03d}{i:03d}" if kinds[j, i] == "compound" else None
             compound_ids += [cid] * len(hh)
             if cid is not None:
@@ -138,6 +166,8 @@ def generate_city(
         y = oy + j * block_size
         lines.append(shapely.LineString([(ox, y), (ox + width, y)]))
         highway.append("secondary" if j % 3 == 0 else "residential")
+    lines += inner
+    highway += ["service"] * len(inner)
     streets = gpd.GeoDataFrame(
         {"highway": highway, "name": [f"S{k}" for k in range(len(lines))]},
         geometry=lines,

@@ -50,6 +50,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridder.errors import GridderError
 from gridder.graph.tessellation import FaceTessellation, tessellate
+from gridder.prepare import compound_ids
 from gridder.schema import MAJOR_HIGHWAYS
 
 __all__ = [
@@ -340,34 +341,11 @@ class Tessellation:
         return np.concatenate([np.asarray(segs, dtype=object), self.compound_outlines])
 
 
-def _compound_name(value: Any) -> str | None:
-    """A compound id as text, ``None`` for missing or blank ids."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _compound_codes(
     buildings: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None
 ) -> tuple[IntArray, tuple[str, ...]]:
     """Integer compound index per building (``-1``: none), from ids or polygons."""
-    n = len(buildings)
-    ids: list[str | None] = [None] * n
-    if "compound_id" in buildings.columns:
-        ids = [_compound_name(v) for v in buildings["compound_id"].to_numpy(dtype=object)]
-    if compounds is not None and len(compounds) and "compound_id" in compounds.columns:
-        missing = np.array([k for k, v in enumerate(ids) if v is None], dtype=np.int64)
-        if len(missing):
-            pts = np.asarray(buildings.geometry.values, dtype=object)[missing]
-            polys = np.asarray(compounds.geometry.values, dtype=object)
-            pi, ci = shapely.STRtree(polys).query(pts, predicate="within")
-            order = np.lexsort((ci, pi))
-            pi, ci = pi[order], ci[order]
-            first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, bool)
-            cid = [_compound_name(v) for v in compounds["compound_id"].to_numpy(dtype=object)]
-            for k, c in zip(missing[pi[first]], ci[first], strict=True):
-                ids[k] = cid[c]
+    ids = compound_ids(buildings, compounds)
     names = sorted({v for v in ids if v is not None})
     lookup = {name: k for k, name in enumerate(names)}
     codes = np.array([-1 if v is None else lookup[v] for v in ids], dtype=np.int64)

@@ -73,6 +73,8 @@ _BORROW_HOPS = 2
 _BORROW_SETS = 3000
 #: Largest number of in-band sets of one zone's lower-bound model.
 _ZONE_SETS = 10_000
+#: Rounds of joining zones that cannot reach the band alone across a barrier.
+_RELAX_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -348,38 +350,54 @@ class GridPartitioner:
         bound (:mod:`~gridder.partition.zonebound`) forces an out-of-band grid
         cannot be partitioned within the band on its own; there a grid may
         straddle the barrier to its neighbouring zone (the one sharing the
-        longest barrier). Kept only when it leaves fewer grids out of band.
+        longest barrier). Up to ``_RELAX_ROUNDS`` rounds, each on the zones of
+        the round before; a plan is kept only when it leaves fewer grids out of
+        band.
         """
-        zb = result.zone_bound
-        if (
-            zb is None
-            or zb.zones < 2
-            or not any(zb.per_zone)
-            or result.out_of_band <= result.lower_bound.min_out_of_band
-        ):
-            return result
-        relax, pairs = _relaxable_edges(self.instance, self.config, zb)
-        if not pairs:
-            return result
-        hard = np.asarray(self.instance.edge_hard, dtype=bool)
-        relaxed = replace(self.instance, edge_hard=hard & ~relax)
-        again = GridPartitioner(self.instance, self.config, seed=self.seed)
-        again._relaxed_pairs = pairs
-        red = reduce_instance(relaxed, self.config, free=again.free)
-        plan = again._initial(red)
-        again._improve(plan)
-        again._exact_only = False
-        other = again._result(red, plan, t0)
-        if other.out_of_band < result.out_of_band:
-            logger.info(
-                "%s: %d out-of-band grid(s) instead of %d with %d zone(s) joined across a barrier",
-                self.instance.community_id,
-                other.out_of_band,
-                result.out_of_band,
-                pairs,
+        config = self.config
+        best, zb = result, result.zone_bound
+        current = self.instance
+        pairs = 0
+        for _ in range(_RELAX_ROUNDS):
+            if (
+                zb is None
+                or zb.zones < 2
+                or not any(zb.per_zone)
+                or best.out_of_band <= best.lower_bound.min_out_of_band
+            ):
+                break
+            relax, more = _relaxable_edges(current, config, zb)
+            if not more:
+                break
+            pairs += more
+            current = replace(current, edge_hard=np.asarray(current.edge_hard, bool) & ~relax)
+            again = GridPartitioner(self.instance, config, seed=self.seed)
+            again._relaxed_pairs = pairs
+            red = reduce_instance(current, config, free=again.free)
+            plan = again._initial(red)
+            again._improve(plan)
+            again._exact_only = False
+            other = again._result(red, plan, t0)
+            if other.out_of_band < best.out_of_band:
+                logger.info(
+                    "%s: %d out-of-band grid(s) instead of %d with %d zone(s) joined "
+                    "across a barrier",
+                    self.instance.community_id,
+                    other.out_of_band,
+                    result.out_of_band,
+                    pairs,
+                )
+                best = other
+            zb = zone_lower_bound(
+                current,
+                config,
+                labels=other.labels,
+                seed=self.seed,
+                set_budget=_ZONE_SETS,
+                zone_time=min(1.0, config.time_limit),
+                total_time=min(4.0, config.time_limit),
             )
-            return other
-        return result
+        return best
 
     # -- steps --------------------------------------------------------------
     def _reserved(self, previous: npt.ArrayLike | None = None) -> set[int]:
@@ -721,9 +739,9 @@ class GridPartitioner:
                 )
         if self._relaxed_pairs:
             self.notes.append(
-                f"{self._relaxed_pairs} area(s) cut off by major streets/rivers/rail cannot be "
-                f"partitioned within {config.min}-{config.max} on their own (exact zone model) "
-                "and share a grid across the barrier with a neighbouring area"
+                f"areas cut off by major streets/rivers/rail that cannot be partitioned within "
+                f"{config.min}-{config.max} on their own (exact zone model) were joined across "
+                f"the barrier to a neighbouring area {self._relaxed_pairs} time(s)"
             )
         if len(lb.over_max_units):
             self.notes.append(
