@@ -163,7 +163,7 @@ def packing_lower_bound(
     cap: int,
     filler: int | None = None,
     budget: int = 10_000,
-    time_limit: float = 2.0,
+    time_limit: float = 1.0,
     seed: int = 0,
 ) -> PackingBound:
     """Lower bound on out-of-band grids from the ways large buildings can share grids.
