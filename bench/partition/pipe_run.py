@@ -57,7 +57,7 @@ def run_gridder(comms: list[PipeCommunity], workers: int) -> tuple[list[Any], di
 
 def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
     """CONTRACT §6 measures on the real grid polygons, and the lower bound's ceiling."""
-    from gridder.partition import PartitionConfig, band_lower_bound, partition_quality
+    from gridder.partition import PartitionConfig, band_lower_bound, partition_quality, plan_cap
     from gridder.polygons import boundary_on_street_lengths, grid_polygons
 
     cfg = PartitionConfig()
@@ -99,7 +99,7 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
         hh = float(inst.households.sum())
         wd_num += q.mean_weighted_distance * hh
         wd_den += hh
-        lb_out += band_lower_bound(inst, cfg).min_out_of_band
+        lb_out += band_lower_bound(inst, cfg, cap=plan_cap(inst, lab, cfg)).min_out_of_band
     return {
         "grids": n_grids,
         "counted": n_cnt,

@@ -11,7 +11,7 @@ from gridder.partition.config import ObjectiveWeights, PartitionConfig
 from gridder.partition.costs import plan_objective
 from gridder.partition.executor import solve_many
 from gridder.partition.instance import PartitionInstance
-from gridder.partition.lowerbound import BandLowerBound, band_lower_bound
+from gridder.partition.lowerbound import BandLowerBound, band_lower_bound, plan_cap
 from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.replan import rebalance, replan
 from gridder.partition.solver import GridPartitioner, PartitionResult
@@ -33,6 +33,7 @@ __all__ = [
     "check_partition",
     "compactness_polish",
     "partition_quality",
+    "plan_cap",
     "plan_objective",
     "rebalance",
     "replan",

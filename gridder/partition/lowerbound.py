@@ -8,8 +8,14 @@ connected set of total at most ``cap`` holds both, which needs a path between
 them whose value is at most ``cap``; forced buildings that pairwise cannot
 share are therefore in distinct out-of-band grids. A greedy independent set
 of them is a lower bound on the number of out-of-band grids of any plan whose
-grids hold at most ``cap`` (default twice the maximum; the solver never builds
-a larger grid except around one building above the maximum).
+grids hold at most ``cap``.
+
+``cap`` defaults to the maximum plus the band's width (400 households for a
+200–300 band, 60% above the target): a larger grid is not a plan a planner
+would take, and merging out-of-band neighbours into one such grid lowers the
+out-of-band *count* only by making a worse plan. The solver compares its plan
+with plans whose grids are no larger than its own largest (:func:`plan_cap`),
+so when its plan holds a larger grid the bound assumes that larger cap.
 
 Adjacency here uses every edge, hard barriers included, so the bound also
 holds for plans that cross barriers.
@@ -28,7 +34,7 @@ from gridder.partition.costs import balance_value
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.packing import packing_lower_bound
 
-__all__ = ["BandLowerBound", "band_lower_bound"]
+__all__ = ["BandLowerBound", "band_lower_bound", "plan_cap"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -144,6 +150,25 @@ def _search(
     return None, count <= budget
 
 
+def plan_cap(instance: PartitionInstance, labels: npt.ArrayLike, config: PartitionConfig) -> int:
+    """The grid size a bound compared with this plan assumes.
+
+    The maximum plus the band's width, or the plan's largest grid when that is
+    larger (grids of a single building above the maximum left out).
+    """
+    cap = config.max + (config.max - config.min)
+    lab = np.asarray(labels, dtype=np.int64)
+    if not len(lab):
+        return cap
+    value = balance_value(instance, config)
+    _, inv, count = np.unique(lab, return_inverse=True, return_counts=True)
+    total = np.bincount(inv, weights=value)
+    lone_over = (count == 1) & (total > config.max)
+    if (~lone_over).any():
+        cap = max(cap, int(np.ceil(total[~lone_over].max())))
+    return cap
+
+
 def band_lower_bound(
     instance: PartitionInstance,
     config: PartitionConfig,
@@ -166,7 +191,7 @@ def band_lower_bound(
         Largest number of sets searched per building before giving up (a
         building whose search gives up is not counted: the bound stays valid).
     cap
-        Largest grid value assumed (default ``2 * config.max``).
+        Largest grid value assumed (default ``config.max`` plus the band's width).
     packing
         Also compute the packing bound (:func:`~gridder.partition.packing.packing_lower_bound`).
     stop_at
@@ -176,7 +201,7 @@ def band_lower_bound(
         CP-SAT seed of the packing bound.
     """
     n = instance.n
-    cap = 2 * config.max if cap is None else cap
+    cap = config.max + (config.max - config.min) if cap is None else cap
     val_arr = balance_value(instance, config)
     locked = np.asarray(instance.locked, dtype=np.int64)
     if len(locked) != n:

@@ -42,7 +42,7 @@ from gridder.partition.costs import GridStats, balance_value, grid_stats, plan_o
 from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.localsearch import WorkingPlan, local_search
-from gridder.partition.lowerbound import BandLowerBound, band_lower_bound
+from gridder.partition.lowerbound import BandLowerBound, band_lower_bound, plan_cap
 from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.reduce import Reduced, connected_parts, reduce_instance
 from gridder.partition.repair import (
@@ -187,6 +187,7 @@ class PartitionResult:
             "lower_bound_out_of_band": self.lower_bound.min_out_of_band,
             "lower_bound_forced": self.lower_bound.forced_out_of_band,
             "lower_bound_packing": self.lower_bound.packing_out_of_band,
+            "lower_bound_cap": self.lower_bound.cap,
             "out_of_band_above_lower_bound": self.out_of_band - self.lower_bound.min_out_of_band,
             "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
             "lower_bound_respecting_barriers": (
@@ -693,7 +694,9 @@ class GridPartitioner:
         stats = grid_stats(inst, labels, config)
         quality = partition_quality(inst, labels, config)
         out_of_band = quality.n_counted - quality.n_in_band
-        lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed)
+        lb = band_lower_bound(
+            inst, config, stop_at=out_of_band, seed=self.seed, cap=plan_cap(inst, labels, config)
+        )
         zkw: dict[str, Any] = {
             "labels": labels,
             "seed": self.seed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridder.partition import GridPartitioner, PartitionConfig, band_lower_bound
+from gridder.partition import GridPartitioner, PartitionConfig, band_lower_bound, plan_cap
 
 from .conftest import lattice, make_instance
 
@@ -64,13 +64,20 @@ def test_towers_competing_for_one_partner_force_two_grids() -> None:
     # nobody: one building is forced, but at least two grids are out of band
     vals = [285, 308, 339, 332, 214, 291, 152, 316, 374, 68, 138, 189, 268, 399, 162, 241]
     inst = lattice(4, 4, vals)
+    wide = band_lower_bound(inst, PartitionConfig(), cap=600)  # grids up to 600 allowed
+    assert inst.unit_ids[wide.forced_units].tolist() == ["B11"]
+    assert wide.forced_out_of_band == 1
+    assert wide.packing_out_of_band == 2 and wide.min_out_of_band == 2
+    # grids of at most 400 (the default): 68+138+152 = 358 may share, 162+138+189 = 489
+    # may not, so one more grid is forced
     lb = band_lower_bound(inst, PartitionConfig())
-    assert inst.unit_ids[lb.forced_units].tolist() == ["B11"]
-    assert lb.forced_out_of_band == 1
-    assert lb.packing_out_of_band == 2 and lb.min_out_of_band == 2
+    assert lb.cap == 400
+    assert lb.packing_out_of_band == 3 and lb.min_out_of_band == 3
     res = GridPartitioner(inst, PartitionConfig(time_limit=1.0)).solve()
-    assert res.out_of_band >= 2
-    assert res.to_meta()["lower_bound_packing"] == 2
+    assert res.out_of_band >= 3
+    meta = res.to_meta()
+    assert meta["lower_bound_cap"] >= 400
+    assert meta["lower_bound_packing"] == (3 if meta["lower_bound_cap"] == 400 else 2)
 
 
 def test_packing_bound_with_fillers() -> None:
@@ -86,3 +93,15 @@ def test_packing_bound_is_skipped_when_the_forced_bound_is_tight() -> None:
     inst = make_instance([180, 30, 180], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
     lb = band_lower_bound(inst, PartitionConfig(), stop_at=0)
     assert lb.packing_out_of_band == -1 and lb.min_out_of_band == 0
+
+
+def test_plan_cap_is_the_plans_largest_grid_when_larger() -> None:
+    # three grids: {0,1} = 420, {2} = 350 alone (a single building above the maximum), {3} = 50
+    inst = make_instance(
+        [210, 210, 350, 50],
+        np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [(0, 1), (1, 2), (2, 3)],
+    )
+    cfg = PartitionConfig()
+    assert plan_cap(inst, [0, 0, 1, 2], cfg) == 420
+    assert plan_cap(inst, [0, 1, 2, 3], cfg) == 400  # 350 alone does not count
