@@ -43,6 +43,7 @@ from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.localsearch import WorkingPlan, local_search
 from gridder.partition.lowerbound import BandLowerBound, band_lower_bound, plan_cap
+from gridder.partition.pairrepair import repair_pairs
 from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.reduce import Reduced, connected_parts, reduce_instance
 from gridder.partition.repair import (
@@ -662,13 +663,31 @@ class GridPartitioner:
         return out
 
     def _polish(self, labels: IntArray, plan: WorkingPlan) -> IntArray:
-        """The compactness polish (:mod:`~gridder.partition.compact`) on the unit labels."""
+        """Pair repair on the buildings, then the compactness polish, on the unit labels.
+
+        :mod:`~gridder.partition.pairrepair` re-draws grids still out of band
+        with a neighbour building by building (not on a re-plan, where moves
+        cost); :mod:`~gridder.partition.compact` then polishes shapes.
+        """
         inst = self.instance
         frozen = set(labels[self.locked >= 0].tolist()) | set(labels[self.over].tolist())
         frozen |= plan.fixed
         has_previous = self._previous is not None or (
             len(inst.previous) == inst.n and bool((np.asarray(inst.previous) >= 0).any())
         )
+        if not has_previous:
+            t = self.budget.take(min(2.0, self.config.time_limit / 2))
+            if t > 0:
+                labels, _ = repair_pairs(
+                    inst,
+                    labels,
+                    self.config,
+                    value=self.value,
+                    movable=self.free,
+                    frozen=sorted(frozen),
+                    seed=self.seed,
+                    time_limit=max(0.1, t / 4),
+                )
         out, moves, hit = compactness_polish(
             inst,
             labels,

@@ -104,3 +104,30 @@ def test_zones_that_can_reach_the_band_keep_the_barrier() -> None:
     assert res.out_of_band == 0
     assert res.hard_barrier_merges == 0
     assert res.grids.hard_inside.sum() == 0
+
+
+def test_pair_repair_finds_the_path_through_household_less_buildings() -> None:
+    # a 187 whose neighbours are a 130 and household-less cells; a 17 lies two empty
+    # cells away: super-units glue the empty cells to the 130/86, the buildings do not
+    #   0:187 - 1:0 - 2:0 - 3:17          187 + 17 = 204 (through 1, 2)
+    #     |                 |
+    #   4:130 ----------- 5:86            130 + 86 = 216 (directly)
+    from gridder.partition.pairrepair import repair_pairs
+
+    values = [187, 0, 0, 17, 130, 86]
+    edges = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (3, 5)]
+    inst = make_instance(values, _xy(6), edges)
+    cfg = PartitionConfig()
+    labels = np.array([0, 1, 1, 1, 1, 1])  # 187 alone (out of band), the rest 233
+    value = np.array(values)
+    out, done = repair_pairs(inst, labels, cfg, value=value, movable=np.ones(6, bool), seed=1)
+    assert done == 1
+    totals = sorted(int(value[out == g].sum()) for g in np.unique(out))
+    assert totals == [204, 216]
+    assert out[0] == out[3] and out[4] == out[5] and out[0] != out[4]
+    assert_partition_valid(inst, out, cfg)
+    # frozen grids are left alone
+    same, none = repair_pairs(
+        inst, labels, cfg, value=value, movable=np.ones(6, bool), frozen=[1], seed=1
+    )
+    assert none == 0 and np.array_equal(same, labels)
