@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.int64]
 
 #: Largest number of buildings in one pair model.
-_MAX_UNITS = 250
+_MAX_UNITS = 120
 #: Cost of one grid out of band, against one household of deviation.
 _OUT_COST = 100_000
 #: Cost of one building changing grid.
@@ -49,7 +49,8 @@ def repair_pairs(
     frozen: Sequence[int] = (),
     seed: int = 0,
     time_limit: float = 0.5,
-    max_pairs: int = 20,
+    total_time: float = 2.0,
+    max_pairs: int = 8,
 ) -> tuple[IntArray, int]:
     """Re-draw each out-of-band grid with one neighbour when that brings one into band.
 
@@ -69,6 +70,8 @@ def repair_pairs(
         Labels that must not change (locked grids, single buildings above the maximum).
     seed, time_limit
         CP-SAT seed and deterministic time per pair.
+    total_time
+        Deterministic time for all pairs.
     max_pairs
         Largest number of pair models.
 
@@ -81,6 +84,7 @@ def repair_pairs(
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     skip = {int(x) for x in frozen}
     done = tried = 0
+    spent = 0.0
     while tried < max_pairs:
         grids, inv = np.unique(lab, return_inverse=True)
         totals = np.bincount(inv, weights=value)
@@ -103,7 +107,13 @@ def repair_pairs(
                 units = np.flatnonzero((lab == g) | (lab == h))
                 if len(units) > _MAX_UNITS or not movable[units].all():
                     continue
-                out = _redraw(
+                pair_total = float(value[units].sum())
+                h_in = config.in_band(float(value[lab == h].sum()))
+                if h_in and not 2 * config.min <= pair_total <= 2 * config.max:
+                    continue  # one grid out of band now, and two cannot both be in band
+                if spent >= total_time:
+                    return lab, done
+                out, used = _redraw(
                     instance,
                     lab,
                     units,
@@ -111,8 +121,9 @@ def repair_pairs(
                     config=config,
                     value=value,
                     seed=seed,
-                    time_limit=time_limit,
+                    time_limit=min(time_limit, total_time - spent),
                 )
+                spent += used
                 if out is not None:
                     lab[units] = out
                     done += 1
@@ -137,8 +148,12 @@ def _redraw(
     value: IntArray,
     seed: int,
     time_limit: float,
-) -> IntArray | None:
-    """Labels of the ``pair`` of grids for ``units`` with fewer out-of-band grids, or ``None``."""
+) -> tuple[IntArray | None, float]:
+    """Re-draw a pair of grids on their buildings.
+
+    Returns the labels of ``pair`` for ``units`` when fewer grids are out of
+    band (else ``None``), and the deterministic time used.
+    """
     g, h = pair
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     hard = np.asarray(instance.edge_hard, dtype=bool)
@@ -203,13 +218,14 @@ def _redraw(
     p.max_deterministic_time = time_limit
     p.max_time_in_seconds = 20 * time_limit
     status = solver.solve(m)
+    used = float(solver.deterministic_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
+        return None, used
     chosen = [bool(solver.boolean_value(xi)) for xi in x]
     if all(chosen) or not any(chosen):
-        return None
+        return None, used
     got = sum(v for v, a in zip(val, chosen, strict=True) if a)
     after = int(not config.in_band(got)) + int(not config.in_band(total - got))
     if after >= before:
-        return None
-    return np.where(np.array(chosen), g, h).astype(np.int64)
+        return None, used
+    return np.where(np.array(chosen), g, h).astype(np.int64), used

@@ -76,6 +76,8 @@ _BORROW_SETS = 3000
 _ZONE_SETS = 10_000
 #: Rounds of joining zones that cannot reach the band alone across a barrier.
 _RELAX_ROUNDS = 2
+#: Deterministic time of the building-by-building pair repair, per community.
+_PAIR_TIME = 0.5
 
 
 @dataclass(frozen=True)
@@ -676,7 +678,7 @@ class GridPartitioner:
             len(inst.previous) == inst.n and bool((np.asarray(inst.previous) >= 0).any())
         )
         if not has_previous:
-            t = self.budget.take(min(2.0, self.config.time_limit / 2))
+            t = self.budget.take(min(_PAIR_TIME, self.config.time_limit / 2))
             if t > 0:
                 labels, _ = repair_pairs(
                     inst,
@@ -687,6 +689,7 @@ class GridPartitioner:
                     frozen=sorted(frozen),
                     seed=self.seed,
                     time_limit=max(0.1, t / 4),
+                    total_time=t,
                 )
         out, moves, hit = compactness_polish(
             inst,
