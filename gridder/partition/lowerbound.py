@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from gridder.partition.check import excluded_grids
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value
 from gridder.partition.instance import PartitionInstance
@@ -154,19 +155,18 @@ def plan_cap(instance: PartitionInstance, labels: npt.ArrayLike, config: Partiti
     """The grid size a bound compared with this plan assumes.
 
     The maximum plus the band's width, or the plan's largest grid when that is
-    larger (grids of a single building above the maximum left out).
+    larger (grids left out of the band measures — one building above the
+    maximum, :func:`~gridder.partition.check.excluded_grids` — not counted).
     """
     cap = config.max + (config.max - config.min)
     lab = np.asarray(labels, dtype=np.int64)
     if not len(lab):
         return cap
-    value = balance_value(instance, config)
-    _, inv, count = np.unique(lab, return_inverse=True, return_counts=True)
-    total = np.bincount(inv, weights=value)
-    lone_over = (count == 1) & (total > config.max)
-    if (~lone_over).any():
-        cap = max(cap, int(np.ceil(total[~lone_over].max())))
-    return cap
+    grids, inv = np.unique(lab, return_inverse=True)
+    total = np.bincount(inv, weights=balance_value(instance, config))
+    skip = excluded_grids(instance, lab, config)
+    counted = [t for g, t in zip(grids.tolist(), total.tolist(), strict=True) if g not in skip]
+    return max([cap, *(int(np.ceil(t)) for t in counted)])
 
 
 def band_lower_bound(

@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
 
+from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets
 
 __all__ = ["PackingBound", "packing_lower_bound"]
@@ -356,13 +357,7 @@ def _bound_group(
         if len(zs) > 1:
             model.add_at_most_one(zs)
     model.minimize(cp_model.LinearExpr.weighted_sum(x, costs))
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.num_workers = 1
-    p.random_seed = seed
-    p.max_deterministic_time = time_limit
-    p.max_time_in_seconds = 20 * time_limit
-    p.cp_model_probing_level = 0
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit, probing=False)
     status = solver.solve(model)
     if status == cp_model.OPTIMAL:
         return round(solver.objective_value), True

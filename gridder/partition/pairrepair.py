@@ -23,6 +23,7 @@ import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from gridder.partition.config import PartitionConfig
+from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 
 __all__ = ["repair_pairs"]
@@ -211,12 +212,7 @@ def _redraw(
     )
     for i in range(n):
         m.add_hint(x[i], now_g[i])
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.num_workers = 1
-    p.random_seed = seed
-    p.max_deterministic_time = time_limit
-    p.max_time_in_seconds = 20 * time_limit
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit)
     status = solver.solve(m)
     used = float(solver.deterministic_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

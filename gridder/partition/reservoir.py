@@ -34,6 +34,7 @@ from gridder.partition.constraints import (
     apply_all,
 )
 from gridder.partition.costs import grid_cost
+from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.reduce import Reduced
 from gridder.partition.setpartition import SetPartitionOutcome
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets, set_cost
@@ -174,13 +175,9 @@ def solve_with_reservoirs(
     hint = {tuple(sorted(g)) for g in current}
     for i, x in enumerate(v_.choose):
         v_.model.add_hint(x, draws[i] is None and cands[i] in hint)
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.num_workers = config.workers
-    p.random_seed = seed
-    p.max_deterministic_time = time_limit
-    p.max_time_in_seconds = 20 * time_limit
-    p.cp_model_probing_level = 0
+    solver = deterministic_solver(
+        workers=config.workers, seed=seed, time_limit=time_limit, probing=False
+    )
     status = solver.solve(v_.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         logger.info("reservoir model over %d units: %s", len(inside), solver.status_name(status))

@@ -23,6 +23,7 @@ from gridder.partition.constraints import (
     Rule,
     apply_all,
 )
+from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.reduce import Reduced
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets, set_cost
 from gridder.partition.variables import SetPartitionVariables
@@ -31,9 +32,6 @@ __all__ = ["SetPartitionOutcome", "solve_block_partition", "solve_set_partition"
 
 logger = logging.getLogger(__name__)
 
-#: Wall-clock guard, as a multiple of the deterministic limit (never reached in
-#: practice; when it is, the result is flagged as limit-hit).
-_WALL_GUARD = 20.0
 #: Models over at most this many blocks list candidates up to ``max + band``.
 _WIDE_BLOCKS = 40
 
@@ -205,19 +203,13 @@ def solve_block_partition(
         chosen = {index[tuple(sorted(g))] for g in current}
         for i, x in enumerate(v.choose):
             v.model.add_hint(x, i in chosen)
-    solver = cp_model.CpSolver()
-    p = solver.parameters
-    p.num_workers = config.workers
-    p.random_seed = seed
-    p.max_deterministic_time = time_limit
-    p.max_time_in_seconds = time_limit * _WALL_GUARD
-    p.log_search_progress = False
-    p.cp_model_probing_level = 0  # probing costs 20-30x the solve on these models (measured)
     # Presolve of a large exact cover costs far more wall time than its
     # deterministic time shows (a 25,900-candidate Helsinki model: 6-21 s and no
     # solution with presolve, proven optimal in 0.3 s without); the LP
     # relaxation of a set partition is tight enough on its own.
-    p.cp_model_presolve = False
+    solver = deterministic_solver(
+        workers=config.workers, seed=seed, time_limit=time_limit, probing=False, presolve=False
+    )
     status = solver.solve(v.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         logger.info("set partition over %d blocks: %s", len(blocks), solver.status_name(status))

@@ -392,16 +392,27 @@ class GridPartitioner:
                     pairs,
                 )
                 best = other
-            zb = zone_lower_bound(
-                current,
-                config,
-                labels=other.labels,
-                seed=self.seed,
-                set_budget=_ZONE_SETS,
-                zone_time=min(1.0, config.time_limit),
-                total_time=min(4.0, config.time_limit),
-            )
+            zb = self._zone_bound(current, other.labels)
         return best
+
+    def _zone_bound(
+        self,
+        instance: PartitionInstance,
+        labels: npt.ArrayLike,
+        *,
+        region: npt.ArrayLike | None = None,
+    ) -> ZoneBound:
+        """The zone-level bound (:mod:`~gridder.partition.zonebound`) within the solver's budget."""
+        return zone_lower_bound(
+            instance,
+            self.config,
+            labels=labels,
+            region=region,
+            seed=self.seed,
+            set_budget=_ZONE_SETS,
+            zone_time=min(1.0, self.config.time_limit),
+            total_time=min(4.0, self.config.time_limit),
+        )
 
     # -- steps --------------------------------------------------------------
     def _reserved(self, previous: npt.ArrayLike | None = None) -> set[int]:
@@ -719,18 +730,11 @@ class GridPartitioner:
         lb = band_lower_bound(
             inst, config, stop_at=out_of_band, seed=self.seed, cap=plan_cap(inst, labels, config)
         )
-        zkw: dict[str, Any] = {
-            "labels": labels,
-            "seed": self.seed,
-            "set_budget": _ZONE_SETS,
-            "zone_time": min(1.0, config.time_limit),
-            "total_time": min(4.0, config.time_limit),
-        }
-        zb = zone_lower_bound(inst, config, **zkw)
+        zb = self._zone_bound(inst, labels)
         rb = zb
         if red.forced_hard_merges or self._relaxed_pairs:
             reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
-            rb = zone_lower_bound(inst, config, region=reg, **zkw)
+            rb = self._zone_bound(inst, labels, region=reg)
         previous = inst.previous if len(inst.previous) == inst.n else None
         objective = plan_objective(inst, labels, config, previous=previous)
         n_grids = len(stats.labels)

@@ -39,6 +39,7 @@ from ortools.sat.python import cp_model
 
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value
+from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.reduce import components, splittable
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets
@@ -288,10 +289,7 @@ def _zone_model(
     if not splittable(float(value[valued].sum()), config):
         model.add(objective >= 1)
     model.minimize(objective)
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = seed
-    solver.parameters.max_deterministic_time = time_limit
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit)
     status = solver.solve(model)
     dt = float(solver.deterministic_time)
     if status == cp_model.OPTIMAL:
