@@ -309,7 +309,8 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         previous_labels=previous_labels,
     )
     result = solve_one(instance, config.with_(seed=config.community_seed(cid)))
-    polys = grid_polygons(tess, result.labels)
+    fixed = () if locked_labels is None else np.unique(locked_labels[locked_labels >= 0]).tolist()
+    polys = grid_polygons(tess, result.labels, fixed=fixed)
     near, total = boundary_on_street_lengths(
         polys, task.geometry, task.streets, tess.compound_edges()
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any, Final
 
 import geopandas as gpd
@@ -29,6 +29,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gridder.graph.adjacency import Tessellation, to_lines
+from gridder.graph.tessellation import dissolve_groups
 from gridder.io.crs import local_metric_crs
 
 __all__ = [
@@ -46,8 +47,13 @@ GeomArray = npt.NDArray[np.object_]
 
 #: Distance (metres) within which a grid boundary counts as following a street (CONTRACT §6).
 BOUNDARY_TOLERANCE: Final = 15.0
-#: Default smoothing tolerance of internal grid boundaries, metres.
-SMOOTH_TOLERANCE: Final = 4.0
+#: Default smoothing tolerance of internal grid boundaries: how far (metres) a
+#: straightened boundary may lie from the cell boundaries it replaces.
+SMOOTH_TOLERANCE: Final = 12.0
+#: Below this tolerance (metres) boundaries are left as the cells draw them.
+MIN_SMOOTH_TOLERANCE: Final = 1.0
+#: Share of the land under a footprint that smoothing may give to another grid.
+FOOTPRINT_SLACK: Final = 0.02
 #: How far (metres) a building may lie from its grid polygon (CONTRACT §3).
 INSIDE_TOLERANCE: Final = 0.5
 
@@ -78,28 +84,175 @@ def _buildings_inside(
     return bool(np.all(shapely.dwithin(points, geoms[label_index], INSIDE_TOLERANCE)))
 
 
+def _footprints_kept(geoms: GeomArray, faces: GeomArray, grid: npt.NDArray[np.int64]) -> bool:
+    """Whether each face under a footprint still lies (almost) in its building's grid."""
+    if len(faces) == 0:
+        return True
+    lost = shapely.area(shapely.difference(faces, geoms[grid]))
+    return bool(np.all(lost <= FOOTPRINT_SLACK * shapely.area(faces) + 0.5))
+
+
+def _grid_edges(
+    geoms: GeomArray, fixed: npt.NDArray[np.bool_]
+) -> tuple[GeomArray, npt.NDArray[np.bool_]]:
+    """The coverage's edges (chains between junctions) and which of them may move.
+
+    An edge may move when it lies between two grids, neither of them fixed; the
+    community outline and the edges of fixed grids stay.
+    """
+    chains = np.asarray(
+        shapely.get_parts(shapely.line_merge(shapely.union_all(shapely.boundary(geoms)))),
+        dtype=object,
+    )
+    mid = shapely.line_interpolate_point(chains, 0.5, normalized=True)
+    ci, gi = shapely.STRtree(geoms).query(mid, predicate="dwithin", distance=1e-6)
+    sides = np.bincount(ci, minlength=len(chains))
+    on_fixed = np.zeros(len(chains), dtype=bool)
+    on_fixed[ci[fixed[gi]]] = True
+    return chains, (sides == 2) & ~on_fixed
+
+
+def _pin_to_footprints(
+    chains: GeomArray, movable: npt.NDArray[np.bool_], footprints: GeomArray
+) -> tuple[GeomArray, npt.NDArray[np.bool_]]:
+    """Cut the movable edges at every vertex on a footprint.
+
+    The parts that run along buildings then stay, and the parts across open
+    land can straighten.
+    """
+    if len(footprints) == 0:
+        return chains, movable
+    coords, idx = shapely.get_coordinates(chains[movable], return_index=True)
+    pinned = np.zeros(len(coords), dtype=bool)
+    vi, _ = shapely.STRtree(footprints).query(
+        shapely.points(coords), predicate="dwithin", distance=0.01
+    )
+    pinned[vi] = True
+    first = np.r_[True, idx[1:] != idx[:-1]]
+    last = np.r_[idx[1:] != idx[:-1], True]
+    pinned |= first | last
+    cuts = np.flatnonzero(pinned)
+    a, b = cuts[:-1], cuts[1:]
+    within = idx[a] == idx[b]  # consecutive pins of one edge bound a part
+    parts = [
+        shapely.linestrings(coords[i : j + 1]) for i, j in zip(a[within], b[within], strict=True)
+    ]
+    out = np.concatenate([chains[~movable], np.asarray(parts, dtype=object)])
+    flag = np.r_[np.zeros(int((~movable).sum()), dtype=bool), np.ones(len(parts), dtype=bool)]
+    return out, flag
+
+
+def _swept(old: GeomArray, new: GeomArray) -> GeomArray:
+    """The land between each edge and its simplified version (what changes grid)."""
+    out = np.full(len(old), shapely.Polygon(), dtype=object)
+    for i, (o, n) in enumerate(zip(old, new, strict=True)):
+        if shapely.equals_exact(o, n, 0.0):
+            continue
+        ring = np.concatenate([shapely.get_coordinates(o), shapely.get_coordinates(n)[::-1]])
+        if len(ring) >= 4:
+            out[i] = shapely.make_valid(shapely.Polygon(ring))
+    return out
+
+
+def _bad_edges(
+    old: GeomArray,
+    new: GeomArray,
+    points: GeomArray,
+    footprints: GeomArray,
+) -> npt.NDArray[np.bool_]:
+    """Simplified edges that would move a building or a footprint, or cross another edge."""
+    bad = np.zeros(len(new), dtype=bool)
+    swept = _swept(old, new)
+    changed = np.flatnonzero(~shapely.is_empty(swept))
+    if len(changed) == 0:
+        return bad
+    sw = swept[changed]
+    si, _ = shapely.STRtree(points).query(sw, predicate="intersects")
+    bad[changed[si]] = True
+    if len(footprints):
+        si, fi = shapely.STRtree(footprints).query(sw, predicate="intersects")
+        cut = shapely.area(shapely.intersection(sw[si], footprints[fi])) > 0.05
+        bad[changed[si[cut]]] = True
+    # a moved edge may meet the others only at its own end points
+    ends = shapely.multipoints(
+        np.stack([shapely.get_point(new, 0), shapely.get_point(new, -1)], axis=1)
+    )
+    ai, bj = shapely.STRtree(new).query(new[changed], predicate="intersects")
+    ai = changed[ai]
+    other = ai != bj
+    ai, bj = ai[other], bj[other]
+    if len(ai):
+        meet = shapely.intersection(new[ai], new[bj])
+        extra = shapely.difference(meet, shapely.union(ends[ai], ends[bj]))
+        crossing = ~shapely.is_empty(extra)
+        bad[ai[crossing]] = True
+        bad[bj[crossing]] = True
+    return bad
+
+
 def _smooth(
-    geoms: GeomArray, label_index: npt.NDArray[np.int64], points: GeomArray, tolerance: float
+    geoms: GeomArray,
+    label_index: npt.NDArray[np.int64],
+    points: GeomArray,
+    tolerance: float,
+    *,
+    fixed: npt.NDArray[np.bool_],
+    footprint_faces: tuple[GeomArray, npt.NDArray[np.int64]],
 ) -> GeomArray:
-    """Coverage-simplify internal boundaries; back off when a guarantee would break."""
-    parts = shapely.get_num_geometries(geoms)
+    """Straighten the internal boundaries between grids, edge by edge.
+
+    Each edge between two grids (a chain of cell boundaries from one junction
+    to the next) is simplified by Douglas–Peucker within ``tolerance`` metres,
+    its end points held. An edge whose simplification would move a building
+    point or a footprint into the other grid, or cross another edge, tries half
+    the tolerance, down to :data:`MIN_SMOOTH_TOLERANCE`, then stays as it was.
+    Edges of ``fixed`` grids (locked grids) and the community outline never
+    move. The grids are then rebuilt from the edges and checked once more; on
+    any failure the unsmoothed polygons are returned.
+    """
+    if (~fixed).sum() < 2:
+        return geoms
+    chains, movable = _grid_edges(geoms, fixed)
+    if not movable.any():
+        return geoms
+    faces, face_grid = footprint_faces
+    chains, movable = _pin_to_footprints(chains, movable, faces)
+    tol = np.where(movable, tolerance, 0.0)
+    new = chains
+    for _ in range(12):
+        new = np.asarray(shapely.simplify(chains, tol, preserve_topology=True), dtype=object)
+        bad = _bad_edges(chains, new, points, faces)
+        if not bad.any():
+            break
+        tol[bad] = np.where(tol[bad] / 2.0 >= MIN_SMOOTH_TOLERANCE, tol[bad] / 2.0, 0.0)
+    else:
+        return geoms
+    pieces = np.asarray(shapely.get_parts(shapely.polygonize(new)), dtype=object)
+    if len(pieces) == 0:
+        return geoms
+    pi, gi = shapely.STRtree(geoms).query(pieces, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(pieces[pi], geoms[gi]))
+    order = np.lexsort((-overlap, pi))
+    first = np.r_[True, pi[order][1:] != pi[order][:-1]]
+    owner = np.full(len(pieces), -1, dtype=np.int64)
+    inside = overlap[order][first] > 0.5 * shapely.area(pieces[pi[order][first]])
+    owner[pi[order][first][inside]] = gi[order][first][inside]
+    pieces, owner = pieces[owner >= 0], owner[owner >= 0]  # holes of the community go
+    simple = dissolve_groups(pieces, owner, len(geoms))
     area = shapely.area(geoms)
-    tol = tolerance
-    for _ in range(3):
-        simple = np.asarray(
-            shapely.coverage_simplify(geoms, tol, simplify_boundary=False), dtype=object
-        )
-        ok = (
-            np.all(shapely.is_valid(simple))
-            and np.array_equal(shapely.get_num_geometries(simple), parts)
-            and np.all(shapely.area(simple) > 0.5 * area)
-            and _buildings_inside(simple, label_index, points)
-        )
-        if ok:
-            return simple
-        tol /= 2.0
-    logger.info("internal boundaries left unsmoothed: smoothing moved a building outside")
-    return geoms
+    ok = (
+        abs(float(shapely.area(pieces).sum() - area.sum())) <= 1e-6 * float(area.sum()) + 1.0
+        and np.all(shapely.is_valid(simple))
+        and np.array_equal(shapely.get_num_geometries(simple), shapely.get_num_geometries(geoms))
+        and np.all(shapely.area(simple) > 0.5 * area)
+        and _buildings_inside(simple, label_index, points)
+        and _footprints_kept(simple, faces, face_grid)
+        and all(shapely.equals(simple[g], geoms[g]) for g in np.flatnonzero(fixed))
+    )
+    if not ok:
+        logger.info("internal boundaries left unsmoothed: the smoothed grids failed a check")
+        return geoms
+    return np.asarray(simple, dtype=object)
 
 
 def grid_polygons(
@@ -107,6 +260,7 @@ def grid_polygons(
     labels: npt.ArrayLike | pd.Series,
     *,
     smooth: float = SMOOTH_TOLERANCE,
+    fixed: Iterable[Hashable] = (),
 ) -> gpd.GeoDataFrame:
     """Grid polygons tiling the community, one row per grid label.
 
@@ -119,8 +273,12 @@ def grid_polygons(
         Series indexed like the buildings (or by ``building_id``).
     smooth
         Tolerance (metres) of the topology-preserving simplification of internal
-        boundaries; ``0`` keeps the cell boundaries as they are. Halved (twice)
-        and finally dropped when a building would leave its grid.
+        boundaries; ``0`` keeps the cell boundaries as they are. Halved until
+        every building stays inside its grid and no footprint is cut (below
+        1 m, dropped).
+    fixed
+        Labels of grids whose polygons must stay exactly the union of their
+        cells (locked grids): smoothing leaves their edges alone.
 
     Returns
     -------
@@ -147,7 +305,17 @@ def grid_polygons(
     xy = np.where(faces.snapped[:, None], faces.generators, tessellation.points)
     points = shapely.points(xy)
     if smooth > 0 and len(geoms) > 1:
-        geoms = _smooth(geoms, label_index, points, smooth)
+        keep = set(fixed)
+        is_fixed = np.array([u in keep for u in uniq.tolist()], dtype=bool)
+        under = (
+            faces.under_footprint
+            if faces.under_footprint is not None
+            else np.zeros(len(faces.faces), dtype=bool)
+        )
+        fp_faces = (faces.faces[under], label_index[faces.face_owner[under]])
+        geoms = _smooth(
+            geoms, label_index, points, smooth, fixed=is_fixed, footprint_faces=fp_faces
+        )
     n_parts = shapely.get_num_geometries(geoms)
     community_parts = shapely.get_num_geometries(tessellation.community)
     if (n_parts > community_parts).any():

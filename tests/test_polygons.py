@@ -158,6 +158,54 @@ def test_smoothing_straightens_zigzags_but_keeps_buildings_inside():
     assert shapely.symmetric_difference(outline, tess.community).area < 1e-6
 
 
+def test_smoothed_boundaries_stay_within_the_tolerance_and_shorten():
+    rng = np.random.default_rng(11)
+    xy = np.column_stack([rng.uniform(5, 295, 300), rng.uniform(5, 195, 300)])
+    tess = build_tessellation("C1", box(0, 0, 300, 200), buildings_at(xy), None)
+    labels = bfs_labels(tess.n, tess.adjacency.edges, 6, seed=3)
+    raw = grid_polygons(tess, labels, smooth=0)
+    smooth = grid_polygons(tess, labels, smooth=12.0)
+    assert_grids_valid(smooth, tess, labels)
+    assert smooth.length.sum() < 0.99 * raw.length.sum()
+    for r, s_ in zip(raw.geometry.values, smooth.geometry.values, strict=True):
+        # no point of a smoothed grid boundary lies farther than the tolerance from the cells'
+        assert shapely.hausdorff_distance(shapely.boundary(r), shapely.boundary(s_)) <= 12.0 + 1e-6
+
+
+def test_smoothing_never_cuts_a_footprint():
+    # rows of 20 × 8 m houses laid like bricks: a straight boundary would cut through them
+    centres = np.array(
+        [(12 + i * 24 + 12 * (j % 2), 8 + j * 14) for j in range(8) for i in range(10)]
+    )
+    b = buildings_at(centres)
+    b["footprint"] = [box(x - 10, y - 4, x + 10, y + 4) for x, y in centres]
+    tess = build_tessellation("C1", box(0, 0, 260, 112), b, None)
+    footprints = b["footprint"].to_numpy()
+    for seed in range(4):
+        labels = bfs_labels(tess.n, tess.adjacency.edges, 5, seed)
+        raw = grid_polygons(tess, labels, smooth=0)
+        grids = grid_polygons(tess, labels, smooth=12.0)
+        assert_grids_valid(grids, tess, labels)
+        assert grids.length.sum() < 0.99 * raw.length.sum()  # it did straighten
+        own = grids.geometry.loc[labels].to_numpy()
+        outside = shapely.area(shapely.difference(footprints, own))
+        assert (outside <= 0.02 * shapely.area(footprints) + 0.5).all()
+        # a plain coverage simplification of the same tolerance would cut houses
+        plain = shapely.coverage_simplify(raw.geometry.to_numpy(), 12.0, simplify_boundary=False)
+        plain_own = plain[np.searchsorted(raw.index.to_numpy(), labels)]
+        assert (shapely.area(shapely.difference(footprints, plain_own)) > 0.5).sum() > 10
+
+
+def test_fixed_grids_keep_their_cells_exactly(street_block):
+    _, _, _, tess = street_block
+    labels = bfs_labels(tess.n, tess.adjacency.edges, 4, seed=2)
+    raw = grid_polygons(tess, labels, smooth=0)
+    grids = grid_polygons(tess, labels, smooth=30.0, fixed=[int(labels[0])])
+    assert_grids_valid(grids, tess, labels)
+    fixed = int(labels[0])
+    assert shapely.symmetric_difference(grids.geometry[fixed], raw.geometry[fixed]).area < 1e-6
+
+
 def test_multipolygon_community(caplog):
     community = MultiPolygon([box(0, 0, 100, 40), box(150, 0, 170, 20)])
     tess = build_tessellation("C1", community, buildings_at(lattice(5, 2, 20.0)), None)

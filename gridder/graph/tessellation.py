@@ -88,6 +88,9 @@ class FaceTessellation:
         ``-1`` where the segment lies on the community outline.
     seg_coords
         ``(s, 4)`` segment end points ``x0, y0, x1, y1``.
+    under_footprint
+        Which faces lie under their owner's footprint (all ``False`` without
+        footprints); grid boundaries must not cut through them.
     """
 
     community: BaseGeometry
@@ -100,6 +103,7 @@ class FaceTessellation:
     face_block: IntArray
     seg_faces: IntArray
     seg_coords: FloatArray
+    under_footprint: BoolArray | None = None
 
     @property
     def n(self) -> int:
@@ -389,11 +393,12 @@ def _footprint_outlines(footprints: Any, n: int, community: BaseGeometry) -> Geo
 
 def _give_footprints(
     faces: GeomArray, owner: IntArray, footprints: GeomArray, gen_pts: GeomArray
-) -> None:
+) -> BoolArray:
     """Give the faces under each footprint to its building (in place).
 
     A face holding another building's point stays with that building, and a
     face under several (overlapping) footprints goes to the lowest index.
+    Returns which faces went to their footprint's building.
     """
     usable = np.flatnonzero(
         ~shapely.is_missing(footprints) & np.isin(shapely.get_type_id(footprints), [3, 6])
@@ -413,6 +418,9 @@ def _give_footprints(
     fi, building = fi[order], building[order]
     first = np.r_[True, fi[1:] != fi[:-1]] if len(fi) else np.zeros(0, bool)
     owner[fi[first]] = building[first]
+    given = np.zeros(len(faces), dtype=bool)
+    given[fi[first]] = True
+    return given
 
 
 def tessellate(
@@ -482,8 +490,12 @@ def tessellate(
     rep = shapely.get_coordinates(shapely.point_on_surface(faces))
     _, nearest = tree.query(np.column_stack([rep, face_block * _BLOCK_SPACING]))
     owner = np.where(gen_block[nearest] == face_block, nearest, -1).astype(np.int64)
+    under_footprint = np.zeros(len(faces), dtype=bool)
     if len(outlines):
-        _give_footprints(faces, owner, np.asarray(footprints, dtype=object), gen_pts)
+        under_footprint = _give_footprints(
+            faces, owner, np.asarray(footprints, dtype=object), gen_pts
+        )
+    given_owner = owner.copy()
     seg_faces, seg_coords = _segments(faces)
     length = np.hypot(seg_coords[:, 2] - seg_coords[:, 0], seg_coords[:, 3] - seg_coords[:, 1])
     fa, fb, shared = _face_graph(seg_faces, length, len(faces))
@@ -514,4 +526,5 @@ def tessellate(
         face_block=face_block,
         seg_faces=seg_faces,
         seg_coords=seg_coords,
+        under_footprint=under_footprint & (owner == given_owner),
     )
