@@ -18,7 +18,13 @@ WALL_GUARD = 20.0
 
 
 def deterministic_solver(
-    *, workers: int, seed: int, time_limit: float, probing: bool = True, presolve: bool = True
+    *,
+    workers: int,
+    seed: int,
+    time_limit: float,
+    probing: bool = True,
+    presolve: bool = True,
+    local_search: bool = False,
 ) -> cp_model.CpSolver:
     """A CP-SAT solver with a fixed worker count, seed and deterministic time limit.
 
@@ -34,6 +40,9 @@ def deterministic_solver(
         Keep CP-SAT's probing (off: it costs 20-30x the solve on exact covers, measured).
     presolve
         Keep CP-SAT's presolve.
+    local_search
+        Run CP-SAT's local search only (``use_ls_only``): for feasibility-hard
+        models with a complete hint, where tree search stalls.
     """
     solver = cp_model.CpSolver()
     p = solver.parameters
@@ -46,4 +55,6 @@ def deterministic_solver(
         p.cp_model_probing_level = 0
     if not presolve:
         p.cp_model_presolve = False
+    if local_search:
+        p.use_ls_only = True
     return solver

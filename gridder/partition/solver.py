@@ -15,7 +15,12 @@ Steps (see the modules named for each):
 3. a local search moves boundary units across the whole community
    (:mod:`~gridder.partition.localsearch`), and the neighbourhoods of grids
    still out of band are re-solved (:mod:`~gridder.partition.repair`);
-4. the labels are checked independently (:mod:`~gridder.partition.check`).
+4. on the buildings themselves, a grid still out of band is re-drawn with a
+   neighbour (:mod:`~gridder.partition.pairrepair`), then — where the band's
+   lower bound and the zones' exact bounds leave room — with every grid within
+   two links of it (:mod:`~gridder.partition.regionrepair`), and shapes are
+   polished (:mod:`~gridder.partition.compact`);
+5. the labels are checked independently (:mod:`~gridder.partition.check`).
 
 Every step is deterministic for a seed: CP-SAT runs with a fixed number of
 workers and a deterministic time limit; the heuristics are bounded by
@@ -46,6 +51,7 @@ from gridder.partition.lowerbound import BandLowerBound, band_lower_bound, plan_
 from gridder.partition.pairrepair import repair_pairs
 from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.reduce import Reduced, connected_parts, reduce_instance
+from gridder.partition.regionrepair import repair_regions
 from gridder.partition.repair import (
     Budget,
     choose_k,
@@ -78,6 +84,9 @@ _ZONE_SETS = 10_000
 _RELAX_ROUNDS = 2
 #: Deterministic time of the building-by-building pair repair, per community.
 _PAIR_TIME = 0.5
+#: Deterministic time of the region repair per community, and per region.
+_REGION_TIME = 4.0
+_REGION_EACH = 0.5
 
 
 @dataclass(frozen=True)
@@ -285,6 +294,8 @@ class GridPartitioner:
         self.over = (value > self.config.max) & (self.locked < 0)
         self.free = (self.locked < 0) & ~self.over
         self.budget = Budget(left=self.config.time_limit)
+        self._bound_cache: tuple[int, BandLowerBound] | None = None
+        self._zone_cache: ZoneBound | None = None  # bounds hold for any plan
         self.notes: list[str] = []
         self._exact_only = True  # the whole community is one exact model (so far)
         self._exact_models: list[SetPartitionOutcome] = []
@@ -702,6 +713,7 @@ class GridPartitioner:
                     time_limit=max(0.1, t / 4),
                     total_time=t,
                 )
+            labels = self._regions(labels, frozen)
         out, moves, hit = compactness_polish(
             inst,
             labels,
@@ -716,6 +728,47 @@ class GridPartitioner:
             logger.debug("%s: compactness polish moved %d units", inst.community_id, moves)
         return out
 
+    def _regions(self, labels: IntArray, frozen: set[int]) -> IntArray:
+        """Region repair (:mod:`~gridder.partition.regionrepair`) where the bound allows more.
+
+        Runs only when the plan has more grids out of band than the band's
+        lower bound, and never for a grid that holds a forced building. The
+        bound is kept for :meth:`_result` (it holds for any plan with the same
+        grid-size cap).
+        """
+        inst, config = self.instance, self.config
+        quality = partition_quality(inst, labels, config)
+        out_of_band = quality.n_counted - quality.n_in_band
+        if out_of_band == 0:
+            return labels
+        cap = plan_cap(inst, labels, config)
+        lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed, cap=cap)
+        self._bound_cache = (cap, lb)
+        if lb.min_out_of_band >= out_of_band:
+            return labels
+        t = self.budget.take(min(_REGION_TIME, self.config.time_limit / 2))
+        if t <= 0:
+            return labels
+        hopeless = set(labels[np.asarray(lb.forced_units, dtype=np.int64)].tolist())
+        if not self._relaxed_pairs:  # grids then cross no hard barrier: zones bound them
+            zb = self._zone_bound(inst, labels)
+            self._zone_cache = zb
+            hopeless |= _settled_by_zones(inst, config, labels, self.value, zb)
+        labels, done, used = repair_regions(
+            inst,
+            labels,
+            config,
+            value=self.value,
+            movable=self.free,
+            frozen=sorted(frozen),
+            hopeless=sorted(hopeless),
+            seed=self.seed,
+            time_limit=min(_REGION_EACH, t),
+            total_time=t,
+        )
+        self.budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
+        return labels
+
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
         inst, config = self.instance, self.config
         labels = self._labels(red, plan)
@@ -727,10 +780,12 @@ class GridPartitioner:
         stats = grid_stats(inst, labels, config)
         quality = partition_quality(inst, labels, config)
         out_of_band = quality.n_counted - quality.n_in_band
-        lb = band_lower_bound(
-            inst, config, stop_at=out_of_band, seed=self.seed, cap=plan_cap(inst, labels, config)
-        )
-        zb = self._zone_bound(inst, labels)
+        cap = plan_cap(inst, labels, config)
+        if self._bound_cache is not None and self._bound_cache[0] == cap:
+            lb = self._bound_cache[1]  # computed before the region repair, same cap
+        else:
+            lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed, cap=cap)
+        zb = self._zone_cache if self._zone_cache is not None else self._zone_bound(inst, labels)
         rb = zb
         if red.forced_hard_merges or self._relaxed_pairs:
             reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
@@ -803,6 +858,36 @@ class GridPartitioner:
             zone_bound=zb,
             region_bound=rb,
         )
+
+
+def _settled_by_zones(
+    instance: PartitionInstance,
+    config: PartitionConfig,
+    labels: IntArray,
+    value: IntArray,
+    zb: ZoneBound,
+) -> set[int]:
+    """Out-of-band grids of zones whose plan already meets the zone's exact bound.
+
+    No re-draw that crosses no hard barrier can bring such a grid into band
+    without pushing another grid of its zone out.
+    """
+    zone, order = zone_labels(instance, config)
+    if len(order) != len(zb.per_zone):
+        return set()
+    grids, inv = np.unique(labels, return_inverse=True)
+    totals = np.bincount(inv, weights=value)
+    out_grids = {
+        int(g)
+        for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
+        if not config.in_band(t)
+    }
+    settled: set[int] = set()
+    for z, bound in zip(order, zb.per_zone, strict=True):
+        members = set(labels[zone == z].tolist()) & out_grids
+        if members and len(members) <= bound:
+            settled |= members
+    return settled
 
 
 def _relaxable_edges(

@@ -51,16 +51,7 @@ def test_lumpy_district_near_the_ceiling(seed: int) -> None:
     assert q.summary()["single_compound_share"] >= 0.8  # measured 0.84-0.89 on this harsh fixture
 
 
-_HARSH_MISS = pytest.mark.xfail(
-    reason="issue-3 target (ceiling - 2 points) not met on this harsh draw: measured 2.8 "
-    "points below (8 out-of-band grids against a bound of 6); low-rise lending caps bind "
-    "(a 198 tower 2 short of the band next to a 276-household block that may lend 76), and "
-    "the bound may be slack too (bench/partition/RESULTS.md)",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize("seed", [pytest.param(0, marks=_HARSH_MISS), 1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5, 6, 7])
 def test_lumpy_district_within_two_points_of_ceiling(seed: int) -> None:
     inst = compound_district(seed)
     res = GridPartitioner(inst, FAST).solve()

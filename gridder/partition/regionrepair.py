@@ -1,0 +1,310 @@
+"""Re-draw an out-of-band grid with the grids around it, building by building.
+
+Pair repair (:mod:`~gridder.partition.pairrepair`) re-draws an out-of-band grid
+with one neighbour. Some grids need a chain: on the Helsinki demo a
+187-household tower touches one grid only, and the plan that puts every grid
+in band moves that tower into its neighbour, the neighbour's 116 into the
+next grid, and so on through five grids. Here an out-of-band grid and every
+grid within two links of it (at most :data:`_MAX_GRIDS` grids and 150
+buildings, then 300 when that fails) are re-drawn together: each building goes to one
+of the region's grids, each grid stays connected (a single-commodity flow from
+a root per grid), no new grid straddles a hard barrier, and the model
+maximises the grids in band, then keeps buildings where they are.
+
+These models are hard for CP-SAT's tree search (it finds nothing in 60 s on
+that example) and easy for its local search (0.5 s), so they run CP-SAT with
+local search only (``use_ls_only``) from a complete hint (the current plan
+with a spanning-tree flow per grid): one worker, a fixed seed and a
+deterministic time limit, so the result is reproducible. A region is
+re-drawn only when fewer of its grids are out of band.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from ortools.sat.python import cp_model
+
+from gridder.partition.config import PartitionConfig
+from gridder.partition.cpsat import deterministic_solver
+from gridder.partition.instance import PartitionInstance
+
+__all__ = ["add_connected", "repair_regions"]
+
+logger = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+
+#: Region sizes tried in turn (largest number of buildings), with their share of
+#: the time limit: a small region first, then a larger one.
+_SIZES = ((150, 1.0), (300, 2.0))
+#: Largest number of grids in one region model.
+_MAX_GRIDS = 8
+#: Links (grid to neighbouring grid) from the out-of-band grid that a region spans.
+_HOPS = 2
+#: Value of one more grid in band, against one building that changes grid.
+_IN_BAND = 1000
+
+
+def add_connected(
+    model: cp_model.CpModel,
+    member: Sequence[cp_model.IntVar],
+    pairs: Sequence[tuple[int, int]],
+) -> tuple[list[cp_model.IntVar], dict[tuple[int, int], cp_model.IntVar]]:
+    """Constrain the units with ``member`` true to be connected (when any is).
+
+    A single-commodity flow: one root among the members sends one unit of flow
+    to every other member along ``pairs`` (both directions), through members
+    only.
+
+    Parameters
+    ----------
+    model
+        The CP-SAT model.
+    member
+        One literal per unit: whether it belongs to the connected set.
+    pairs
+        Adjacent units, as local indices.
+
+    Returns
+    -------
+    tuple
+        The root literals (one per unit) and the flow variable of each
+        directed pair.
+    """
+    n = len(member)
+    root = [model.new_bool_var("") for _ in range(n)]
+    model.add_exactly_one(root)
+    flow: dict[tuple[int, int], cp_model.IntVar] = {}
+    into: list[list[cp_model.IntVar]] = [[] for _ in range(n)]
+    out: list[list[cp_model.IntVar]] = [[] for _ in range(n)]
+    for a, b in pairs:
+        for p, q in ((a, b), (b, a)):
+            f = model.new_int_var(0, n, "")
+            model.add(f == 0).only_enforce_if(member[p].Not())
+            model.add(f == 0).only_enforce_if(member[q].Not())
+            flow[(p, q)] = f
+            out[p].append(f)
+            into[q].append(f)
+    for i in range(n):
+        model.add_implication(root[i], member[i])
+        model.add(sum(into[i]) - sum(out[i]) >= 1 - n * root[i]).only_enforce_if(member[i])
+    return root, flow
+
+
+def _tree_hint(
+    members: list[int], neighbours: list[list[int]]
+) -> tuple[int, dict[tuple[int, int], int]]:
+    """A root and a spanning-tree flow of a connected set (for a complete hint)."""
+    inside = set(members)
+    root = members[0]
+    parent: dict[int, int] = {root: -1}
+    order = [root]
+    queue = deque([root])
+    while queue:
+        u = queue.popleft()
+        for w in neighbours[u]:
+            if w in inside and w not in parent:
+                parent[w] = u
+                order.append(w)
+                queue.append(w)
+    size = dict.fromkeys(order, 1)
+    for u in reversed(order[1:]):
+        size[parent[u]] += size[u]
+    return root, {(parent[u], u): size[u] for u in order[1:]}
+
+
+def repair_regions(
+    instance: PartitionInstance,
+    labels: npt.ArrayLike,
+    config: PartitionConfig,
+    *,
+    value: IntArray,
+    movable: npt.NDArray[np.bool_],
+    frozen: Sequence[int] = (),
+    hopeless: Sequence[int] = (),
+    seed: int = 0,
+    time_limit: float = 1.0,
+    total_time: float = 4.0,
+    max_regions: int = 4,
+) -> tuple[IntArray, int, float]:
+    """Re-draw each out-of-band grid with the grids around it when that brings grids into band.
+
+    Parameters
+    ----------
+    instance
+        The community.
+    labels
+        Grid label per unit.
+    config
+        The band.
+    value
+        Balance value per unit.
+    movable
+        Units that may change grid (free units).
+    frozen
+        Labels that must not change (locked grids, single buildings above the
+        maximum, kept compounds).
+    hopeless
+        Labels of grids known to stay out of band whatever is drawn (they hold
+        a building in no connected in-band set): no region is drawn for them,
+        though they may take part in another grid's region.
+    seed, time_limit
+        CP-SAT seed and deterministic time per region (twice that for the
+        larger region).
+    total_time
+        Deterministic time for all regions.
+    max_regions
+        Largest number of region models.
+
+    Returns
+    -------
+    tuple
+        The new labels, the number of regions re-drawn and the deterministic
+        time used.
+    """
+    lab = np.asarray(labels, dtype=np.int64).copy()
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    skip = {int(x) for x in frozen}
+    done = tried = 0
+    spent = 0.0
+    given_up = {int(x) for x in hopeless}
+    while tried < max_regions and spent < total_time:
+        grids, inv = np.unique(lab, return_inverse=True)
+        totals = np.bincount(inv, weights=value)
+        bad = [
+            int(g)
+            for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
+            if g not in skip and g not in given_up and not config.in_band(t)
+        ]
+        if not bad:
+            break
+        g = bad[0]
+        given_up.add(g)
+        tried_units: set[int] = set()
+        for max_units, share in _SIZES:
+            region = _region(lab, e, g, skip, max_units)
+            units = np.flatnonzero(np.isin(lab, region))
+            if len(region) < 2 or not movable[units].all() or len(units) in tried_units:
+                continue
+            tried_units.add(len(units))
+            tried += 1
+            out, used = _redraw(
+                instance,
+                lab,
+                units,
+                region,
+                config=config,
+                value=value,
+                seed=seed,
+                time_limit=min(share * time_limit, total_time - spent),
+            )
+            spent += used
+            if out is not None:
+                lab[units] = out
+                done += 1
+                given_up.discard(g)
+                break
+            if spent >= total_time:
+                break
+    if done:
+        logger.debug("%s: %d region(s) re-drawn building by building", instance.community_id, done)
+    return lab, done, spent
+
+
+def _region(lab: IntArray, e: IntArray, g: int, skip: set[int], max_units: int) -> list[int]:
+    """Grid ``g`` and the grids within :data:`_HOPS` links of it, as many as fit."""
+    cut = e[lab[e[:, 0]] != lab[e[:, 1]]]
+    a, b = lab[cut[:, 0]], lab[cut[:, 1]]
+    region = [g]
+    frontier = [g]
+    for _ in range(_HOPS):
+        nxt: list[int] = []
+        for h in frontier:
+            touching = np.concatenate([b[a == h], a[b == h]])
+            for k in sorted(set(touching.tolist()) - skip - set(region) - set(nxt)):
+                nxt.append(int(k))
+        for k in nxt:
+            size = int(np.isin(lab, [*region, k]).sum())
+            if len(region) < _MAX_GRIDS and size <= max_units:
+                region.append(k)
+        frontier = nxt
+    return region
+
+
+def _redraw(
+    instance: PartitionInstance,
+    lab: IntArray,
+    units: IntArray,
+    region: list[int],
+    *,
+    config: PartitionConfig,
+    value: IntArray,
+    seed: int,
+    time_limit: float,
+) -> tuple[IntArray | None, float]:
+    """Re-draw a region's grids on their buildings.
+
+    Returns the new labels of ``units`` when fewer of the region's grids are
+    out of band (else ``None``), and the deterministic time used.
+    """
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    n, k = len(units), len(region)
+    local = {int(u): i for i, u in enumerate(units.tolist())}
+    both = np.isin(e[:, 0], units) & np.isin(e[:, 1], units)
+    pairs = [(local[int(a)], local[int(b)]) for a, b in e[both].tolist()]
+    is_hard = hard[both].tolist()
+    val = [int(value[u]) for u in units.tolist()]
+    grid_of = {g: j for j, g in enumerate(region)}
+    now = [grid_of[int(lab[u])] for u in units.tolist()]
+    neighbours: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    totals = [sum(v for v, j in zip(val, now, strict=True) if j == g) for g in range(k)]
+    before = sum(not config.in_band(t) for t in totals)
+    m = cp_model.CpModel()
+    x = [[m.new_bool_var("") for _ in range(k)] for _ in range(n)]
+    hint: list[tuple[cp_model.IntVar, int]] = []
+    for i in range(n):
+        m.add_exactly_one(x[i])
+        hint.extend((x[i][j], int(now[i] == j)) for j in range(k))
+    in_band = []
+    for j in range(k):
+        member = [x[i][j] for i in range(n)]
+        m.add_bool_or(member)  # no grid vanishes
+        s = cp_model.LinearExpr.weighted_sum(member, val)
+        b = m.new_bool_var("")
+        m.add(s >= config.min).only_enforce_if(b)
+        m.add(s <= config.max).only_enforce_if(b)
+        in_band.append(b)
+        hint.append((b, int(config.in_band(totals[j]))))
+        root, flow = add_connected(m, member, pairs)
+        r, tree = _tree_hint([i for i in range(n) if now[i] == j], neighbours)
+        hint.extend((root[i], int(i == r)) for i in range(n))
+        hint.extend((f, tree.get(pq, 0)) for pq, f in flow.items())
+    # hard barriers inside a grid now may stay inside it; no grid gains one
+    for q, (a, b) in enumerate(pairs):
+        if is_hard[q] and now[a] != now[b]:
+            for j in range(k):
+                m.add_bool_or([x[a][j].Not(), x[b][j].Not()])
+    moved = [x[i][now[i]].Not() for i in range(n)]
+    m.maximize(_IN_BAND * cp_model.LinearExpr.sum(in_band) - cp_model.LinearExpr.sum(moved))
+    for var, h in hint:
+        m.add_hint(var, h)
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit, local_search=True)
+    status = solver.solve(m)
+    used = float(solver.deterministic_time)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, used
+    chosen = [next(j for j in range(k) if solver.boolean_value(x[i][j])) for i in range(n)]
+    after_totals = [sum(v for v, j in zip(val, chosen, strict=True) if j == g) for g in range(k)]
+    after = sum(not config.in_band(t) for t in after_totals)
+    if after >= before:
+        return None, used
+    return np.asarray([region[j] for j in chosen], dtype=np.int64), used
