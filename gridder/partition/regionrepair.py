@@ -9,7 +9,8 @@ grid within two links of it (at most :data:`_MAX_GRIDS` grids and 150
 buildings, then 300 when that fails) are re-drawn together: each building goes to one
 of the region's grids, each grid stays connected (a single-commodity flow from
 a root per grid), no new grid straddles a hard barrier, and the model
-maximises the grids in band, then keeps buildings where they are.
+maximises the grids in band, then minimises the length of boundary between
+the grids (compact shapes) and the buildings that change grid.
 
 These models are hard for CP-SAT's tree search (it finds nothing in 60 s on
 that example) and easy for its local search (0.5 s), so they run CP-SAT with
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -236,6 +238,107 @@ def _region(lab: IntArray, e: IntArray, g: int, skip: set[int], max_units: int) 
     return region
 
 
+@dataclass(frozen=True)
+class _Region:
+    """The buildings of a region as local indices, and what the models need of them."""
+
+    pairs: list[tuple[int, int]]
+    hard: list[bool]
+    length: list[int]
+    val: list[int]
+    now: list[int]
+    k: int
+
+    @property
+    def n(self) -> int:
+        return len(self.val)
+
+    def neighbours(self) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in range(self.n)]
+        for a, b in self.pairs:
+            out[a].append(b)
+            out[b].append(a)
+        return out
+
+    def out_of_band(self, assign: Sequence[int], config: PartitionConfig) -> int:
+        totals = [0] * self.k
+        for v, j in zip(self.val, assign, strict=True):
+            totals[j] += v
+        return sum(not config.in_band(t) for t in totals)
+
+
+def _model(
+    r: _Region, start: Sequence[int], config: PartitionConfig, *, keep_in_band: int | None
+) -> tuple[cp_model.CpModel, list[list[cp_model.IntVar]]]:
+    """The region model, hinted completely with the assignment ``start``.
+
+    Without ``keep_in_band`` it maximises the grids in band, then keeps
+    buildings where they are; with it, at least that many grids must be in
+    band, and it minimises the boundary between grids (metres, for compact
+    shapes) plus the buildings moved.
+    """
+    n, k = r.n, r.k
+    neighbours = r.neighbours()
+    m = cp_model.CpModel()
+    x = [[m.new_bool_var("") for _ in range(k)] for _ in range(n)]
+    hint: list[tuple[cp_model.IntVar, int]] = []
+    for i in range(n):
+        m.add_exactly_one(x[i])
+        hint.extend((x[i][j], int(start[i] == j)) for j in range(k))
+    in_band = []
+    for j in range(k):
+        member = [x[i][j] for i in range(n)]
+        m.add_bool_or(member)  # no grid vanishes
+        s = cp_model.LinearExpr.weighted_sum(member, r.val)
+        b = m.new_bool_var("")
+        m.add(s >= config.min).only_enforce_if(b)
+        m.add(s <= config.max).only_enforce_if(b)
+        in_band.append(b)
+        total = sum(v for v, g in zip(r.val, start, strict=True) if g == j)
+        hint.append((b, int(config.in_band(total))))
+        root, flow = add_connected(m, member, r.pairs)
+        top, tree = _tree_hint([i for i in range(n) if start[i] == j], neighbours)
+        hint.extend((root[i], int(i == top)) for i in range(n))
+        hint.extend((f, tree.get(pq, 0)) for pq, f in flow.items())
+    # hard barriers inside a grid now may stay inside it; no grid gains one
+    for q, (a, b) in enumerate(r.pairs):
+        if r.hard[q] and r.now[a] != r.now[b]:
+            for j in range(k):
+                m.add_bool_or([x[a][j].Not(), x[b][j].Not()])
+    # compact shapes: the boundary between different grids, in metres
+    cuts: list[cp_model.IntVar] = []
+    weights: list[int] = []
+    for q, (a, b) in enumerate(r.pairs):
+        if r.length[q] <= 0:
+            continue
+        cut = m.new_bool_var("")
+        for j in range(k):
+            m.add_implication(x[a][j], cut).only_enforce_if(x[b][j].Not())
+        cuts.append(cut)
+        weights.append(r.length[q])
+        hint.append((cut, int(start[a] != start[b])))
+    moved = cp_model.LinearExpr.sum([x[i][r.now[i]].Not() for i in range(n)])
+    if keep_in_band is None:  # the band alone: local search finds chains far better so
+        m.maximize(_IN_BAND * cp_model.LinearExpr.sum(in_band) - moved)
+    else:
+        m.add(cp_model.LinearExpr.sum(in_band) >= keep_in_band)
+        m.minimize(cp_model.LinearExpr.weighted_sum(cuts, weights) + moved)
+    for var, h in hint:
+        m.add_hint(var, h)
+    return m, x
+
+
+def _solve(
+    m: cp_model.CpModel, x: list[list[cp_model.IntVar]], *, seed: int, time_limit: float
+) -> tuple[list[int] | None, float]:
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit, local_search=True)
+    status = solver.solve(m)
+    used = float(solver.deterministic_time)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, used
+    return [next(j for j in range(len(row)) if solver.boolean_value(row[j])) for row in x], used
+
+
 def _redraw(
     instance: PartitionInstance,
     lab: IntArray,
@@ -249,62 +352,33 @@ def _redraw(
 ) -> tuple[IntArray | None, float]:
     """Re-draw a region's grids on their buildings.
 
-    Returns the new labels of ``units`` when fewer of the region's grids are
-    out of band (else ``None``), and the deterministic time used.
+    First for the band (most grids in band), then, when that brought grids
+    into band, for compact shapes with those grids kept in band (a quarter of
+    the time). Returns the new labels of ``units`` when fewer of the region's
+    grids are out of band (else ``None``), and the deterministic time used.
     """
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    hard = np.asarray(instance.edge_hard, dtype=bool)
-    n, k = len(units), len(region)
     local = {int(u): i for i, u in enumerate(units.tolist())}
     both = np.isin(e[:, 0], units) & np.isin(e[:, 1], units)
-    pairs = [(local[int(a)], local[int(b)]) for a, b in e[both].tolist()]
-    is_hard = hard[both].tolist()
-    val = [int(value[u]) for u in units.tolist()]
     grid_of = {g: j for j, g in enumerate(region)}
-    now = [grid_of[int(lab[u])] for u in units.tolist()]
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for a, b in pairs:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    totals = [sum(v for v, j in zip(val, now, strict=True) if j == g) for g in range(k)]
-    before = sum(not config.in_band(t) for t in totals)
-    m = cp_model.CpModel()
-    x = [[m.new_bool_var("") for _ in range(k)] for _ in range(n)]
-    hint: list[tuple[cp_model.IntVar, int]] = []
-    for i in range(n):
-        m.add_exactly_one(x[i])
-        hint.extend((x[i][j], int(now[i] == j)) for j in range(k))
-    in_band = []
-    for j in range(k):
-        member = [x[i][j] for i in range(n)]
-        m.add_bool_or(member)  # no grid vanishes
-        s = cp_model.LinearExpr.weighted_sum(member, val)
-        b = m.new_bool_var("")
-        m.add(s >= config.min).only_enforce_if(b)
-        m.add(s <= config.max).only_enforce_if(b)
-        in_band.append(b)
-        hint.append((b, int(config.in_band(totals[j]))))
-        root, flow = add_connected(m, member, pairs)
-        r, tree = _tree_hint([i for i in range(n) if now[i] == j], neighbours)
-        hint.extend((root[i], int(i == r)) for i in range(n))
-        hint.extend((f, tree.get(pq, 0)) for pq, f in flow.items())
-    # hard barriers inside a grid now may stay inside it; no grid gains one
-    for q, (a, b) in enumerate(pairs):
-        if is_hard[q] and now[a] != now[b]:
-            for j in range(k):
-                m.add_bool_or([x[a][j].Not(), x[b][j].Not()])
-    moved = [x[i][now[i]].Not() for i in range(n)]
-    m.maximize(_IN_BAND * cp_model.LinearExpr.sum(in_band) - cp_model.LinearExpr.sum(moved))
-    for var, h in hint:
-        m.add_hint(var, h)
-    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit, local_search=True)
-    status = solver.solve(m)
-    used = float(solver.deterministic_time)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    r = _Region(
+        pairs=[(local[int(a)], local[int(b)]) for a, b in e[both].tolist()],
+        hard=np.asarray(instance.edge_hard, dtype=bool)[both].tolist(),
+        length=np.rint(np.asarray(instance.edge_length, dtype=np.float64)[both])
+        .astype(np.int64)
+        .tolist(),
+        val=[int(value[u]) for u in units.tolist()],
+        now=[grid_of[int(lab[u])] for u in units.tolist()],
+        k=len(region),
+    )
+    before = r.out_of_band(r.now, config)
+    m, x = _model(r, r.now, config, keep_in_band=None)
+    chosen, used = _solve(m, x, seed=seed, time_limit=time_limit)
+    if chosen is None or r.out_of_band(chosen, config) >= before:
         return None, used
-    chosen = [next(j for j in range(k) if solver.boolean_value(x[i][j])) for i in range(n)]
-    after_totals = [sum(v for v, j in zip(val, chosen, strict=True) if j == g) for g in range(k)]
-    after = sum(not config.in_band(t) for t in after_totals)
-    if after >= before:
-        return None, used
+    m, x = _model(r, chosen, config, keep_in_band=r.k - r.out_of_band(chosen, config))
+    compact, more = _solve(m, x, seed=seed, time_limit=time_limit / 4)
+    used += more
+    if compact is not None and r.out_of_band(compact, config) <= r.out_of_band(chosen, config):
+        chosen = compact
     return np.asarray([region[j] for j in chosen], dtype=np.int64), used

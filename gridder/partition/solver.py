@@ -302,6 +302,7 @@ class GridPartitioner:
         self._heuristic_limit = False
         self._previous: IntArray | None = None
         self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
+        self._defer_repairs = False  # no pair/region repair yet (see solve)
 
     # -- public -------------------------------------------------------------
     def solve(self) -> PartitionResult:
@@ -310,7 +311,16 @@ class GridPartitioner:
         red = reduce_instance(self.instance, self.config, free=self.free)
         plan = self._initial(red)
         self._improve(plan)
-        return self._across_barriers(self._result(red, plan, t0), t0)
+        # repairs on the buildings run on the plan that is kept: when zones may be
+        # joined across a barrier, first on the joined plan, and only then here
+        self._defer_repairs = self._zones_may_join(red, plan)
+        first = self._result(red, plan, t0)
+        best = self._across_barriers(first, t0)
+        if best is first and self._defer_repairs:
+            self._defer_repairs = False
+            if first.out_of_band > first.lower_bound.min_out_of_band:
+                best = self._result(red, plan, t0)
+        return best
 
     def improve(
         self,
@@ -357,6 +367,17 @@ class GridPartitioner:
             focus = None
         self._improve(plan, focus=None if focus is None else set(focus))
         return self._result(red, plan, t0)
+
+    def _zones_may_join(self, red: Reduced, plan: WorkingPlan) -> bool:
+        """Whether :meth:`_across_barriers` may solve again: a zone cannot reach the band alone.
+
+        The zone bound found here holds for any plan; :meth:`_result` reuses it.
+        """
+        if self._relaxed_pairs:
+            return False
+        zb = self._zone_bound(self.instance, self._labels(red, plan))
+        self._zone_cache = zb
+        return zb.zones >= 2 and any(zb.per_zone)
 
     def _across_barriers(self, result: PartitionResult, t0: float) -> PartitionResult:
         """Solve again with zones that cannot reach the band alone joined across a barrier.
@@ -699,7 +720,7 @@ class GridPartitioner:
         has_previous = self._previous is not None or (
             len(inst.previous) == inst.n and bool((np.asarray(inst.previous) >= 0).any())
         )
-        if not has_previous:
+        if not has_previous and not self._defer_repairs:
             t = self.budget.take(min(_PAIR_TIME, self.config.time_limit / 2))
             if t > 0:
                 labels, _ = repair_pairs(
