@@ -86,7 +86,7 @@ _RELAX_ROUNDS = 2
 _PAIR_TIME = 0.5
 #: Deterministic time of the region repair per community, and per region.
 _REGION_TIME = 4.0
-_REGION_EACH = 0.5
+_REGION_EACH = 1.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +303,8 @@ class GridPartitioner:
         self._previous: IntArray | None = None
         self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
         self._defer_repairs = False  # no pair/region repair yet (see solve)
+        # the instance whose hard barriers the repairs respect (zones joined: relaxed)
+        self._repair_instance: PartitionInstance = instance
 
     # -- public -------------------------------------------------------------
     def solve(self) -> PartitionResult:
@@ -409,6 +411,7 @@ class GridPartitioner:
             current = replace(current, edge_hard=np.asarray(current.edge_hard, bool) & ~relax)
             again = GridPartitioner(self.instance, config, seed=self.seed)
             again._relaxed_pairs = pairs
+            again._repair_instance = current  # repairs may keep the joined barriers' links
             red = reduce_instance(current, config, free=again.free)
             plan = again._initial(red)
             again._improve(plan)
@@ -724,7 +727,7 @@ class GridPartitioner:
             t = self.budget.take(min(_PAIR_TIME, self.config.time_limit / 2))
             if t > 0:
                 labels, _ = repair_pairs(
-                    inst,
+                    self._repair_instance,
                     labels,
                     self.config,
                     value=self.value,
@@ -772,11 +775,11 @@ class GridPartitioner:
             return labels
         hopeless = set(labels[np.asarray(lb.forced_units, dtype=np.int64)].tolist())
         if not self._relaxed_pairs:  # grids then cross no hard barrier: zones bound them
-            zb = self._zone_bound(inst, labels)
-            self._zone_cache = zb
-            hopeless |= _settled_by_zones(inst, config, labels, self.value, zb)
+            if self._zone_cache is None:
+                self._zone_cache = self._zone_bound(inst, labels)
+            hopeless |= _settled_by_zones(inst, config, labels, self.value, self._zone_cache)
         labels, done, used = repair_regions(
-            inst,
+            self._repair_instance,
             labels,
             config,
             value=self.value,
