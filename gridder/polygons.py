@@ -5,9 +5,10 @@
   an exact polygonal coverage of the community, so the grids tile it with no
   gap and no overlap; a grid whose buildings are contiguous on the adjacency
   graph is one polygon (a MultiPolygon only where the community itself is in
-  parts). Internal boundaries that zig-zag between buildings are then smoothed
-  with a topology-preserving coverage simplification (the community outline is
-  kept as it is), as long as every building stays inside its grid.
+  parts). Each boundary between two grids that zig-zags between buildings is
+  then straightened on its own (Douglas–Peucker, ends held), as far as no
+  building point or footprint changes grid and no edge crosses another; the
+  community outline and locked grids' edges stay as they are.
 - :func:`boundary_on_street_share` measures CONTRACT §6 "boundary on streets".
 - :func:`assign_grid_codes` numbers grids ``{community_id}-NNN`` in reading
   order (rows north→south, west→east within a row) and keeps the codes of grids
