@@ -710,7 +710,26 @@ class GridPartitioner:
             return None
         return out
 
-    def _polish(self, labels: IntArray, plan: WorkingPlan) -> IntArray:
+    def _crossable(self, red: Reduced) -> PartitionInstance:
+        """The repairs' instance: hard barriers between zones the solver merged become soft.
+
+        :func:`~gridder.partition.reduce.reduce_instance` merges a zone too small
+        for a grid (or whose total no in-band grids can split) with its
+        neighbours into one region, and a grid may then cross any barrier
+        between that region's zones; the repairs may too.
+        """
+        inst = self._repair_instance
+        if not red.forced_hard_merges:
+            return inst
+        reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
+        zone, _ = zone_labels(inst, self.config)
+        e = np.asarray(inst.edges, dtype=np.int64).reshape(-1, 2)
+        hard = np.asarray(inst.edge_hard, dtype=bool)
+        a, b = e[:, 0], e[:, 1]
+        merged = (reg[a] == reg[b]) & (reg[a] >= 0) & (zone[a] != zone[b])
+        return replace(inst, edge_hard=hard & ~merged)
+
+    def _polish(self, labels: IntArray, plan: WorkingPlan, red: Reduced) -> IntArray:
         """Pair repair on the buildings, then the compactness polish, on the unit labels.
 
         :mod:`~gridder.partition.pairrepair` re-draws grids still out of band
@@ -724,10 +743,11 @@ class GridPartitioner:
             len(inst.previous) == inst.n and bool((np.asarray(inst.previous) >= 0).any())
         )
         if not has_previous and not self._defer_repairs:
+            crossable = self._crossable(red)
             t = self.budget.take(min(_PAIR_TIME, self.config.time_limit / 2))
             if t > 0:
                 labels, _ = repair_pairs(
-                    self._repair_instance,
+                    crossable,
                     labels,
                     self.config,
                     value=self.value,
@@ -737,7 +757,7 @@ class GridPartitioner:
                     time_limit=max(0.1, t / 4),
                     total_time=t,
                 )
-            labels = self._regions(labels, frozen)
+            labels = self._regions(labels, frozen, crossable)
         out, moves, hit = compactness_polish(
             inst,
             labels,
@@ -752,7 +772,9 @@ class GridPartitioner:
             logger.debug("%s: compactness polish moved %d units", inst.community_id, moves)
         return out
 
-    def _regions(self, labels: IntArray, frozen: set[int]) -> IntArray:
+    def _regions(
+        self, labels: IntArray, frozen: set[int], crossable: PartitionInstance
+    ) -> IntArray:
         """Region repair (:mod:`~gridder.partition.regionrepair`) where the bound allows more.
 
         Runs only when the plan has more grids out of band than the band's
@@ -779,7 +801,7 @@ class GridPartitioner:
                 self._zone_cache = self._zone_bound(inst, labels)
             hopeless |= _settled_by_zones(inst, config, labels, self.value, self._zone_cache)
         labels, done, used = repair_regions(
-            self._repair_instance,
+            crossable,
             labels,
             config,
             value=self.value,
@@ -798,7 +820,7 @@ class GridPartitioner:
         labels = self._labels(red, plan)
         exact = self._whole_exact(red, plan)
         if exact is None or exact.status != "OPTIMAL":
-            labels = self._polish(labels, plan)
+            labels = self._polish(labels, plan, red)
         report = check_partition(inst, labels, config)
         report.raise_if_invalid()
         stats = grid_stats(inst, labels, config)
