@@ -206,6 +206,25 @@ def test_fixed_grids_keep_their_cells_exactly(street_block):
     assert shapely.symmetric_difference(grids.geometry[fixed], raw.geometry[fixed]).area < 1e-6
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_straightened_grids_tile_a_community_with_a_hole_and_a_detached_part(seed):
+    rng = np.random.default_rng(seed)
+    hole = box(120, 70, 180, 130)
+    community = box(0, 0, 300, 200).difference(hole).union(box(320, 0, 360, 40))
+    xy = rng.uniform(0, 1, (150, 2)) * [300, 200]
+    xy = xy[~shapely.contains_xy(hole, xy[:, 0], xy[:, 1])]
+    b = buildings_at(xy)
+    if seed % 2:
+        b["footprint"] = [box(x - 3, y - 3, x + 3, y + 3) for x, y in xy]
+    streets = gpd.GeoDataFrame(
+        {"highway": ["residential"]}, geometry=[LineString([(-5, 60), (305, 140)])], crs=CRS
+    )
+    tess = build_tessellation("C1", community, b, streets)
+    labels = bfs_labels(tess.n, tess.adjacency.edges, 6, seed)
+    grids = grid_polygons(tess, labels)
+    assert_grids_valid(grids, tess, labels)
+
+
 def test_multipolygon_community(caplog):
     community = MultiPolygon([box(0, 0, 100, 40), box(150, 0, 170, 20)])
     tess = build_tessellation("C1", community, buildings_at(lattice(5, 2, 20.0)), None)
