@@ -25,6 +25,7 @@ from ortools.sat.python import cp_model
 from gridder.partition.config import PartitionConfig
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.regionrepair import add_connected
 
 __all__ = ["repair_pairs"]
 
@@ -184,24 +185,7 @@ def _redraw(
         if is_hard[k] and k not in allowed_hard:
             m.add(x[a] != x[b])
     for side in (True, False):
-        member = [x[i] if side else x[i].Not() for i in range(n)]
-        root = [m.new_bool_var("") for _ in range(n)]
-        m.add_exactly_one(root)
-        flow: dict[tuple[int, int], cp_model.IntVar] = {}
-        for a, b in pairs:
-            for p, q in ((a, b), (b, a)):
-                f = m.new_int_var(0, n, "")
-                m.add(f == 0).only_enforce_if(member[p].Not())
-                m.add(f == 0).only_enforce_if(member[q].Not())
-                flow[(p, q)] = f
-        into: list[list[cp_model.IntVar]] = [[] for _ in range(n)]
-        out: list[list[cp_model.IntVar]] = [[] for _ in range(n)]
-        for (p, q), f in flow.items():
-            out[p].append(f)
-            into[q].append(f)
-        for i in range(n):
-            m.add_implication(root[i], member[i])
-            m.add(sum(into[i]) - sum(out[i]) >= 1 - n * root[i]).only_enforce_if(member[i])
+        add_connected(m, [x[i] if side else x[i].Not() for i in range(n)], pairs)
     dev_g = m.new_int_var(0, total, "dev_g")
     dev_h = m.new_int_var(0, total, "dev_h")
     m.add_abs_equality(dev_g, s_g - config.target)

@@ -52,7 +52,7 @@ _HOPS = 2
 
 def add_connected(
     model: cp_model.CpModel,
-    member: Sequence[cp_model.IntVar],
+    member: Sequence[cp_model.LiteralT],
     pairs: Sequence[tuple[int, int]],
 ) -> tuple[list[cp_model.IntVar], dict[tuple[int, int], cp_model.IntVar]]:
     """Constrain the units with ``member`` true to be connected (when any is).
@@ -85,8 +85,8 @@ def add_connected(
     for a, b in pairs:
         for p, q in ((a, b), (b, a)):
             f = model.new_int_var(0, n, "")
-            model.add(f == 0).only_enforce_if(member[p].Not())
-            model.add(f == 0).only_enforce_if(member[q].Not())
+            model.add(f == 0).only_enforce_if(~member[p])
+            model.add(f == 0).only_enforce_if(~member[q])
             flow[(p, q)] = f
             out[p].append(f)
             into[q].append(f)
