@@ -757,7 +757,9 @@ class GridPartitioner:
                     time_limit=max(0.1, t / 4),
                     total_time=t,
                 )
-            labels = self._regions(labels, frozen, crossable)
+            # zone bounds hold for plans that cross no hard barrier at all
+            zones_hold = not self._relaxed_pairs and not red.forced_hard_merges
+            labels = self._regions(labels, frozen, crossable, zones_hold=zones_hold)
         out, moves, hit = compactness_polish(
             inst,
             labels,
@@ -773,14 +775,21 @@ class GridPartitioner:
         return out
 
     def _regions(
-        self, labels: IntArray, frozen: set[int], crossable: PartitionInstance
+        self,
+        labels: IntArray,
+        frozen: set[int],
+        crossable: PartitionInstance,
+        *,
+        zones_hold: bool,
     ) -> IntArray:
         """Region repair (:mod:`~gridder.partition.regionrepair`) where the bound allows more.
 
         Runs only when the plan has more grids out of band than the band's
-        lower bound, and never for a grid that holds a forced building. The
-        bound is kept for :meth:`_result` (it holds for any plan with the same
-        grid-size cap).
+        lower bound, never for a grid that holds a forced building, and — when
+        ``zones_hold`` (no grid may cross a hard barrier) — never in a zone
+        whose plan already meets the zone's exact bound. The band's bound is
+        kept for :meth:`_result` (it holds for any plan with the same grid-size
+        cap).
         """
         inst, config = self.instance, self.config
         quality = partition_quality(inst, labels, config)
@@ -796,7 +805,7 @@ class GridPartitioner:
         if t <= 0:
             return labels
         hopeless = set(labels[np.asarray(lb.forced_units, dtype=np.int64)].tolist())
-        if not self._relaxed_pairs:  # grids then cross no hard barrier: zones bound them
+        if zones_hold:
             if self._zone_cache is None:
                 self._zone_cache = self._zone_bound(inst, labels)
             hopeless |= _settled_by_zones(inst, config, labels, self.value, self._zone_cache)
