@@ -232,7 +232,7 @@ def _region(lab: IntArray, e: IntArray, g: int, skip: set[int], max_units: int) 
             size = int(np.isin(lab, [*region, k]).sum())
             if len(region) < _MAX_GRIDS and size <= max_units:
                 region.append(k)
-        frontier = nxt
+        frontier = [k for k in nxt if k in region]  # grow from the grids taken only
     return region
 
 
