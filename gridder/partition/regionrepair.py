@@ -169,6 +169,8 @@ def repair_regions(
     """
     lab = np.asarray(labels, dtype=np.int64).copy()
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    # grids exchange buildings only across links that are no hard barrier
+    soft = e[~np.asarray(instance.edge_hard, dtype=bool)]
     skip = {int(x) for x in frozen}
     done = tried = 0
     spent = 0.0
@@ -187,7 +189,7 @@ def repair_regions(
         given_up.add(g)
         tried_units: set[int] = set()
         for max_units, share in _SIZES:
-            region = _region(lab, e, g, skip, max_units)
+            region = _region(lab, soft, g, skip, max_units)
             units = np.flatnonzero(np.isin(lab, region))
             if len(region) < 2 or not movable[units].all() or len(units) in tried_units:
                 continue
@@ -217,7 +219,7 @@ def repair_regions(
 
 
 def _region(lab: IntArray, e: IntArray, g: int, skip: set[int], max_units: int) -> list[int]:
-    """Grid ``g`` and the grids within :data:`_HOPS` links of it, as many as fit."""
+    """Grid ``g`` and the grids within :data:`_HOPS` links ``e`` of it, as many as fit."""
     cut = e[lab[e[:, 0]] != lab[e[:, 1]]]
     a, b = lab[cut[:, 0]], lab[cut[:, 1]]
     region = [g]
