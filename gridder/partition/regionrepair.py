@@ -5,12 +5,15 @@ with one neighbour. Some grids need a chain: on the Helsinki demo a
 187-household tower touches one grid only, and the plan that puts every grid
 in band moves that tower into its neighbour, the neighbour's 116 into the
 next grid, and so on through five grids. Here an out-of-band grid and every
-grid within two links of it (at most :data:`_MAX_GRIDS` grids and 150
-buildings, then 300 when that fails) are re-drawn together: each building goes to one
-of the region's grids, each grid stays connected (a single-commodity flow from
-a root per grid), no new grid straddles a hard barrier, and the model
-maximises the grids in band, then minimises the length of boundary between
-the grids (compact shapes) and the buildings that change grid.
+grid within two links of it — links that are no hard barrier, since grids
+exchange buildings only across those — (at most :data:`_MAX_GRIDS` grids and
+150 buildings, then 300 when that fails) are re-drawn together: each building
+goes to one of the region's grids, each grid stays connected (a
+single-commodity flow from a root per grid), no new grid straddles a hard
+barrier, and a first model maximises the grids in band; when that brought
+grids into band, a second model keeps them in band and minimises the length
+of boundary between the grids (compact shapes) plus the buildings that
+change grid.
 
 These models are hard for CP-SAT's tree search (it finds nothing in 60 s on
 that example) and easy for its local search (0.5 s), so they run CP-SAT with
