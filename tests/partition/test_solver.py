@@ -46,7 +46,7 @@ def test_lumpy_district_near_the_ceiling(seed: int) -> None:
     assert_valid(inst, res)
     q = res.quality
     share = q.n_in_band / q.n_counted
-    assert share >= res.lower_bound.ceiling(q.n_counted) - 0.06  # measured: 1.3-4.1 points
+    assert share >= res.lower_bound.ceiling(q.n_counted) - 0.06  # measured: 0.0-1.5 points
     assert share >= 0.85
     assert q.summary()["single_compound_share"] >= 0.8  # measured 0.84-0.89 on this harsh fixture
 
