@@ -24,6 +24,7 @@ __all__ = [
     "grid_stats",
     "moved_value",
     "out_of_band",
+    "out_of_band_grids",
     "plan_objective",
 ]
 
@@ -56,6 +57,19 @@ def balance_value(instance: PartitionInstance, config: PartitionConfig) -> IntAr
 def out_of_band(value: float, config: PartitionConfig) -> float:
     """Amount of value outside ``[min, max]`` (0 inside the band)."""
     return max(0.0, config.min - value) + max(0.0, value - config.max)
+
+
+def out_of_band_grids(
+    labels: npt.ArrayLike, value: npt.ArrayLike, config: PartitionConfig
+) -> list[int]:
+    """Labels of the grids whose total value lies outside the band, in label order."""
+    grids, inv = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)
+    totals = np.bincount(inv, weights=np.asarray(value, dtype=np.float64), minlength=len(grids))
+    return [
+        int(g)
+        for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
+        if not config.in_band(t)
+    ]
 
 
 def grid_cost(

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import out_of_band_grids
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.regionrepair import add_connected
@@ -88,13 +89,7 @@ def repair_pairs(
     done = tried = 0
     spent = 0.0
     while tried < max_pairs:
-        grids, inv = np.unique(lab, return_inverse=True)
-        totals = np.bincount(inv, weights=value)
-        bad = [
-            int(g)
-            for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
-            if g not in skip and not config.in_band(t)
-        ]
+        bad = [g for g in out_of_band_grids(lab, value, config) if g not in skip]
         if not bad:
             break
         made = False

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -266,6 +266,9 @@ class Reduced:
     awkward_hard_merges
         Of ``forced_hard_merges``, those made because a zone's total admitted
         no split into in-band grids (e.g. 320 with a 200–300 band).
+    crossed_barriers
+        Per edge of the instance: a hard barrier between two zones merged into
+        one region, which a grid may therefore cross.
     """
 
     members: list[IntArray]
@@ -281,6 +284,7 @@ class Reduced:
     forced_hard_merges: int
     attach_to_fixed: dict[int, int]
     awkward_hard_merges: int = 0
+    crossed_barriers: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def n(self) -> int:
@@ -345,7 +349,10 @@ def reduce_instance(
             awkward,
         )
     same_region = region[fe[:, 0]] == region[fe[:, 1]] if len(fe) else np.zeros(0, dtype=bool)
-    link = same_region & (~fhard | (zone[fe[:, 0]] != zone[fe[:, 1]]))
+    across = fhard & (zone[fe[:, 0]] != zone[fe[:, 1]]) if len(fe) else np.zeros(0, dtype=bool)
+    link = same_region & (~fhard | across)
+    crossed = np.zeros(len(e), dtype=bool)
+    crossed[np.flatnonzero(both)[same_region & across]] = True
 
     # 2. super-units: attach value-less units to the nearest valued unit
     host = np.arange(nf, dtype=np.int64)
@@ -489,6 +496,7 @@ def reduce_instance(
         forced_hard_merges=forced_hard_merges,
         attach_to_fixed=attach,
         awkward_hard_merges=awkward,
+        crossed_barriers=crossed,
     )
 
 

@@ -35,6 +35,7 @@ import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import out_of_band_grids
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 
@@ -179,13 +180,7 @@ def repair_regions(
     spent = 0.0
     given_up = {int(x) for x in hopeless}
     while tried < max_regions and spent < total_time:
-        grids, inv = np.unique(lab, return_inverse=True)
-        totals = np.bincount(inv, weights=value)
-        bad = [
-            int(g)
-            for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
-            if g not in skip and g not in given_up and not config.in_band(t)
-        ]
+        bad = [g for g in out_of_band_grids(lab, value, config) if g not in skip | given_up]
         if not bad:
             break
         g = bad[0]

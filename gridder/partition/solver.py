@@ -43,7 +43,13 @@ from gridder.errors import InputError, Problem
 from gridder.partition.check import check_partition, grid_components
 from gridder.partition.compact import compactness_polish
 from gridder.partition.config import PartitionConfig
-from gridder.partition.costs import GridStats, balance_value, grid_stats, plan_objective
+from gridder.partition.costs import (
+    GridStats,
+    balance_value,
+    grid_stats,
+    out_of_band_grids,
+    plan_objective,
+)
 from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.localsearch import WorkingPlan, local_search
@@ -711,23 +717,19 @@ class GridPartitioner:
         return out
 
     def _crossable(self, red: Reduced) -> PartitionInstance:
-        """The repairs' instance: hard barriers between zones the solver merged become soft.
+        """The repairs' instance: the barriers the reduction lets grids cross are soft.
 
         :func:`~gridder.partition.reduce.reduce_instance` merges a zone too small
         for a grid (or whose total no in-band grids can split) with its
         neighbours into one region, and a grid may then cross any barrier
-        between that region's zones; the repairs may too.
+        between that region's zones (``Reduced.crossed_barriers``); the
+        repairs may too.
         """
         inst = self._repair_instance
-        if not red.forced_hard_merges:
+        if not red.crossed_barriers.any():
             return inst
-        reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
-        zone, _ = zone_labels(inst, self.config)
-        e = np.asarray(inst.edges, dtype=np.int64).reshape(-1, 2)
         hard = np.asarray(inst.edge_hard, dtype=bool)
-        a, b = e[:, 0], e[:, 1]
-        merged = (reg[a] == reg[b]) & (reg[a] >= 0) & (zone[a] != zone[b])
-        return replace(inst, edge_hard=hard & ~merged)
+        return replace(inst, edge_hard=hard & ~red.crossed_barriers)
 
     def _polish(self, labels: IntArray, plan: WorkingPlan, red: Reduced) -> IntArray:
         """Pair repair on the buildings, then the compactness polish, on the unit labels.
@@ -930,13 +932,7 @@ def _settled_by_zones(
     zone, order = zone_labels(instance, config)
     if len(order) != len(zb.per_zone):
         return set()
-    grids, inv = np.unique(labels, return_inverse=True)
-    totals = np.bincount(inv, weights=value)
-    out_grids = {
-        int(g)
-        for g, t in zip(grids.tolist(), totals.tolist(), strict=True)
-        if not config.in_band(t)
-    }
+    out_grids = set(out_of_band_grids(labels, value, config))
     settled: set[int] = set()
     for z, bound in zip(order, zb.per_zone, strict=True):
         members = set(labels[zone == z].tolist()) & out_grids

@@ -7,6 +7,7 @@ import pytest
 
 from gridder.partition import PartitionConfig, check_partition
 from gridder.partition.pairrepair import repair_pairs
+from gridder.partition.reduce import reduce_instance
 from gridder.partition.regionrepair import repair_regions
 
 from .conftest import make_instance
@@ -54,3 +55,18 @@ def test_barriers_frozen_and_hopeless_grids_are_respected(blocked: str) -> None:
     out, done, _ = _repair(inst, PLAN, **kw)
     assert done == 0
     assert np.array_equal(out, PLAN)
+
+
+def test_the_reduction_names_the_barriers_a_grid_may_cross() -> None:
+    # a 120-household area behind a major street is too small for a grid of its own:
+    # it joins its neighbour, and only the street between them becomes crossable
+    values = [120, 150, 140, 130]
+    edges = [(0, 1), (1, 2), (2, 3)]
+    hard = [True, False, True]  # 0 | 1-2 | 3, both streets major
+    xy = np.array([(0, 0), (10, 0), (20, 0), (30, 0)], dtype=float)
+    inst = make_instance(values, xy, edges, hard=hard)
+    red = reduce_instance(inst, CFG, free=np.ones(4, bool))
+    assert red.forced_hard_merges >= 1
+    pairs = [tuple(pq) for pq in np.asarray(inst.edges).tolist()]
+    crossed = dict(zip(pairs, red.crossed_barriers.tolist(), strict=True))
+    assert crossed[(0, 1)] and not crossed[(1, 2)]  # the small area's street; never a soft link
