@@ -111,6 +111,11 @@ class PartitionConfig:
         the balance value alone.
     compactness_passes
         Passes of the compactness polish over the units (``0``: off).
+    restarts
+        Further attempts from scratch, each with a seed derived from the
+        community's seed, while the plan leaves more grids out of band than
+        the lower bounds allow; the best plan is kept (``0``: one attempt).
+        Each attempt has its own ``time_limit``.
     """
 
     min: int = 200
@@ -127,6 +132,7 @@ class PartitionConfig:
     local_search_passes: int = 30
     area_weight: float = 0.0
     compactness_passes: int = 10
+    restarts: int = 2
 
     def __post_init__(self) -> None:
         problems = []
@@ -143,6 +149,8 @@ class PartitionConfig:
             problems.append(f"area_weight must be >= 0, got {self.area_weight}")
         if self.compactness_passes < 0:
             problems.append(f"compactness_passes must be >= 0, got {self.compactness_passes}")
+        if self.restarts < 0:
+            problems.append(f"restarts must be >= 0, got {self.restarts}")
         if self.max_set_size < 1 or self.max_sets < 1:
             problems.append("max_set_size and max_sets must be >= 1")
         if problems:
@@ -158,8 +166,12 @@ class PartitionConfig:
         It does not depend on the order or the number of communities, so a
         community gets the same plan whether it is solved alone or in a city.
         """
-        digest = hashlib.sha256(f"{self.seed}:{community_id}".encode()).digest()
-        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+        return _derive_seed(f"{self.seed}:{community_id}")
+
+    @staticmethod
+    def attempt_seed(community_seed: int, attempt: int) -> int:
+        """The seed of a restart (``attempt`` ≥ 1) of a community solved with ``community_seed``."""
+        return community_seed if attempt == 0 else _derive_seed(f"{community_seed}/{attempt}")
 
     def with_(self, **changes: Any) -> PartitionConfig:
         """A copy with some options changed."""
@@ -168,3 +180,9 @@ class PartitionConfig:
     def to_dict(self) -> dict[str, Any]:
         """The options as plain JSON-able values (for ``plan_meta``)."""
         return asdict(self)
+
+
+def _derive_seed(text: str) -> int:
+    """A 31-bit seed from a string (SHA-256; independent of Python's hash salt)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF

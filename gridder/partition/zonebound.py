@@ -44,7 +44,7 @@ from gridder.partition.instance import PartitionInstance
 from gridder.partition.reduce import components, splittable
 from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets
 
-__all__ = ["ZoneBound", "zone_labels", "zone_lower_bound"]
+__all__ = ["ZoneBound", "out_of_band_above_proven", "zone_labels", "zone_lower_bound"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class ZoneBound:
         Zones bounded by CP-SAT's bound or the cheap bound only.
     per_zone
         The bound of each zone, in zone order.
+    proven_zones
+        Whether each zone's bound is its exact minimum, in zone order.
     deterministic_time
         CP-SAT deterministic time spent.
     """
@@ -78,6 +80,7 @@ class ZoneBound:
     fallback: int
     per_zone: tuple[int, ...] = ()
     deterministic_time: float = 0.0
+    proven_zones: tuple[bool, ...] = ()
 
     def to_meta(self) -> dict[str, Any]:
         """JSON-able summary."""
@@ -127,20 +130,8 @@ def zone_lower_bound(
     """
     n = instance.n
     value = balance_value(instance, config)
-    free = _free(instance, value, config)
-    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    hard = np.asarray(instance.edge_hard, dtype=bool)
-    keep = ~hard & free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
-    _, zone = components(n, e[keep])
-    if region is not None and len(e):
-        reg = np.asarray(region, dtype=np.int64)
-        same = (reg[e[:, 0]] == reg[e[:, 1]]) & (reg[e[:, 0]] >= 0)
-        keep = same & free[e[:, 0]] & free[e[:, 1]] & (~hard | (zone[e[:, 0]] != zone[e[:, 1]]))
-        _, zone = components(n, e[keep])
-    ke = e[keep]
-    zone = np.where(free, zone, -1)
+    zone, zone_ids, ke = _zones(instance, config, value, region)
     lab = None if labels is None else np.asarray(labels, dtype=np.int64)
-    zone_ids = _zone_order(zone, free & (value > 0))
     nbrs: list[list[int]] = [[] for _ in range(n)]
     for a, b in ke.tolist():
         nbrs[a].append(b)
@@ -148,18 +139,18 @@ def zone_lower_bound(
     left = total_time
     spent = 0.0
     per_zone: list[int] = []
-    proven = fallback = 0
+    exact_zone: list[bool] = []
     for z in zone_ids:
         units = np.flatnonzero(zone == z)
         total = float(value[units].sum())
         if total < config.min:
             per_zone.append(1)
-            proven += 1
+            exact_zone.append(True)
             continue
         cheap = 0 if splittable(total, config) else 1
         if lab is not None and _plan_out(units, lab, value, config) == cheap:
             per_zone.append(cheap)  # the plan meets the cheap bound inside the zone
-            proven += 1
+            exact_zone.append(True)
             continue
         t = min(zone_time, left)
         res = (
@@ -177,26 +168,75 @@ def zone_lower_bound(
         )
         if res is None:
             per_zone.append(cheap)
-            fallback += 1
+            exact_zone.append(False)
             continue
         bound, exact, dt = res
         left -= dt
         spent += dt
         per_zone.append(max(bound, cheap))
-        if exact:
-            proven += 1
-        else:
-            fallback += 1
+        exact_zone.append(exact)
     out = ZoneBound(
         min_out_of_band=int(sum(per_zone)),
         zones=len(zone_ids),
-        proven=proven,
-        fallback=fallback,
+        proven=sum(exact_zone),
+        fallback=len(exact_zone) - sum(exact_zone),
         per_zone=tuple(per_zone),
         deterministic_time=spent,
+        proven_zones=tuple(exact_zone),
     )
     logger.debug("%s: zone bound %s", instance.community_id, out.to_meta())
     return out
+
+
+def out_of_band_above_proven(
+    instance: PartitionInstance,
+    config: PartitionConfig,
+    labels: npt.ArrayLike,
+    bound: ZoneBound,
+    *,
+    region: npt.ArrayLike | None = None,
+) -> int:
+    """Grids of a plan out of band beyond the exact minimum of their zone.
+
+    Counted only in zones whose bound is proven (``bound.proven_zones``) and
+    whose grids stay inside the zone; ``bound`` and ``region`` as in
+    :func:`zone_lower_bound`. A positive count says the plan could do better
+    there, relative to the zone model (a relaxation: the bound need not be
+    reachable).
+    """
+    value = balance_value(instance, config)
+    zone, zone_ids, _ = _zones(instance, config, value, region)
+    if len(zone_ids) != len(bound.proven_zones):
+        return 0
+    lab = np.asarray(labels, dtype=np.int64)
+    above = 0
+    for z, need, exact in zip(zone_ids, bound.per_zone, bound.proven_zones, strict=True):
+        if exact:
+            out = _plan_out(np.flatnonzero(zone == z), lab, value, config)
+            above += max(0, out - need)
+    return above
+
+
+def _zones(
+    instance: PartitionInstance,
+    config: PartitionConfig,
+    value: IntArray,
+    region: npt.ArrayLike | None,
+) -> tuple[IntArray, list[int], IntArray]:
+    """Zone of each unit (``-1``: not free), zones holding value in order, and the kept edges."""
+    n = instance.n
+    free = _free(instance, value, config)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    keep = ~hard & free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
+    _, zone = components(n, e[keep])
+    if region is not None and len(e):
+        reg = np.asarray(region, dtype=np.int64)
+        same = (reg[e[:, 0]] == reg[e[:, 1]]) & (reg[e[:, 0]] >= 0)
+        keep = same & free[e[:, 0]] & free[e[:, 1]] & (~hard | (zone[e[:, 0]] != zone[e[:, 1]]))
+        _, zone = components(n, e[keep])
+    zone = np.where(free, zone, -1)
+    return zone, _zone_order(zone, free & (value > 0)), e[keep]
 
 
 def _free(
@@ -218,14 +258,8 @@ def _zone_order(zone: IntArray, valued: npt.NDArray[np.bool_]) -> list[int]:
 
 def zone_labels(instance: PartitionInstance, config: PartitionConfig) -> tuple[IntArray, list[int]]:
     """Zone of each unit (``-1``: not free) and the zones in ``ZoneBound.per_zone`` order."""
-    value = balance_value(instance, config)
-    free = _free(instance, value, config)
-    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    hard = np.asarray(instance.edge_hard, dtype=bool)
-    keep = ~hard & free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
-    _, zone = components(instance.n, e[keep])
-    zone = np.where(free, zone, -1)
-    return zone, _zone_order(zone, free & (value > 0))
+    zone, order, _ = _zones(instance, config, balance_value(instance, config), None)
+    return zone, order
 
 
 def _plan_out(units: IntArray, lab: IntArray, value: IntArray, config: PartitionConfig) -> int:
