@@ -269,6 +269,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         keep_compounds=args.keep_compounds,
         area_weight=args.area_weight,
+        restarts=args.restarts,
     )
     barriers: Any = args.barriers
     if barriers not in {"major", "none"}:
@@ -504,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="deterministic solver time per community (about seconds)",
+    )
+    part.add_argument(
+        "--restarts",
+        type=int,
+        default=2,
+        help="further attempts with derived seeds for a community whose zones had to be "
+        "joined across a barrier and that stays above the bounds (0: none)",
     )
     part.add_argument("--workers", type=int, default=2, help="communities solved in parallel")
     part.add_argument("--out", required=True, help="the plan GeoPackage to write")

@@ -201,6 +201,7 @@ def test_bad_options_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) 
     assert main(_args(city_files, out, "--min", "400")) == 2
     assert main(_args(city_files, out, "--weights", "households")) == 2
     assert main(_args(city_files, out, "--locked", str(tmp_path / "ids.txt"))) == 2
+    assert main(_args(city_files, out, "--restarts", "-1")) == 2
     assert not out.exists()
 
 

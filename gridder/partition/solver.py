@@ -417,10 +417,15 @@ class GridPartitioner:
             return first
         notes = best.notes
         if kept:
+            fewer = first.out_of_band - best.out_of_band
+            why = (
+                f"left {fewer} fewer grid(s) out of band than the first"
+                if fewer
+                else "had the lowest cost at the same number of grids out of band"
+            )
             notes = (
                 *notes,
-                f"solved {tried + 1} times with derived seeds; attempt {kept + 1} left "
-                f"{first.out_of_band - best.out_of_band} fewer grid(s) out of band than the first",
+                f"solved {tried + 1} times with derived seeds; attempt {kept + 1} {why}",
             )
         return replace(
             best,
