@@ -34,6 +34,7 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.packing import packing_lower_bound
+from gridder.partition.sets import valued_adjacency
 
 __all__ = ["BandLowerBound", "band_lower_bound", "plan_cap"]
 
@@ -210,6 +211,11 @@ def band_lower_bound(
     free = (locked < 0) & ~over
     edges = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     adj = _adjacency(n, edges, free)
+    # in-band sets are searched over the valued units (value-less ones only join
+    # them): exact, and no budget spent on sets that differ in value-less units
+    vadj: list[list[int]] = [[] for _ in range(n)]
+    for u, near in valued_adjacency(np.flatnonzero(free), adj, val_arr).items():
+        vadj[u] = near
     val = val_arr.tolist()
     good = np.zeros(n, dtype=bool)
     forced: list[int] = []
@@ -217,7 +223,7 @@ def band_lower_bound(
     for b in np.flatnonzero(free & (val_arr > 0)).tolist():
         if good[b]:
             continue
-        found, exhaustive = _search(b, adj, val, lo=config.min, hi=config.max, budget=budget)
+        found, exhaustive = _search(b, vadj, val, lo=config.min, hi=config.max, budget=budget)
         if found is not None:
             good[found] = True
         elif exhaustive:

@@ -19,7 +19,10 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_cost
 from gridder.partition.reduce import Reduced
 
-__all__ = ["SetBudgetExceededError", "enumerate_connected_sets", "set_cost"]
+__all__ = ["SetBudgetExceededError", "enumerate_connected_sets", "set_cost", "valued_adjacency"]
+
+
+IntArray = npt.NDArray[np.int64]
 
 
 class SetBudgetExceededError(Exception):
@@ -136,3 +139,59 @@ def set_cost(
         if votes:
             cost += config.weights.moved * (sum(votes.values()) - max(votes.values()))
     return cost
+
+
+def valued_adjacency(
+    units: IntArray, nbrs: list[list[int]], value: IntArray
+) -> dict[int, list[int]]:
+    """Valued units of ``units`` adjacent directly or through value-less units of ``units``.
+
+    A connected set of units holds a set of valued units connected in this
+    graph, with the same total; and a set of valued units connected in it can
+    be joined into a connected set through value-less units, again with the
+    same total. Searching in-band sets here is therefore exact, and avoids
+    listing the many sets that differ only in value-less units.
+
+    Parameters
+    ----------
+    units
+        The units considered (e.g. a zone, or every free unit).
+    nbrs
+        Neighbours of every unit (indexed by unit).
+    value
+        Balance value of every unit.
+
+    Returns
+    -------
+    dict
+        Sorted neighbours of each valued unit of ``units``.
+    """
+    inside = set(units.tolist())
+    adj: dict[int, set[int]] = {int(u): set() for u in units.tolist() if value[u] > 0}
+    seen: set[int] = set()
+    for u in sorted(inside):
+        if value[u] > 0:
+            for j in nbrs[u]:
+                if j in inside and value[j] > 0:
+                    adj[u].add(j)
+            continue
+        if u in seen:
+            continue
+        # a connected patch of value-less units joins every valued unit around it
+        patch, rim, stack = {u}, set(), [u]
+        while stack:
+            a = stack.pop()
+            for b in nbrs[a]:
+                if b not in inside:
+                    continue
+                if value[b] > 0:
+                    rim.add(b)
+                elif b not in patch:
+                    patch.add(b)
+                    stack.append(b)
+        seen |= patch
+        ring = sorted(rim)
+        for i, a in enumerate(ring):
+            adj[a].update(ring[:i])
+            adj[a].update(ring[i + 1 :])
+    return {u: sorted(v) for u, v in adj.items()}

@@ -42,7 +42,11 @@ from gridder.partition.costs import balance_value
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.reduce import components, splittable
-from gridder.partition.sets import SetBudgetExceededError, enumerate_connected_sets
+from gridder.partition.sets import (
+    SetBudgetExceededError,
+    enumerate_connected_sets,
+    valued_adjacency,
+)
 
 __all__ = ["ZoneBound", "out_of_band_above_proven", "zone_labels", "zone_lower_bound"]
 
@@ -285,7 +289,7 @@ def _zone_model(
 ) -> tuple[int, bool, float] | None:
     """The zone's exact model: (bound, proven optimal, deterministic time), or ``None``."""
     valued = [int(u) for u in units.tolist() if value[u] > 0]
-    adj = _valued_adjacency(units, nbrs, value)
+    adj = valued_adjacency(units, nbrs, value)
     try:
         sets = enumerate_connected_sets(
             valued, adj, value, high=config.max, max_size=len(valued), budget=set_budget
@@ -330,38 +334,3 @@ def _zone_model(
         return round(solver.objective_value), True, dt
     bound = max(0, math.ceil(solver.best_objective_bound - 1e-6))
     return bound, False, dt
-
-
-def _valued_adjacency(
-    units: IntArray, nbrs: list[list[int]], value: IntArray
-) -> dict[int, list[int]]:
-    """Valued units adjacent directly or through value-less units of the zone."""
-    inside = set(units.tolist())
-    adj: dict[int, set[int]] = {int(u): set() for u in units.tolist() if value[u] > 0}
-    seen: set[int] = set()
-    for u in sorted(inside):
-        if value[u] > 0:
-            for j in nbrs[u]:
-                if j in inside and value[j] > 0:
-                    adj[u].add(j)
-            continue
-        if u in seen:
-            continue
-        # a connected patch of value-less units joins every valued unit around it
-        patch, rim, stack = {u}, set(), [u]
-        while stack:
-            a = stack.pop()
-            for b in nbrs[a]:
-                if b not in inside:
-                    continue
-                if value[b] > 0:
-                    rim.add(b)
-                elif b not in patch:
-                    patch.add(b)
-                    stack.append(b)
-        seen |= patch
-        ring = sorted(rim)
-        for i, a in enumerate(ring):
-            adj[a].update(ring[:i])
-            adj[a].update(ring[i + 1 :])
-    return {u: sorted(v) for u, v in adj.items()}

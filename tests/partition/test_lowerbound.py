@@ -37,6 +37,24 @@ def test_two_far_apart_forced_towers_count_twice() -> None:
     assert res.out_of_band >= 2
 
 
+def test_few_households_among_many_empty_buildings_are_forced() -> None:
+    # a campus: 3 small dormitories (6, 47, 50) among 60 household-less buildings and
+    # four towers above the maximum. No in-band grid exists (103 < 200); the search
+    # must not drown in the sets that differ only in empty buildings (it used to give
+    # up, leaving the bound at 0 and the ceiling at 100%)
+    vals = [0] * 64
+    vals[9], vals[30], vals[54] = 6, 47, 50
+    vals[0], vals[7], vals[56], vals[63] = 451, 521, 704, 1060
+    inst = lattice(8, 8, vals)
+    lb = band_lower_bound(inst, PartitionConfig(), budget=500)
+    assert sorted(lb.forced_units.tolist()) == [9, 30, 54]
+    assert len(lb.undecided_units) == 0
+    assert lb.min_out_of_band == 1  # the three can share one grid (103 <= 400)
+    res = GridPartitioner(inst, PartitionConfig(restarts=0)).solve()
+    assert res.out_of_band == 1 == res.lower_bound.min_out_of_band
+    assert res.lower_bound.ceiling(res.quality.n_counted) == 0.0  # one counted grid, out
+
+
 def test_smooth_area_forces_nothing(smooth_lattice) -> None:
     lb = band_lower_bound(smooth_lattice, PartitionConfig())
     assert len(lb.forced_units) == 0 and lb.min_out_of_band == 0
