@@ -230,9 +230,13 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     q = meta["quality"]
     pp = q["mean_polsby_popper"]
     street = q["boundary_on_street_share"]
+    streets_ceiling = q.get("in_band_ceiling_respecting_major_streets")
+    allow = f"the data allow at most {q['in_band_ceiling']:.1%}"
+    if streets_ceiling is not None and streets_ceiling < q["in_band_ceiling"] - 1e-9:
+        allow += f", {streets_ceiling:.1%} without crossing a major street"
     console.print(
         f"{q['n_grids']} grids, {q['in_band_share']:.1%} in band "
-        f"(the data allow at most {q['in_band_ceiling']:.1%}), max deviation "
+        f"({allow}), max deviation "
         f"{q['max_deviation']:.0%}, Polsby–Popper {pp if pp is None else round(pp, 2)}, "
         f"weighted distance {q['weighted_distance_m']} m, single-compound "
         f"{q['single_compound_share']:.0%}, boundary on streets "

@@ -11,7 +11,10 @@ Instances: ``gen_RxC`` (``gridder.datasets.synthetic.generate_city(R, C,
 seed=0)``; ``gen_RxC_lanes`` with the compounds' internal roads), ``helsinki``
 (the demo data), ``nanjing`` (the Gulou extract, one test community = convex
 hull of the residential buildings, buffered 30 m; ``nanjing_compounds`` with the
-extract's residential land use polygons as compounds).
+extract's residential land use polygons as compounds; ``nanjing_quads`` the
+hull of every building of the extract, buffered 20 m, cut into four communities
+along its bounding box's midlines — most buildings there hold no households:
+shops, offices, schools, untagged).
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def _inputs_helsinki() -> Any:
     )
 
 
-def _inputs_nanjing(*, compounds: bool = False) -> Any:
+def _inputs_nanjing(*, compounds: bool = False, quads: bool = False) -> Any:
     import pyogrio
 
     from gridder.inputs import load_inputs
@@ -135,6 +138,19 @@ def _inputs_nanjing(*, compounds: bool = False) -> Any:
         crs=metric,
     ).to_crs(4326)
     path = OUT / "nanjing_community.gpkg"
+    if quads:  # four communities: the hull cut along its bounding box's midlines
+        import shapely
+
+        hull = bm.geometry.union_all().convex_hull.buffer(20)  # every building's hull
+        x0, y0, x1, y1 = hull.bounds
+        xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+        boxes = [(x0, y0, xm, ym), (xm, y0, x1, ym), (x0, ym, xm, y1), (xm, ym, x1, y1)]
+        comm = gpd.GeoDataFrame(
+            {"community_id": ["NJ-SW", "NJ-SE", "NJ-NW", "NJ-NE"]},
+            geometry=[hull.intersection(shapely.box(*bb)) for bb in boxes],
+            crs=metric,
+        ).to_crs(4326)
+        path = OUT / "nanjing_quads.gpkg"
     comm.to_file(path, layer="communities", driver="GPKG")
     b = b.assign(building_id=b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str))
     b.to_file(path, layer="buildings", driver="GPKG")
@@ -165,8 +181,10 @@ def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
         inputs = _inputs_generated(bx, by, lanes=lanes == "lanes")
     elif name == "helsinki":
         inputs = _inputs_helsinki()
-    elif name in ("nanjing", "nanjing_compounds"):
-        inputs = _inputs_nanjing(compounds=name == "nanjing_compounds")
+    elif name in ("nanjing", "nanjing_compounds", "nanjing_quads"):
+        inputs = _inputs_nanjing(
+            compounds=name == "nanjing_compounds", quads=name == "nanjing_quads"
+        )
     else:
         msg = f"unknown pipeline instance {name!r}"
         raise ValueError(msg)

@@ -324,7 +324,6 @@ class GridPartitioner:
         self._bounds: dict[tuple[bytes, bytes], ZoneBound] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
         self.relaxation: tuple[PartitionInstance, int] | None = None
-        self.notes: list[str] = []
         self._exact_only = True  # the whole community is one exact model (so far)
         self._exact_models: list[SetPartitionOutcome] = []
         self._heuristic_limit = False
@@ -475,16 +474,21 @@ class GridPartitioner:
         A zone (cut off by major streets, rivers or rail) whose exact zone
         bound (:mod:`~gridder.partition.zonebound`) forces an out-of-band grid
         cannot be partitioned within the band on its own; there a grid may
-        straddle the barrier to its neighbouring zone (the one sharing the
-        longest barrier). Up to ``_RELAX_ROUNDS`` rounds, each on the zones of
-        the round before; a plan is kept only when it leaves fewer grids out of
-        band (and :attr:`relaxation` then names the joined instance).
+        straddle the barrier to its neighbouring zone: in the first round the
+        one sharing the longest barrier, in the next (on the zones of the round
+        before, while the plan stays above the band's lower bound) every
+        neighbouring zone — the buildings that complete a zone's grids need not
+        lie across its longest barrier (on Nanjing split into four communities
+        this took two of them from 2 grids out of band to 1). A plan is kept
+        only when it leaves fewer grids out of band (and :attr:`relaxation` then
+        names the joined instance); crossing stays costly
+        (``weights.hard_inside`` per barrier link inside a grid).
         """
         config = self.config
         best, zb = result, result.zone_bound
         current = self.instance
         pairs = 0
-        for _ in range(_RELAX_ROUNDS):
+        for rnd in range(_RELAX_ROUNDS):
             if (
                 zb is None
                 or zb.zones < 2
@@ -492,7 +496,7 @@ class GridPartitioner:
                 or best.out_of_band <= best.lower_bound.min_out_of_band
             ):
                 break
-            relax, more = _relaxable_edges(current, config, zb)
+            relax, more = _relaxable_edges(current, config, zb, every=rnd > 0)
             if not more:
                 break
             pairs += more
@@ -928,11 +932,24 @@ class GridPartitioner:
         self.budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
         return labels
 
+    def _counted_out_of_band(self, labels: IntArray) -> int:
+        """Grids out of band, leaving out the single buildings above the maximum."""
+        alone = set(labels[self.over].tolist())
+        return len(set(out_of_band_grids(labels, self.value, self.config)) - alone)
+
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
         inst, config = self.instance, self.config
         labels = self._labels(red, plan)
         exact = self._whole_exact(red, plan)
-        if exact is None or exact.status != "OPTIMAL":
+        optimal = exact is not None and exact.status == "OPTIMAL"
+        stuck = self._counted_out_of_band(labels) if optimal else 0
+        if optimal and stuck:
+            # optimal over the candidates it listed (at most max_set_size units, value up
+            # to a cap), not over every plan: kept unless the repairs bring grids into band
+            polished = self._polish(labels, plan, red)
+            if self._counted_out_of_band(polished) < stuck:
+                labels, exact = polished, None
+        elif exact is None or exact.status != "OPTIMAL":
             labels = self._polish(labels, plan, red)
         report = check_partition(inst, labels, config)
         report.raise_if_invalid()
@@ -968,27 +985,28 @@ class GridPartitioner:
             bound = float(config.weights.out_of_band * lb.min_out_of_band)
             bound_kind = "band_lower_bound"
         bound = max(0.0, bound)
+        notes: list[str] = []
         if red.forced_hard_merges:
             small = red.forced_hard_merges - red.awkward_hard_merges
             if small:
-                self.notes.append(
+                notes.append(
                     f"{small} area(s) cut off by major streets/rivers/rail were too small "
                     "for a grid and share a grid across the barrier"
                 )
             if red.awkward_hard_merges:
-                self.notes.append(
+                notes.append(
                     f"{red.awkward_hard_merges} area(s) cut off by major streets/rivers/rail "
                     f"hold a total no grids within {config.min}-{config.max} can split, and "
                     "share a grid across the barrier with a neighbouring area"
                 )
         if self._relaxed_pairs:
-            self.notes.append(
+            notes.append(
                 f"areas cut off by major streets/rivers/rail that cannot be partitioned within "
                 f"{config.min}-{config.max} on their own (exact zone model) were joined across "
                 f"the barrier to a neighbouring area {self._relaxed_pairs} time(s)"
             )
         if len(lb.over_max_units):
-            self.notes.append(
+            notes.append(
                 f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
                 "and form a grid of their own"
             )
@@ -1013,7 +1031,7 @@ class GridPartitioner:
             hard_barrier_merges=red.forced_hard_merges + self._relaxed_pairs,
             grids=stats,
             quality=quality,
-            notes=tuple(self.notes),
+            notes=tuple(notes),
             bound_kind=bound_kind,
             zone_bound=zb,
             region_bound=rb,
@@ -1064,9 +1082,13 @@ def _settled_by_zones(
 
 
 def _relaxable_edges(
-    instance: PartitionInstance, config: PartitionConfig, bound: ZoneBound
+    instance: PartitionInstance, config: PartitionConfig, bound: ZoneBound, *, every: bool = False
 ) -> tuple[npt.NDArray[np.bool_], int]:
-    """Hard edges joining each zone with a positive zone bound to its longest neighbour."""
+    """Hard edges joining each zone with a positive zone bound to a neighbouring zone.
+
+    The neighbour sharing the longest barrier, or (``every``) every neighbour.
+    Returns the edges and the number of zones joined.
+    """
     zone, order = zone_labels(instance, config)
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     hard = np.asarray(instance.edge_hard, dtype=bool)
@@ -1083,10 +1105,13 @@ def _relaxable_edges(
         mine = across & ((za == z) | (zb == z))
         if not mine.any():
             continue
-        other = np.where(za[mine] == z, zb[mine], za[mine])
-        shared = np.bincount(other, weights=length[mine])
-        best = int(np.argmax(shared))
-        relax |= mine & ((za == best) | (zb == best))
+        if every:
+            relax |= mine
+        else:
+            other = np.where(za[mine] == z, zb[mine], za[mine])
+            shared = np.bincount(other, weights=length[mine])
+            best = int(np.argmax(shared))
+            relax |= mine & ((za == best) | (zb == best))
         pairs += 1
     return relax, pairs
 

@@ -206,3 +206,31 @@ def test_disconnected_locked_grid_is_bad_input() -> None:
     inst = lattice(5, 5, [10] * 25, locked=locked)
     with pytest.raises(InputError, match="locked grid 3"):
         GridPartitioner(inst)
+
+
+def test_zones_are_joined_to_the_longest_barrier_first_then_to_every_neighbour() -> None:
+    from gridder.partition.solver import _relaxable_edges
+    from gridder.partition.zonebound import zone_lower_bound
+
+    # columns 0-1: zone B, 2-3: zone A (120 households, too few for a grid), 4-5: zone C;
+    # A shares two barrier links with B and one with C
+    ids = {(r, c): r * 6 + c for r in range(2) for c in range(6)}
+    edges = [(ids[r, c], ids[r, c + 1]) for r in range(2) for c in range(5)]
+    edges += [(ids[0, c], ids[1, c]) for c in range(6)]
+    edges.remove((ids[1, 3], ids[1, 4]))
+    edges = sorted((min(a, b), max(a, b)) for a, b in edges)
+    col = {u: c for (r, c), u in ids.items()}
+    hard = [{col[a], col[b]} in ({1, 2}, {3, 4}) for a, b in edges]
+    vals = [150, 150, 30, 30, 150, 150] * 2
+    xy = np.array([[20.0 * c, 20.0 * r] for r in range(2) for c in range(6)])
+    inst = make_instance(vals, xy, edges, hard=hard)
+    bound = zone_lower_bound(inst, FAST)
+    assert bound.zones == 3 and bound.per_zone == (0, 1, 0)
+    e = np.asarray(inst.edges)
+    relax, joined = _relaxable_edges(inst, FAST, bound)
+    assert joined == 1
+    assert {(col[a], col[b]) for a, b in e[relax]} == {(1, 2)}  # the longer barrier, to B
+    relax, joined = _relaxable_edges(inst, FAST, bound, every=True)
+    assert joined == 1
+    assert {(col[a], col[b]) for a, b in e[relax]} == {(1, 2), (3, 4)}
+    assert relax.sum() == 3
