@@ -208,5 +208,9 @@ def summary(comms: list[PipeCommunity]) -> dict[str, Any]:
 if __name__ == "__main__":
     import sys
 
+    # through the package module, so that the cache pickles bench.partition.pipeline's
+    # classes rather than __main__'s
+    from bench.partition import pipeline
+
     for nm in sys.argv[1:]:
-        print(nm, summary(load_instances(nm)))
+        print(nm, pipeline.summary(pipeline.load_instances(nm)))
