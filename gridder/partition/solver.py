@@ -329,6 +329,7 @@ class GridPartitioner:
         self._heuristic_limit = False
         self._previous: IntArray | None = None
         self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
+        self._kept_crossings = 0  # barrier links inside the given plan's grids (improve)
         self._defer_repairs = False  # no pair/region repair yet (see solve)
         # the instance whose hard barriers the repairs respect (zones joined: relaxed)
         self._repair_instance: PartitionInstance = instance
@@ -361,8 +362,16 @@ class GridPartitioner:
         """
         t0 = time.perf_counter()
         self._exact_only = False
-        red = reduce_instance(self.instance, self.config, free=self.free)
         lab = np.asarray(labels, dtype=np.int64)
+        # a grid that straddles a barrier in the given plan may keep doing so (the first
+        # plan joined zones there): without it its halves would be torn apart
+        e = np.asarray(self.instance.edges, dtype=np.int64).reshape(-1, 2)
+        hard = np.asarray(self.instance.edge_hard, dtype=bool)
+        kept = hard & (lab[e[:, 0]] == lab[e[:, 1]]) & (lab[e[:, 0]] >= 0) if len(e) else hard
+        if kept.any():
+            self._repair_instance = replace(self.instance, edge_hard=hard & ~kept)
+            self._kept_crossings = int(kept.sum())
+        red = reduce_instance(self._repair_instance, self.config, free=self.free)
         host = [int(m[np.argmax(self.value[m])]) for m in red.members]
         reserved = self._reserved(previous)
         locked_labels = set(self.locked[self.locked >= 0].tolist())
@@ -867,7 +876,8 @@ class GridPartitioner:
                     total_time=t,
                 )
             # zone bounds hold for plans that cross no hard barrier at all
-            zones_hold = not self._relaxed_pairs and not red.forced_hard_merges
+            zones_hold = not (self._relaxed_pairs or self._kept_crossings)
+            zones_hold &= not red.forced_hard_merges
             labels = self._regions(labels, frozen, crossable, zones_hold=zones_hold)
         out, moves, hit = compactness_polish(
             inst,
@@ -963,7 +973,7 @@ class GridPartitioner:
             lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed, cap=cap)
         zb = self._zone_bound(inst, labels)
         rb, reg = zb, None
-        if red.forced_hard_merges or self._relaxed_pairs:
+        if red.forced_hard_merges or self._relaxed_pairs or self._kept_crossings:
             reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
             rb = self._zone_bound(inst, labels, region=reg)
         above_proven = out_of_band_above_proven(inst, config, labels, rb, region=reg)
@@ -999,6 +1009,11 @@ class GridPartitioner:
                     f"hold a total no grids within {config.min}-{config.max} can split, and "
                     "share a grid across the barrier with a neighbouring area"
                 )
+        if self._kept_crossings:
+            notes.append(
+                f"{self._kept_crossings} link(s) across major streets/rivers/rail inside grids "
+                "of the plan started from may stay inside a grid"
+            )
         if self._relaxed_pairs:
             notes.append(
                 f"areas cut off by major streets/rivers/rail that cannot be partitioned within "
