@@ -112,10 +112,11 @@ class PartitionConfig:
     compactness_passes
         Passes of the compactness polish over the units (``0``: off).
     restarts
-        Further attempts from scratch, each with a seed derived from the
-        community's seed, while the plan leaves more grids out of band than
-        the lower bounds allow; the best plan is kept (``0``: one attempt).
-        Each attempt has its own ``time_limit``.
+        Further attempts, each with a seed derived from the community's seed,
+        while a plan that joined zones across a barrier leaves more grids out
+        of band than the lower bounds allow (see
+        ``GridPartitioner._restart``); the best plan is kept (``0``: one
+        attempt). Each attempt has its own ``time_limit``.
     """
 
     min: int = 200
