@@ -163,8 +163,8 @@ class PartitionResult:
         a total no in-band grids can split): valid for the solver's own plans.
     above_proven_zone_bound
         Out-of-band grids beyond the exact minimum of their zone, counted in
-        the zones of ``region_bound`` whose minimum is proven: grids a better
-        plan could likely bring into band (restarts aim at them).
+        the zones of ``region_bound`` whose minimum is proven. The zone model
+        is a relaxation, so these grids may still be forced.
     attempts, attempt_kept
         How many times the community was solved from scratch (restarts with
         derived seeds, see ``PartitionConfig.restarts``), and which attempt's
