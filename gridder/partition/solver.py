@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gridder.errors import InputError, Problem
-from gridder.partition.check import check_partition, grid_components
+from gridder.partition.check import check_partition, excluded_grids, grid_components
 from gridder.partition.compact import compactness_polish
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import (
@@ -943,9 +943,9 @@ class GridPartitioner:
         return labels
 
     def _counted_out_of_band(self, labels: IntArray) -> int:
-        """Grids out of band, leaving out the single buildings above the maximum."""
-        alone = set(labels[self.over].tolist())
-        return len(set(out_of_band_grids(labels, self.value, self.config)) - alone)
+        """Grids out of band, leaving out those the band measures leave out (CONTRACT §6)."""
+        skip = excluded_grids(self.instance, labels, self.config)
+        return len(set(out_of_band_grids(labels, self.value, self.config)) - skip)
 
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:
         inst, config = self.instance, self.config
