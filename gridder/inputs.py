@@ -33,7 +33,8 @@ def read_valid(
 ) -> gpd.GeoDataFrame:
     """Read and validate one layer (raises :class:`InputError` on any problem)."""
     frame = read_layer(InputSpec(path, kind, crs=crs, columns=columns))
-    return validate_layer(frame, kind, source=path, fix_geometry=fix_geometry)
+    source = str(frame.attrs.get("source", path))  # names the layer read from a GeoPackage
+    return validate_layer(frame, kind, source=source, fix_geometry=fix_geometry)
 
 
 def load_inputs(

@@ -95,7 +95,9 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         Features in EPSG:4326, with a ``_row`` column giving each feature's row
-        number in the file (1-based), used by error messages.
+        number in the file (1-based), used by error messages; ``attrs["source"]``
+        names what was read (``file.gpkg:layer`` for a GeoPackage of several
+        layers named without one: its first layer).
 
     Raises
     ------
@@ -126,6 +128,8 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
         elif suffix in {".xlsx", ".xlsm"}:
             frame = _read_table(_read_excel(path, source, layer), source, user_crs)
         elif suffix in _VECTOR_SUFFIXES:
+            if suffix == ".gpkg" and layer is None:
+                layer, source = _first_layer(path, source)
             frame = _read_vector(path, layer, source, user_crs)
         else:
             raise InputError.single(
@@ -143,10 +147,29 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
     found_crs = frame.attrs.get("source_crs", "EPSG:4326")
     frame = canonical_columns(frame, user_mapping=spec.columns, source=source)
     frame.attrs["source_crs"] = found_crs
+    frame.attrs["source"] = source
     if "_row" not in frame.columns:
         frame["_row"] = np.arange(1, len(frame) + 1)
     log.info("read %s: %d features", source, len(frame))
     return frame
+
+
+def _first_layer(path: Path, source: str) -> tuple[str | None, str]:
+    """The layer read from a GeoPackage named without one (CONTRACT §1: the first).
+
+    With several layers, messages then name it (``file.gpkg:layer``), so that
+    a missing column points at the layer read rather than at the file.
+    """
+    names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    if len(names) <= 1:
+        return None, source
+    log.info(
+        "%s holds %d layers; reading the first, %r (choose with FILE:layer)",
+        source,
+        len(names),
+        names[0],
+    )
+    return names[0], f"{source}:{names[0]}"
 
 
 def _short(exc: BaseException) -> str:

@@ -279,6 +279,24 @@ def test_pyogrio_layers_of_a_multilayer_geopackage(tmp_path: Path, nanjing_gpkg:
     assert len(got) == len(pyogrio.read_dataframe(nanjing_gpkg, layer="streets"))
 
 
+def test_geopackage_named_without_a_layer_reads_the_first_and_says_so(
+    tmp_path: Path, nanjing_gpkg: Path
+) -> None:
+    """CONTRACT §1: the first layer; messages name it, and pyogrio's warning stays quiet."""
+    first = str(pyogrio.list_layers(nanjing_gpkg)[0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = read_layer(InputSpec(str(nanjing_gpkg), "streets"))
+    assert got.attrs["source"] == f"{nanjing_gpkg}:{first}"
+    assert len(got) == len(pyogrio.read_dataframe(nanjing_gpkg, layer=first))
+    with pytest.raises(InputError) as err:
+        read_valid(str(nanjing_gpkg), "communities")
+    assert f"{nanjing_gpkg}:{first}: missing required column 'community_id'" in str(err.value)
+    one = tmp_path / "one.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326).to_file(one)
+    assert read_layer(InputSpec(str(one), "streets")).attrs["source"] == str(one)
+
+
 # --- every layer of every Chinese extract through every vector/table path -------------
 
 
