@@ -708,6 +708,9 @@ def _meta(
         "unassigned_buildings": inputs.unassigned["building_id"].astype(str).tolist()
         if len(inputs.unassigned)
         else [],
+        "buildings_moved_into_their_community": {
+            str(r.building_id): round(float(r.distance_m), 1) for r in inputs.moved_in.itertuples()
+        },
         "inputs": inputs.sources,
         "metric_crs": f"EPSG:{inputs.metric_crs.to_epsg()}",
     }

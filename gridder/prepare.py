@@ -38,6 +38,7 @@ __all__ = [
     "compound_ids",
     "estimate_households",
     "prepare",
+    "pull_into_communities",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ class Inputs:
         The local metric CRS for every length and area.
     unassigned
         Buildings inside no community: ``building_id``, ``lon``, ``lat``, ``households``.
+    moved_in
+        Buildings whose ``community_id`` names a community they lie just
+        outside of (:func:`pull_into_communities`): ``building_id``,
+        ``community_id``, ``distance_m``.
     sources
         Layer → the file it was read from, and the CRS found there.
     """
@@ -116,6 +121,7 @@ class Inputs:
     facilities: gpd.GeoDataFrame | None = None
     compounds: gpd.GeoDataFrame | None = None
     unassigned: pd.DataFrame = field(default_factory=pd.DataFrame)
+    moved_in: pd.DataFrame = field(default_factory=pd.DataFrame)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def metric(self, layer: str) -> gpd.GeoDataFrame:
@@ -151,6 +157,10 @@ class Inputs:
             "households_given": int(hh[~est].sum()),
             "households_estimated": int(hh[est].sum()),
             "buildings_outside_communities": len(self.unassigned),
+            "buildings_moved_into_their_community": {
+                str(r.building_id): round(float(r.distance_m), 1)
+                for r in self.moved_in.itertuples()
+            },
             "unassigned_buildings": self.unassigned["building_id"].astype(str).tolist()
             if len(self.unassigned)
             else [],
@@ -165,6 +175,13 @@ class Inputs:
                 for cid, r in per_community.iterrows()
             },
         }
+
+
+#: A building's point may lie this far (m) outside the community its ``community_id``
+#: names and is moved in (:func:`pull_into_communities`); farther is an input error.
+PULL_IN_TOLERANCE_M = 30.0
+#: Within this distance (m) a point counts as inside (the plan's tolerance, CONTRACT §3).
+PULL_IN_SLACK_M = 0.25
 
 
 def _metric_crs_for(frame: gpd.GeoDataFrame) -> CRS:
@@ -280,6 +297,100 @@ def attach_communities(
     return result
 
 
+def pull_into_communities(
+    buildings: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    metric: CRS,
+    *,
+    source: str = "buildings",
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Move the points of buildings lying just outside the community they name into it.
+
+    A building's ``community_id`` is trusted, but its grid lies inside that
+    community, and a plan keeps every building within 0.5 m of its grid
+    (CONTRACT §3). A point up to :data:`PULL_IN_TOLERANCE_M` outside (a
+    roughly drawn community, a geocoded entrance) is moved to the nearest
+    point 1 m inside; a footprint that overlaps the community takes a point on
+    the overlap. The moves are returned (and logged, and reported by
+    ``gridder check`` and in ``plan_meta``).
+
+    Raises
+    ------
+    InputError
+        For buildings farther outside the community they name: the record
+        contradicts itself (fix the location or the ``community_id``, or leave
+        the ``community_id`` empty to place the building by location).
+    """
+    cids = buildings["community_id"].to_numpy(object)
+    has = ~pd.isna(cids)
+    empty = pd.DataFrame({"building_id": [], "community_id": [], "distance_m": []})
+    if not has.any():
+        return buildings, empty
+    comm_m = communities.to_crs(metric)
+    geom_of = dict(zip(comm_m["community_id"], comm_m.geometry, strict=True))
+    idx = np.flatnonzero(has)
+    polys = np.array([geom_of[c] for c in cids[idx]], dtype=object)
+    pts = buildings.geometry.to_crs(metric).to_numpy()[idx]
+    dist = shapely.distance(pts, polys)
+    away = dist > PULL_IN_SLACK_M
+    if not away.any():
+        return buildings, empty
+    idx, polys, pts, dist = idx[away], polys[away], pts[away], dist[away]
+    far = dist > PULL_IN_TOLERANCE_M
+    if "footprint" in buildings.columns:
+        fps = gpd.GeoSeries(buildings["footprint"].to_numpy()[idx], crs=WGS84)
+        fps_m = fps.to_crs(metric).to_numpy()
+        overlaps = np.array(
+            [f is not None and shapely.intersects(f, p) for f, p in zip(fps_m, polys, strict=True)]
+        )
+        far &= ~overlaps
+    else:
+        fps_m, overlaps = np.full(len(idx), None, dtype=object), np.zeros(len(idx), dtype=bool)
+    if far.any():
+        rows = buildings["_row"].to_numpy()[idx] if "_row" in buildings.columns else None
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"building_id={buildings['building_id'].iloc[i]}"
+                    + ("" if rows is None else f" (row {rows[k]})"),
+                    f"its community_id {cids[i]!r} names a community it lies {dist[k]:.0f} m "
+                    f"outside of (more than {PULL_IN_TOLERANCE_M:.0f} m): fix its location or "
+                    "community_id, or leave community_id empty to place it by location",
+                )
+                for k, i in enumerate(idx.tolist())
+                if far[k]
+            ][:50]
+        )
+    moved = pts.copy()
+    for k in range(len(idx)):
+        poly = polys[k]
+        if overlaps[k]:
+            moved[k] = shapely.point_on_surface(shapely.intersection(fps_m[k], poly))
+            continue
+        inner = shapely.buffer(poly, -1.0)
+        target = poly if shapely.is_empty(inner) else inner
+        moved[k] = shapely.Point(shapely.shortest_line(target, pts[k]).coords[0])
+    out = buildings.copy()
+    geoms = out.geometry.to_numpy().copy()
+    geoms[idx] = gpd.GeoSeries(moved, crs=metric).to_crs(WGS84).to_numpy()
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=WGS84))
+    log.warning(
+        "%d building(s) lie outside the community their community_id names (up to %.1f m); "
+        "their points were moved inside it",
+        len(idx),
+        float(dist.max()),
+    )
+    report = pd.DataFrame(
+        {
+            "building_id": buildings["building_id"].to_numpy()[idx],
+            "community_id": cids[idx],
+            "distance_m": dist,
+        }
+    )
+    return out, report
+
+
 def _compound_name(value: Any) -> str | None:
     """A compound id as text, ``None`` for missing or blank ids."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -367,6 +478,7 @@ def prepare(
     # that the plan's assignments (and the single-compound measure) carry it too
     b["compound_id"] = compound_ids(b, compounds)
     b["community_id"] = attach_communities(b, communities, source=buildings_source)
+    b, pulled = pull_into_communities(b, communities, metric, source=buildings_source)
     outside = b["community_id"].isna().to_numpy()
     unassigned = pd.DataFrame(
         {
@@ -405,5 +517,6 @@ def prepare(
         facilities=facilities,
         compounds=compounds,
         unassigned=unassigned,
+        moved_in=pulled,
         sources={k: dict(v) for k, v in (sources or {}).items()},
     )

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from gridder.errors import InputError
 from gridder.prepare import HouseholdRule, attach_communities, estimate_households, prepare
 
 UTM = 32650
@@ -115,6 +116,41 @@ def test_prepare_reports_outside_buildings_and_keeps_them() -> None:
     report = inputs.report()
     assert report["buildings_outside_communities"] == 1
     assert report["households_total"] == int(b["households"].sum())
+
+
+def test_buildings_just_outside_the_community_they_name_are_moved_in() -> None:
+    """A ledger point 10 m outside its community is pulled 1 m inside; 300 m is an error."""
+    square = shapely.box(118.78, 32.04, 118.79, 32.05)
+    comm = gpd.GeoDataFrame({"community_id": ["C1"]}, geometry=[square], crs=4326)
+    deg_per_m = 1 / 94_400  # east-west at 32°N, about
+    near = shapely.Point(118.79 + 10 * deg_per_m, 32.045)
+    straddling = shapely.box(118.7899, 32.042, 118.7901 + 40 * deg_per_m, 32.0422)
+
+    def rows(at: shapely.Point) -> list[dict[str, object]]:
+        return [
+            {
+                "building_id": "in",
+                "households": 5.0,
+                "community_id": "C1",
+                "geometry": square.centroid,
+            },
+            {"building_id": "near", "households": 7.0, "community_id": "C1", "geometry": at},
+            {"building_id": "fp", "households": 9.0, "community_id": "C1", "geometry": straddling},
+        ]
+
+    inputs = prepare(comm, _buildings(rows(near)))
+    b = inputs.buildings.set_index("building_id")
+    metric = gpd.GeoDataFrame(geometry=[square], crs=4326).to_crs(inputs.metric_crs).geometry[0]
+    pts = gpd.GeoSeries(b.geometry, crs=4326).to_crs(inputs.metric_crs)
+    assert pts["in"].equals(gpd.GeoSeries([square.centroid], crs=4326).to_crs(inputs.metric_crs)[0])
+    assert metric.contains(pts["near"]) and 0.9 < metric.exterior.distance(pts["near"]) < 1.1
+    assert metric.contains(pts["fp"])  # a point on the footprint's part inside
+    assert set(inputs.moved_in["building_id"]) == {"near", "fp"}
+    moved = inputs.report()["buildings_moved_into_their_community"]
+    assert 9 < moved["near"] < 11
+    far = shapely.Point(118.79 + 300 * deg_per_m, 32.045)
+    with pytest.raises(InputError, match=r"building_id=near.*lies 3\d\d m outside"):
+        prepare(comm, _buildings(rows(far)))
 
 
 def test_buildings_take_the_compound_polygon_that_holds_them() -> None:
