@@ -114,6 +114,7 @@ ALIASES: Final[dict[str, str]] = {
     "重点关爱": "special_care",
     "单元数": "units",
     "层数": "levels",
+    "building:levels": "levels",  # the OSM tag, as GeoPackage/GeoJSON exports of OSM name it
     "楼层数": "levels",
     "小区": "compound_id",
     "小区编号": "compound_id",

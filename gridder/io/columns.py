@@ -77,8 +77,12 @@ def canonical_columns(
     InputError
         When two columns would get the same canonical name.
     """
+    # headers match the mapping as written or case-insensitively (tables' headers are
+    # normalised once on reading, before the mapping is applied again)
     user_mapping = dict(user_mapping or {})
+    user_mapping.update({_normalise(k): v for k, v in user_mapping.items()})
     aliases = {_normalise(k): v for k, v in ALIASES.items()}
+    present = {str(c) for c in frame.columns}
     renames: dict[str, str] = {}
     claimed: dict[str, str] = {}
     problems: list[Problem] = []
@@ -88,6 +92,8 @@ def canonical_columns(
             continue
         if col in user_mapping:
             renames[col] = user_mapping[col]
+        elif _normalise(str(col)) in user_mapping:
+            renames[col] = user_mapping[_normalise(str(col))]
     for col in frame.columns:
         if col == "geometry" or col in renames:
             continue
@@ -95,6 +101,8 @@ def canonical_columns(
         target = aliases.get(norm)
         if target is None and norm != col:
             target = norm  # e.g. "Households " → "households"
+        if target is not None and target in present and target not in renames.values():
+            continue  # a column already named so wins over an alias (levels, building:levels)
         if target is not None and target != col:
             renames[col] = target
     for col in frame.columns:

@@ -68,7 +68,7 @@ class InputSpec:
         """Split ``path.gpkg:layer`` into the file and the layer name."""
         text = self.path
         lowered = text.lower()
-        for suffix in (".gpkg:", ".zip:"):
+        for suffix in (".gpkg:", ".zip:", ".xlsx:", ".xlsm:"):
             idx = lowered.rfind(suffix)
             if idx >= 0:
                 cut = idx + len(suffix) - 1
@@ -124,9 +124,9 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
             frame = osm.read_osm_layer(path, spec.kind)
             frame.attrs["source_crs"] = "EPSG:4326 (OpenStreetMap)"
         elif suffix == ".csv":
-            frame = _read_table(_read_csv(path, source), source, user_crs)
+            frame = _read_table(_read_csv(path, source), source, user_crs, spec.columns)
         elif suffix in {".xlsx", ".xlsm"}:
-            frame = _read_table(_read_excel(path, source, layer), source, user_crs)
+            frame = _read_table(_read_excel(path, source, layer), source, user_crs, spec.columns)
         elif suffix in _VECTOR_SUFFIXES:
             if suffix == ".gpkg" and layer is None:
                 layer, source = _first_layer(path, source)
@@ -315,9 +315,17 @@ def _read_excel(path: Path, source: str, sheet: str | None) -> pd.DataFrame:
         raise InputError.single(source, "", f"cannot read the Excel file: {_short(exc)}") from exc
 
 
-def _read_table(table: pd.DataFrame, source: str, user_crs: str | CRS | None) -> gpd.GeoDataFrame:
-    """Turn a CSV/Excel table with lon/lat or wkt columns into a GeoDataFrame."""
-    table = canonical_columns(table, source=source)
+def _read_table(
+    table: pd.DataFrame,
+    source: str,
+    user_crs: str | CRS | None,
+    columns: Mapping[str, str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Turn a CSV/Excel table with lon/lat or wkt columns into a GeoDataFrame.
+
+    ``columns`` is the user's ``--columns`` mapping (it may name ``lon``/``lat``).
+    """
+    table = canonical_columns(table, user_mapping=columns, source=source)
     table.columns = [str(c) for c in table.columns]
     problems: list[Problem] = []
     rows = np.arange(2, len(table) + 2)  # header is line 1

@@ -244,6 +244,50 @@ def test_user_column_mapping_overrides(planner_buildings: gpd.GeoDataFrame, tmp_
     assert got["households"].sum() == planner_buildings["households"].sum()
 
 
+def test_user_column_mapping_on_tables_and_sheets(
+    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """``--columns`` as written (upper case, lon/lat too) on CSV and on a named Excel sheet."""
+    pts = planner_buildings.geometry.representative_point()
+    table = pd.DataFrame(
+        {
+            "BLDG": planner_buildings["building_id"].astype(str),
+            "HH_TOTAL": planner_buildings["households"],
+            "X": pts.x,
+            "Y": pts.y,
+        }
+    )
+    table.to_csv(tmp_path / "b.csv", index=False)
+    with pd.ExcelWriter(tmp_path / "b.xlsx") as xl:
+        pd.DataFrame({"说明": ["封面"]}).to_excel(xl, sheet_name="封面", index=False)
+        table.to_excel(xl, sheet_name="楼栋", index=False)
+    mapping = {"HH_TOTAL": "households", "BLDG": "building_id", "X": "lon", "Y": "lat"}
+    for path in (f"{tmp_path / 'b.csv'}", f"{tmp_path / 'b.xlsx'}:楼栋"):
+        got = read_valid(path, "buildings", columns=mapping)
+        assert got["households"].sum() == planner_buildings["households"].sum()
+        assert np.allclose(got.geometry.x, pts.x)
+    with pytest.raises(InputError, match="cannot read the Excel file"):
+        read_valid(f"{tmp_path / 'b.xlsx'}:nope", "buildings", columns=mapping)
+
+
+def test_osm_building_levels_tag_is_read_as_levels(tmp_path: Path) -> None:
+    """CONTRACT §1: levels = ``building:levels``; a file with both keeps its ``levels``."""
+    pts = [shapely.Point(118.78, 32.04), shapely.Point(118.781, 32.04)]
+    osm = gpd.GeoDataFrame(
+        {"building_id": ["a", "b"], "building:levels": ["12", "3"]}, geometry=pts, crs=4326
+    )
+    osm.to_file(tmp_path / "osm.gpkg")
+    assert read_layer(InputSpec(str(tmp_path / "osm.gpkg"), "buildings"))["levels"].tolist() == [
+        "12",
+        "3",
+    ]
+    both = osm.assign(levels=["5", "6"])
+    both.to_file(tmp_path / "both.gpkg")
+    got = read_layer(InputSpec(str(tmp_path / "both.gpkg"), "buildings"))
+    assert got["levels"].tolist() == ["5", "6"]
+    assert got["building:levels"].tolist() == ["12", "3"]
+
+
 def test_osm_extract_layers_match_the_gpkg_conversion(
     shared_data: Path, nanjing_gpkg: Path
 ) -> None:
