@@ -1,7 +1,8 @@
 """The ``gridder`` command line (CONTRACT §2).
 
-Exit status: 0 success; 2 bad input (:class:`~gridder.errors.InputError`);
-1 anything else, always with a one-line message, never a bare traceback
+Exit status: 0 success; 2 bad input (:class:`~gridder.errors.InputError`, or a file
+named on the command line that does not exist); 1 anything else, always with a
+one-line message, never a bare traceback
 (``--verbose`` adds the traceback for developers).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -20,7 +22,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from gridder import __version__
-from gridder.errors import GridderError, InputError
+from gridder.errors import GridderError, InputError, NotFoundError
 
 __all__ = ["main"]
 
@@ -204,6 +206,10 @@ def _parse_weights(text: str | None) -> dict[str, float]:
             sep = ""
         if not sep or not name.strip():
             raise InputError.single("--weights", raw, "expected column=number, e.g. elderly=0.5")
+        if not math.isfinite(weights[name.strip()]) or weights[name.strip()] < 0:
+            raise InputError.single("--weights", raw, "a weight must be a finite number >= 0")
+    if not any(w > 0 for w in weights.values()):
+        raise InputError.single("--weights", text, "at least one weight must be above 0")
     return weights
 
 
@@ -264,6 +270,8 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         compounds=args.compounds,
     )
     weights = _parse_weights(args.weights)
+    if args.weights and args.balance_on != "workload":
+        log.warning("--weights count only with --balance-on workload; the grids balance households")
     config = PartitionConfig(
         min=args.min,
         max=args.max,
@@ -279,7 +287,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     if barriers not in {"major", "none"}:
         from gridder.inputs import read_valid
 
-        barriers = read_valid(barriers, "streets", crs=args.crs, fix_geometry=args.fix_geometry)
+        barriers = read_valid(barriers, "barriers", crs=args.crs, fix_geometry=args.fix_geometry)
     previous = PreviousPlan.open(args.previous) if args.previous else None
     locked = read_locked(args.locked, previous)
     with progress_bar("partitioning communities", enabled=not args.quiet) as progress:
@@ -643,6 +651,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except InputError as exc:
         log.debug("input error", exc_info=True)
+        sys.stderr.write(f"gridder: bad input: {exc}\n")
+        return 2
+    except NotFoundError as exc:  # a file the command names is missing: bad input too
+        log.debug("not found", exc_info=True)
         sys.stderr.write(f"gridder: bad input: {exc}\n")
         return 2
     except GridderError as exc:

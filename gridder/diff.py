@@ -33,7 +33,7 @@ from gridder.errors import InputError
 from gridder.io.write import atomic_path
 from gridder.planfile import PlanFile, plan_quality
 
-__all__ = ["PlanDiff", "diff_plans", "write_diff"]
+__all__ = ["PlanDiff", "check_diff_path", "diff_plans", "write_diff"]
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,14 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def check_diff_path(path: str | os.PathLike[str]) -> Path:
+    """The diff output path, refused (:class:`InputError`) unless it ends in .csv or .xlsx."""
+    path = Path(path)
+    if path.suffix.lower() not in {".csv", ".xlsx"}:
+        raise InputError.single(str(path), "", "diff output must end in .csv or .xlsx")
+    return path
+
+
 def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
     """Write a diff as CSV (``X.csv``, ``X_grids.csv``, ``X_summary.csv``) or one ``.xlsx``.
 
@@ -254,7 +262,7 @@ def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
     list of Path
         The files written.
     """
-    path = Path(path)
+    path = check_diff_path(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as xl:
@@ -263,8 +271,6 @@ def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
             diff.grids.to_excel(xl, sheet_name="grids", index=False)
             diff.quality_table().to_excel(xl, sheet_name="quality", index=False)
         return [path]
-    if suffix != ".csv":
-        raise InputError.single(str(path), "", "diff output must end in .csv or .xlsx")
     out = [
         path,
         path.with_name(f"{path.stem}_grids.csv"),

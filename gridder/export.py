@@ -126,6 +126,15 @@ def _layer(plan: PlanFile, name: str) -> gpd.GeoDataFrame | pd.DataFrame:
     return frame
 
 
+#: File name endings of each export format.
+_ENDINGS: dict[str, tuple[str, ...]] = {
+    "geojson": (".geojson", ".json"),
+    "gpkg": (".gpkg",),
+    "shp": (".shp", ".zip"),
+    "xlsx": (".xlsx",),
+}
+
+
 def export_plan(
     plan_path: str | os.PathLike[str],
     *,
@@ -165,6 +174,13 @@ def export_plan(
         raise InputError.single("export", "--format", f"unknown format {fmt!r}; use {FORMATS}")
     if crs not in ("wgs84", "gcj02"):
         raise InputError.single("export", "--crs", f"unknown {crs!r}; use wgs84 or gcj02")
+    endings = _ENDINGS[fmt]
+    if Path(out).suffix.lower() not in endings:
+        raise InputError.single(
+            str(out),
+            "--out",
+            f"a {fmt} export is written to a file ending in {' or '.join(endings)}",
+        )
     plan = PlanFile.read(plan_path)
     if crs == "gcj02":
         for name, frame in list(plan.layers.items()):

@@ -511,6 +511,13 @@ def partition_inputs(
     extra = None
     if isinstance(barriers, gpd.GeoDataFrame):
         extra = barriers.to_crs(metric)
+        # a river or railway drawn as an area cuts along its outline
+        geoms = extra.geometry.to_numpy()
+        areal = np.isin(shapely.get_type_id(geoms), [3, 6])
+        if areal.any():
+            geoms = geoms.copy()
+            geoms[areal] = shapely.boundary(geoms[areal])
+            extra = extra.set_geometry(gpd.GeoSeries(geoms, index=extra.index, crs=metric))
     compounds = inputs.metric("compounds") if inputs.compounds is not None else None
     locked_map = _locked_by_community(locked, communities, metric)
     comm_m = communities.to_crs(metric)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -74,16 +75,58 @@ class HouseholdRule:
 
     @classmethod
     def from_file(cls, path: str | Path) -> HouseholdRule:
-        """Read a rule from a YAML or JSON file whose keys are this class's fields."""
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        """Read a rule from a YAML or JSON file whose keys are this class's fields.
+
+        Raises
+        ------
+        InputError
+            When the file is missing or does not parse, a key is unknown, or a
+            value has the wrong type or is out of range (numbers must be
+            positive; ``min_households`` may be 0).
+        """
+        source = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise InputError.single(source, "", "file not found") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError.single(source, "", f"cannot parse the rule: {first}") from exc
+        if not isinstance(data, dict):
+            raise InputError.single(source, "", "expected a mapping of rule keys to values")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise InputError.single(
-                str(path), "", f"unknown household rule keys: {', '.join(sorted(unknown))}"
+                source, "", f"unknown household rule keys: {', '.join(sorted(unknown))}"
             )
+        problems: list[Problem] = []
         if "residential_types" in data:
-            data["residential_types"] = tuple(data["residential_types"])
+            types = data["residential_types"]
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                problems.append(Problem(source, "residential_types", "expected a list of names"))
+            else:
+                data["residential_types"] = tuple(types)
+        if "yes_with_levels_is_residential" in data and not isinstance(
+            data["yes_with_levels_is_residential"], bool
+        ):
+            problems.append(
+                Problem(source, "yes_with_levels_is_residential", "expected true or false")
+            )
+        for key in ("storey_height_m", "default_levels", "m2_per_household", "min_households"):
+            if key not in data:
+                continue
+            value = data[key]
+            least = 0 if key == "min_households" else None
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and (value >= 0 if least == 0 else value > 0)
+            if key == "min_households" and ok and value != int(value):
+                ok = False
+            if not ok:
+                want = "a whole number >= 0" if key == "min_households" else "a number > 0"
+                problems.append(Problem(source, key, f"expected {want}, got {value!r}"))
+        if problems:
+            raise InputError(problems)
         return cls(**data)
 
 

@@ -21,7 +21,7 @@ __all__ = [
 
 WGS84: Final = "EPSG:4326"
 
-LayerName = Literal["communities", "buildings", "streets", "facilities", "compounds"]
+LayerName = Literal["communities", "buildings", "streets", "facilities", "compounds", "barriers"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,14 @@ LAYERS: Final[dict[str, LayerSpec]] = {
         ("compound_id",),
         ("name",),
         ("Polygon", "MultiPolygon"),
+    ),
+    # extra barriers (--barriers FILE): rivers, railways, walls, as lines or as areas
+    "barriers": LayerSpec(
+        "barriers",
+        None,
+        (),
+        ("name",),
+        ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),
     ),
 }
 

@@ -103,8 +103,10 @@ def _fmt(value: Any) -> str:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from gridder.diff import diff_plans, write_diff
+    from gridder.diff import check_diff_path, diff_plans, write_diff
 
+    if args.out:
+        check_diff_path(args.out)  # before the tables are printed
     diff = diff_plans(args.old, args.new)
     console = Console()
     table = Table(title=f"diff {diff.summary['old_plan']} → {diff.summary['new_plan']}")

@@ -261,3 +261,44 @@ def test_grids_follow_internal_roads_where_compounds_have_them(
     assert lanes["in_band_share"] >= plain["in_band_share"] - 0.05
     grids, assignments, communities = _read(out)
     assert_plan_valid(grids, assignments, communities, building_ids=city.buildings["building_id"])
+
+
+def test_bad_weights_and_household_rules_exit_2(city_files: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bad.gpkg"
+    for weights in ("households=-1", "households=nan", "households=0"):
+        assert main(_args(city_files, out, "--weights", weights)) == 2
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("m2_per_household: [", encoding="utf-8")
+    zero = tmp_path / "zero.yaml"
+    zero.write_text("m2_per_household: 0\ndefault_levels: abc\n", encoding="utf-8")
+    for rule in (tmp_path / "missing.yaml", bad_yaml, zero):
+        assert main(_args(city_files, out, "--household-rule", str(rule))) == 2
+    assert not out.exists()
+
+
+def test_barrier_areas_cut_grids_like_barrier_lines(city_files: Path, tmp_path: Path) -> None:
+    """``--barriers`` takes a river drawn as an area: grids stop crossing it."""
+    comms = gpd.read_file(city_files / "inputs.gpkg", layer="communities").to_crs(32650)
+    _, miny, _, maxy = comms.total_bounds
+    mid = comms.geometry.iloc[0].bounds[0] + 100  # through the middle of a block of towers
+    river = gpd.GeoDataFrame(
+        {"name": ["河"]}, geometry=[shapely.box(mid - 4, miny - 50, mid + 4, maxy + 50)], crs=32650
+    ).to_crs(4326)
+    river.to_file(tmp_path / "river.geojson", driver="GeoJSON")
+
+    def straddling(plan: Path) -> int:
+        assignments = gpd.read_file(plan, layer="assignments").to_crs(32650)
+        west = assignments.geometry.x < mid
+        sides = west.groupby(assignments["grid_id"]).nunique()
+        return int((sides > 1).sum())
+
+    with_river = tmp_path / "river.gpkg"
+    args = ("--barriers", str(tmp_path / "river.geojson"))
+    assert main(_args(city_files, with_river, *args)) == 0
+    grids, assignments, communities = _read(with_river)
+    assert_plan_valid(grids, assignments, communities)
+    plain = tmp_path / "plain.gpkg"
+    assert main(_args(city_files, plain)) == 0
+    assert straddling(plain) > 0
+    assert straddling(with_river) < straddling(plain)
+    assert read_meta(with_river)["parameters"]["barriers_file"].endswith("river.geojson")

@@ -106,6 +106,50 @@ def test_shapefile_zip_and_refusals(district_plan: Path, tmp_path: Path) -> None
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_missing_plans_and_wrong_endings_exit_2(
+    district_plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gridder.cli import main
+
+    missing = str(tmp_path / "nope.gpkg")
+    assert main(["diff", str(district_plan), missing]) == 2
+    assert (
+        main(["export", "--plan", missing, "--format", "gpkg", "--out", str(tmp_path / "a.gpkg")])
+        == 2
+    )
+    assert "no such plan file" in capsys.readouterr().err
+    for fmt, out in (
+        ("geojson", "a.gpkg"),
+        ("shp", "a.txt"),
+        ("gpkg", "a.geojson"),
+        ("xlsx", "a.csv"),
+    ):
+        assert (
+            main(
+                [
+                    "export",
+                    "--plan",
+                    str(district_plan),
+                    "--format",
+                    fmt,
+                    "--out",
+                    str(tmp_path / out),
+                ]
+            )
+            == 2
+        )
+        assert "a file ending in" in capsys.readouterr().err
+    capsys.readouterr()
+    assert (
+        main(["diff", str(district_plan), str(district_plan), "--out", str(tmp_path / "d.txt")])
+        == 2
+    )
+    captured = capsys.readouterr()
+    assert "must end in .csv or .xlsx" in captured.err
+    assert "households" not in captured.out  # refused before the tables are printed
+    assert not list(tmp_path.iterdir())
+
+
 def test_excel_ledger(district_plan: Path, tmp_path: Path) -> None:
     plan = PlanFile.read(district_plan)
     result = assign_workers(plan, workers=len(plan.grids), time_limit=1)
