@@ -301,7 +301,12 @@ def _cmd_partition(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
             parameters={
-                "barriers_file": None if args.barriers in {"major", "none"} else args.barriers
+                "barriers_file": None if args.barriers in {"major", "none"} else args.barriers,
+                "locked_file": args.locked,
+                "previous_plan_file": args.previous,
+                "locked_grids": []
+                if locked is None or "grid_id" not in locked.columns
+                else sorted(locked["grid_id"].astype(str)),
             },
         )
     frames.write(args.out)

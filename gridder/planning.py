@@ -35,7 +35,8 @@ import pandas as pd
 import shapely
 
 from gridder import __version__
-from gridder.errors import InputError, SolverError
+from gridder.errors import InputError, Problem, SolverError
+from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
 from gridder.partition.executor import solve_one
 from gridder.partition.instance import PartitionInstance
@@ -177,7 +178,49 @@ def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataF
     frames = [f for f in frames if len(f)]
     if not frames:
         return None
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
+    _check_locked(out, str(path) if path is not None else "locked grids")
+    return out
+
+
+#: Locked grids may overlap each other, or reach out of their community, by this
+#: share of their area (drawing slack); more is an input error.
+LOCKED_SLACK = 0.02
+
+
+def _locked_names(locked: gpd.GeoDataFrame) -> list[str]:
+    if "grid_id" in locked.columns:
+        return [f"grid_id={g}" for g in locked["grid_id"].astype(str)]
+    return [f"polygon {k + 1}" for k in range(len(locked))]
+
+
+def _check_locked(locked: gpd.GeoDataFrame, source: str) -> None:
+    """Refuse locked grids that repeat a code or overlap each other (they cannot both be kept)."""
+    names = _locked_names(locked)
+    problems: list[Problem] = []
+    if "grid_id" in locked.columns:
+        ids = locked["grid_id"].astype(str)
+        for gid in sorted(set(ids[ids.duplicated()])):
+            problems.append(Problem(source, f"grid_id={gid}", "the grid is locked twice"))
+    minx, miny, maxx, maxy = locked.total_bounds
+    metric = locked.to_crs(local_metric_crs((minx + maxx) / 2, (miny + maxy) / 2))
+    geoms = shapely.make_valid(metric.geometry.to_numpy())
+    area = shapely.area(geoms)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a >= b:
+            continue
+        shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+        if shared > LOCKED_SLACK * min(area[a], area[b]):
+            problems.append(
+                Problem(
+                    source,
+                    f"{names[a]} and {names[b]}",
+                    f"locked grids overlap ({shared:.0f} m²); a building can be kept in one only",
+                )
+            )
+    if problems:
+        raise InputError(problems[:50])
 
 
 @dataclass(frozen=True)
@@ -430,16 +473,39 @@ def _locked_by_community(
     lm = locked.to_crs(metric)
     out: dict[str, gpd.GeoDataFrame] = {}
     comm = communities.to_crs(metric)
+    area = shapely.area(lm.geometry.to_numpy())
+    inside = np.zeros(len(lm))
     for cid, geom in zip(comm["community_id"], comm.geometry, strict=True):
+        inter = shapely.area(shapely.intersection(lm.geometry.to_numpy(), geom))
         if "community_id" in lm.columns:
-            mine = lm[lm["community_id"].astype(str) == str(cid)]
+            mask = (lm["community_id"].astype(str) == str(cid)).to_numpy()
         else:
-            inter = shapely.area(shapely.intersection(lm.geometry.to_numpy(), geom))
-            mine = lm[inter > 0.5 * shapely.area(lm.geometry.to_numpy())]
+            mask = inter > 0.5 * area
+        inside[mask] = inter[mask]
+        mine = lm[mask]
         if len(mine):
             clipped = mine.copy()
             clipped["geometry"] = shapely.intersection(mine.geometry.to_numpy(), geom)
             out[str(cid)] = clipped.reset_index(drop=True)
+    # a grid belongs to one community: a locked grid reaching out of it would lose land
+    names = _locked_names(lm)
+    problems = [
+        Problem(
+            "--locked",
+            names[k],
+            f"{1 - inside[k] / area[k]:.0%} of the locked grid lies outside "
+            + (
+                f"its community {lm['community_id'].iloc[k]}"
+                if "community_id" in lm.columns
+                else "the community holding most of it"
+            )
+            + "; a grid belongs to one community",
+        )
+        for k in range(len(lm))
+        if area[k] > 0 and inside[k] < (1 - LOCKED_SLACK) * area[k]
+    ]
+    if problems:
+        raise InputError(problems[:50])
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -160,6 +161,36 @@ def test_locked_grids_are_kept_exactly(plan: Path, city_files: Path, tmp_path: P
         new_geom = new_grids.loc[new_grids["grid_id"] == row["grid_id"], "geometry"].iloc[0]
         diff = shapely.symmetric_difference(new_geom, row["geometry"])
         assert gpd.GeoSeries([diff], crs=4326).to_crs(32650).area.iloc[0] < 1.0
+    params = read_meta(out)["parameters"]
+    assert params["locked_file"] == str(locked)
+    assert params["locked_grids"] == sorted(keep["grid_id"])
+    assert params["previous_plan_file"] == str(plan)
+
+
+def test_locked_polygons_that_cannot_be_kept_are_refused(
+    plan: Path, city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Overlapping locked grids, or one reaching across communities: exit 2, nothing written."""
+    grids = _read(plan)[0].sort_values("grid_id").reset_index(drop=True)
+    metric = grids.to_crs(32650)
+    first = metric.iloc[[0]].copy()
+    grown = first.copy()
+    grown["grid_id"] = "X-001"
+    grown["geometry"] = first.geometry.buffer(40)  # over its neighbours
+    overlap = gpd.GeoDataFrame(pd.concat([metric.iloc[[1]], grown]), crs=32650).to_crs(4326)
+    overlap.to_file(tmp_path / "overlap.geojson", driver="GeoJSON")
+    other = metric[metric["community_id"] != first["community_id"].iloc[0]].iloc[[0]]
+    across = first.copy()
+    across["geometry"] = shapely.union(first.geometry.iloc[0], other.geometry.iloc[0]).convex_hull
+    across = across.drop(columns=["community_id"]).to_crs(4326)
+    across.to_file(tmp_path / "across.geojson", driver="GeoJSON")
+    out = tmp_path / "out.gpkg"
+    prev = ("--previous", str(plan))
+    assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "overlap.geojson"))) == 2
+    assert "locked grids overlap" in capsys.readouterr().err
+    assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "across.geojson"))) == 2
+    assert "lies outside" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_workload_balancing(city_files: Path, tmp_path: Path) -> None:
