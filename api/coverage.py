@@ -1,4 +1,9 @@
-"""The coverage ``summary`` table (CONTRACT §4), read once and filtered in memory."""
+"""The coverage ``summary`` table (CONTRACT §4), read once and filtered in memory.
+
+A coverage file is made for one plan: ``gridder coverage`` records the plan's id
+in the ``coverage_meta`` table, and :meth:`CoverageTable.for_plan` refuses to
+answer for any other plan (grid ids of two plans collide, their coverage does not).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from gridder.errors import InputError, NotFoundError
+from gridder.io.write import read_meta
 from gridder.plan import jsonable
 
 __all__ = ["CoverageTable"]
@@ -18,6 +24,8 @@ __all__ = ["CoverageTable"]
 log = logging.getLogger(__name__)
 
 REQUIRED = ("scope", "scope_id", "facility_type")
+META_LAYER = "coverage_meta"
+COUNTS = ("households", "households_covered")
 
 
 class CoverageTable:
@@ -29,11 +37,17 @@ class CoverageTable:
         The rows, as plain JSON-ready dicts.
     source
         Where they came from (for messages).
+    plan_id
+        The plan the coverage was computed for (``coverage_meta``); ``None`` when
+        the file does not say, and then it is served for every plan.
     """
 
-    def __init__(self, rows: list[dict[str, Any]], *, source: str = "coverage") -> None:
+    def __init__(
+        self, rows: list[dict[str, Any]], *, source: str = "coverage", plan_id: str | None = None
+    ) -> None:
         self.rows = rows
         self.source = source
+        self.plan_id = plan_id
         self.scopes = sorted({str(r.get("scope")) for r in rows})
 
     @classmethod
@@ -67,8 +81,29 @@ class CoverageTable:
         for row in rows:
             if row.get("scope_id") is not None:
                 row["scope_id"] = str(row["scope_id"])
-        log.info("coverage %s: %d summary rows", path, len(rows))
-        return cls(rows, source=str(path))
+            for name in COUNTS:  # counts read back as floats (a column with nulls)
+                value = row.get(name)
+                if isinstance(value, float):
+                    row[name] = round(value)
+        plan_id = _plan_id(path)
+        log.info("coverage %s (plan %s): %d summary rows", path, plan_id, len(rows))
+        return cls(rows, source=str(path), plan_id=plan_id)
+
+    def for_plan(self, plan_id: str) -> CoverageTable:
+        """Return this table if it was made for ``plan_id`` (or names no plan).
+
+        Raises
+        ------
+        NotFoundError
+            When the coverage file names another plan.
+        """
+        if self.plan_id is not None and self.plan_id != plan_id:
+            msg = (
+                f"no coverage for plan {plan_id!r}; the coverage file "
+                f"{Path(self.source).name} was made for plan {self.plan_id!r}"
+            )
+            raise NotFoundError(msg)
+        return self
 
     def select(
         self,
@@ -87,3 +122,16 @@ class CoverageTable:
             and (facility_type is None or r.get("facility_type") == facility_type)
             and (minutes is None or r.get("minutes") == minutes)
         ]
+
+
+def _plan_id(path: Path) -> str | None:
+    """The ``plan_id`` that ``coverage_meta`` names, ``None`` when the file has none."""
+    try:
+        layers = {str(name) for name in pyogrio.list_layers(path)[:, 0]}
+        if META_LAYER not in layers:
+            return None
+        meta = read_meta(path, layer=META_LAYER)
+    except (DataSourceError, DataLayerError, KeyError, ValueError) as exc:
+        raise InputError.single(str(path), f"layer {META_LAYER}", f"cannot be read: {exc}") from exc
+    value = meta.get("plan_id")
+    return None if value is None else str(value)

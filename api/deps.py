@@ -20,11 +20,13 @@ __all__ = [
     "CoverageDep",
     "JobsDep",
     "PlanDep",
+    "PlanIdDep",
     "PlanIdQuery",
     "SettingsDep",
     "StoreDep",
     "WriteKeyDep",
     "get_plan",
+    "get_plan_id",
     "key_matches",
     "require_read_key",
     "require_write_key",
@@ -81,6 +83,22 @@ async def get_plan(request: Request, plan_id: PlanIdQuery = None) -> Plan:
     return plan
 
 
+async def get_plan_id(request: Request, plan_id: PlanIdQuery = None) -> str:
+    """Return the id of the plan a request asks for, without loading the plan.
+
+    Raises
+    ------
+    NotFoundError
+        When the store has no such plan (or, without ``?plan_id=``, no plan at all).
+    """
+    store: PlanStore = request.app.state.store
+    if plan_id is None:
+        return store.active.plan_id
+    if store.loaded(plan_id) is None:
+        await anyio.to_thread.run_sync(store.info, plan_id)  # may rescan the directory
+    return plan_id
+
+
 def key_matches(key: str, hashes: list[str]) -> bool:
     """Whether ``key`` hashes to one of ``hashes``, comparing every one in constant time."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -126,4 +144,5 @@ StoreDep = Annotated[PlanStore, Depends(get_store)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 CoverageDep = Annotated[CoverageTable, Depends(get_coverage)]
 PlanDep = Annotated[Plan, Depends(get_plan)]
+PlanIdDep = Annotated[str, Depends(get_plan_id)]
 WriteKeyDep = Annotated[None, Depends(require_write_key)]

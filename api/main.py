@@ -49,7 +49,8 @@ Which grid (网格) — and so which grid worker — is responsible for a point 
 building, over versioned plans. Coordinates in WGS84, CGCS2000, GCJ-02 (Amap,
 Tencent) or BD-09 (Baidu). A point on a boundary shared by several grids belongs
 to the grid with the smallest `grid_id`. Every lookup takes `?plan_id=` to ask a
-stored plan other than the active one. Writes need an `X-API-Key`.
+stored plan other than the active one; the coverage summary answers only for the
+plan its coverage file was made for. Writes need an `X-API-Key`.
 """
 
 
@@ -94,6 +95,25 @@ def _open_store(settings: ApiSettings) -> PlanStore:
     if settings.plans_dir is not None:
         settings.plans_dir.mkdir(parents=True, exist_ok=True)
     return PlanStore(settings.plans_dir, files=files, active=settings.plan_file)
+
+
+def _check_coverage(table: CoverageTable, store: PlanStore) -> None:
+    """Warn at start-up when the coverage names no plan, or a plan the store does not hold."""
+    known = [info.plan_id for info in store.plans()]
+    if table.plan_id is None:
+        log.warning(
+            "coverage %s names no plan (no plan_id in coverage_meta): its summary is served "
+            "for every plan; recompute it with gridder coverage to tie it to its plan",
+            table.source,
+        )
+    elif table.plan_id not in known:
+        log.warning(
+            "coverage %s was made for plan %r, which is not among the loaded plans (%s): "
+            "/v1/coverage/summary answers 404 until that plan is stored",
+            table.source,
+            table.plan_id,
+            ", ".join(known) or "none",
+        )
 
 
 def _plan_callback(store: PlanStore) -> Any:
@@ -143,6 +163,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             raise NotFoundError(msg)
     store = _open_store(settings)
     table = CoverageTable.open(settings.coverage_file) if settings.coverage_file else None
+    if table is not None:
+        _check_coverage(table, store)
     manager = JobManager(
         plans_dir=settings.plans_dir,
         work_dir=settings.jobs_dir,

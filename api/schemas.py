@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "Building",
     "CoverageRow",
     "CoverageSummary",
     "Crs",
+    "CrsName",
     "ErrorOut",
     "Feature",
     "FeatureCollection",
@@ -26,6 +29,7 @@ __all__ = [
     "PlanDetail",
     "PlanList",
     "PlanSummary",
+    "crs_name",
 ]
 
 
@@ -36,6 +40,48 @@ class Crs(StrEnum):
     cgcs2000 = "cgcs2000"
     gcj02 = "gcj02"
     bd09 = "bd09"
+
+
+_CRS_ALIASES: Final = {"epsg4326": "wgs84", "epsg4490": "cgcs2000"}
+_CRS_NOISE: Final = re.compile(r"[\s_:-]")
+CRS_HELP: Final = (
+    "Coordinate system of the points: wgs84, cgcs2000, gcj02 or bd09, in any case; "
+    "EPSG:4326 means wgs84 and EPSG:4490 means cgcs2000 (taken as WGS84, as the CLI does)."
+)
+
+
+def crs_name(value: Any) -> Any:
+    """Return the canonical name of a coordinate system given as the API accepts it.
+
+    Case, spaces, ``-``, ``_`` and ``:`` are ignored, and ``EPSG:4326`` /
+    ``EPSG:4490`` name WGS84 / CGCS2000. Anything else is returned unchanged, for
+    the validator to refuse with the list of accepted names.
+
+    Examples
+    --------
+    >>> crs_name("GCJ-02"), crs_name("EPSG:4326"), crs_name("epsg:4490")
+    ('gcj02', 'wgs84', 'cgcs2000')
+    """
+    if not isinstance(value, str):
+        return value
+    key = _CRS_NOISE.sub("", value.lower())
+    key = _CRS_ALIASES.get(key, key)
+    return key if key in Crs.__members__ else value
+
+
+#: A coordinate system name in a request, normalised by :func:`crs_name`.
+CrsName = Annotated[Literal["wgs84", "cgcs2000", "gcj02", "bd09"], BeforeValidator(crs_name)]
+
+
+def _count(value: Any) -> Any:
+    """A household count read back as a float (``24461.0``) is the integer ``24461``."""
+    if isinstance(value, float):
+        return round(value) if math.isfinite(value) else None
+    return value
+
+
+#: A number of households: always an integer in JSON.
+Count = Annotated[int | None, BeforeValidator(_count)]
 
 
 class ErrorOut(BaseModel):
@@ -80,16 +126,27 @@ class Location(LocatedGrid):
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
+# In a JSON body a coordinate is a JSON number: strict refuses true/false and strings
+# (and costs less than lax parsing on a 100,000-point batch).
+BodyLon = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
+BodyLat = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
 
 
 class LocateBatchIn(BaseModel):
     """Many points to locate, ``[lon, lat]`` each, in one coordinate system."""
 
-    points: list[tuple[Lon, Lat]] = Field(
-        description="Points as [longitude, latitude]; at most the server's batch limit "
-        "(default 100,000; more answers 413)."
+    points: list[tuple[BodyLon, BodyLat]] = Field(
+        description="Points as [longitude, latitude] (JSON numbers); at most the server's "
+        "batch limit (default 100,000; more answers 413)."
     )
-    crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    crs: CrsName = Field(default="wgs84", description=CRS_HELP)
+    plan_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Ask this stored plan instead of the active one (as ?plan_id=; "
+        "when both are given they must agree).",
+    )
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -121,7 +178,7 @@ class Building(BaseModel):
     building_id: str
     grid_id: str
     community_id: str
-    households: float | None = None
+    households: Count = None
     lon: float | None = None
     lat: float | None = None
     model_config = ConfigDict(
@@ -189,8 +246,8 @@ class CoverageRow(BaseModel):
     scope_id: str | None = None
     facility_type: str
     minutes: float | None = None
-    households: float | None = None
-    households_covered: float | None = None
+    households: Count = None
+    households_covered: Count = None
     share: float | None = None
     model_config = ConfigDict(
         extra="allow",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import StoreDep
 from api.schemas import Health
@@ -16,3 +16,9 @@ router = APIRouter(tags=["health"])
 async def read_health(store: StoreDep) -> Health:
     """Answer ``{"status": "ok"}`` (and the active plan's id) while the server runs."""
     return Health(status="ok", active_plan=store.active_id)
+
+
+@router.head("/health", include_in_schema=False)
+async def head_health() -> Response:
+    """Answer 200 with no body, for probes that ask with ``HEAD``."""
+    return Response(status_code=200, media_type="application/json")

@@ -5,6 +5,10 @@ prepared when the plan was loaded, so it costs a few microseconds next to the
 framework. A batch body is parsed by pydantic-core straight from the JSON bytes
 (about 3x faster than ``json.loads`` + validation); a large batch is parsed,
 located and serialised in a worker thread so single lookups keep flowing.
+
+``crs`` is case-insensitive and takes ``EPSG:4326`` / ``EPSG:4490`` too
+(:func:`api.schemas.crs_name`). A batch names its plan by ``?plan_id=`` or by
+``plan_id`` in the body; both at once must agree.
 """
 
 from __future__ import annotations
@@ -15,10 +19,20 @@ import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
-from api.deps import PlanDep, get_plan
-from api.schemas import Crs, ErrorOut, Lat, LocateBatchIn, LocateBatchOut, Location, Lon
+from api.deps import PlanIdQuery, get_plan
+from api.schemas import (
+    CRS_HELP,
+    Crs,
+    ErrorOut,
+    Lat,
+    LocateBatchIn,
+    LocateBatchOut,
+    Location,
+    Lon,
+    crs_name,
+)
 from gridder.errors import NotFoundError
 from gridder.plan import Plan
 
@@ -33,7 +47,7 @@ _THREAD_BYTES = 32 * 1024  # bodies above this are handled off the event loop
 class _Query(BaseModel):
     lon: Lon
     lat: Lat
-    crs: Crs = Crs.wgs84
+    crs: Annotated[Crs, BeforeValidator(crs_name)] = Crs.wgs84
     plan_id: Annotated[str | None, Field(min_length=1, max_length=200)] = None
 
 
@@ -56,7 +70,7 @@ _QUERY_DOCS: list[dict[str, Any]] = [
         "name": "crs",
         "in": "query",
         "required": False,
-        "description": "Coordinate system of lon/lat.",
+        "description": CRS_HELP,
         "schema": {"type": "string", "enum": [c.value for c in Crs], "default": "wgs84"},
     },
     {
@@ -119,11 +133,23 @@ def _parse(body: bytes, limit: int) -> LocateBatchIn:
     return batch
 
 
-def _answer(plan: Plan, body: bytes, limit: int) -> bytes:
-    batch = _parse(body, limit)
+def _answer(plan: Plan, batch: LocateBatchIn) -> bytes:
     points = np.asarray(batch.points, dtype=np.float64).reshape(-1, 2)
     rows = plan.locate_indices(points, crs=batch.crs)
     return b'{"results":' + plan.results_json(rows) + b',"plan_id":' + plan.plan_id_json + b"}"
+
+
+def _plan_id(query: str | None, body: str | None) -> str | None:
+    """The plan a batch asks: ``?plan_id=`` or the body's ``plan_id``, which must agree."""
+    if query is not None and body is not None and query != body:
+        msg = (
+            f"plan_id {body!r} in the body differs from plan_id {query!r} in the query; "
+            "give it once, or the same in both"
+        )
+        raise RequestValidationError(
+            [{"loc": ("body", "plan_id"), "msg": msg, "type": "value_error"}]
+        )
+    return query if query is not None else body
 
 
 _BATCH_SCHEMA: dict[str, Any] = LocateBatchIn.model_json_schema(
@@ -135,22 +161,31 @@ _BATCH_SCHEMA: dict[str, Any] = LocateBatchIn.model_json_schema(
     "",
     response_model=LocateBatchOut,
     responses={
+        404: {"model": ErrorOut, "description": "No such plan"},
         413: {"model": ErrorOut, "description": "More points than the batch limit"},
-        422: {"model": ErrorOut, "description": "Malformed body"},
+        422: {"model": ErrorOut, "description": "Malformed body, or two different plan ids"},
     },
     openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": _BATCH_SCHEMA}}}},
     summary="Which grid holds each of many points",
 )
-async def locate_points(plan: PlanDep, request: Request) -> Response:
+async def locate_points(request: Request, plan_id: PlanIdQuery = None) -> Response:
     """One answer per point, in input order: the grid, or ``null`` outside every grid.
 
     Body: ``{"points": [[lon, lat], ...], "crs": "wgs84"}`` with at most the
-    server's batch limit of points (default 100,000).
+    server's batch limit of points (default 100,000), and optionally the
+    ``plan_id`` to ask (as ``?plan_id=``; if both are given they must agree).
     """
     body = await request.body()
     limit: int = request.app.state.settings.batch_limit
-    if len(body) > _THREAD_BYTES:
-        content = await anyio.to_thread.run_sync(_answer, plan, body, limit)
+    large = len(body) > _THREAD_BYTES
+    if large:
+        batch = await anyio.to_thread.run_sync(_parse, body, limit)
     else:
-        content = _answer(plan, body, limit)
+        batch = _parse(body, limit)
+    wanted = _plan_id(plan_id, batch.plan_id)
+    plan = request.app.state.store.loaded(wanted) or await get_plan(request, wanted)
+    if large:
+        content = await anyio.to_thread.run_sync(_answer, plan, batch)
+    else:
+        content = _answer(plan, batch)
     return Response(content, media_type=JSON)

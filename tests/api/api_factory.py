@@ -144,8 +144,11 @@ def make_plan(
     )
 
 
-def make_coverage(path: Path | str) -> Path:
-    """Write a coverage file holding only a ``summary`` table."""
+def make_coverage(path: Path | str, *, plan_id: str | None = None) -> Path:
+    """Write a coverage file: a ``summary`` table, and ``coverage_meta`` naming ``plan_id``.
+
+    Without ``plan_id`` the file has no ``coverage_meta`` (a coverage tied to no plan).
+    """
     rows = [
         {
             "scope": "all",
@@ -175,7 +178,10 @@ def make_coverage(path: Path | str) -> Path:
             "share": 0.5,
         },
     ]
-    return write_geopackage(path, {"summary": pd.DataFrame(rows)})
+    meta = None if plan_id is None else {"coverage_id": "coverage-test", "plan_id": plan_id}
+    return write_geopackage(
+        path, {"summary": pd.DataFrame(rows)}, meta=meta, meta_layer="coverage_meta"
+    )
 
 
 def fake_partition(
@@ -215,8 +221,10 @@ def free_port() -> int:
 class Server:
     """A uvicorn server in a subprocess, configured by GRIDDER_* variables."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, log: Path | None = None) -> None:
+        """Start the server; its stderr goes to ``log`` when given (else inherited)."""
         self.port = free_port()
+        self.log = None if log is None else log.open("wb")
         self.url = f"http://127.0.0.1:{self.port}"
         full = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
         self.proc = subprocess.Popen(
@@ -236,6 +244,7 @@ class Server:
             ],
             env=full,
             cwd=REPO,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -258,3 +267,5 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.log is not None:
+            self.log.close()

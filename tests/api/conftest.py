@@ -21,7 +21,7 @@ from api.settings import hash_api_key
 
 @pytest.fixture(scope="session")
 def plans_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two plans (plan-a with workers, plan-b newer) and a coverage file, built once."""
+    """Two plans (plan-a with workers, plan-b newer) and plan-b's coverage file, built once."""
     root = tmp_path_factory.mktemp("plans_template")
     make_plan(
         root / "plan-a.gpkg",
@@ -32,7 +32,7 @@ def plans_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     make_plan(root / "plan-b.gpkg", plan_id="plan-b", seed=1, created="2024-07-01T00:00:00+00:00")
     (root / "cov").mkdir()
-    make_coverage(root / "cov" / "coverage.gpkg")
+    make_coverage(root / "cov" / "coverage.gpkg", plan_id="plan-b")
     return root
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from api_factory import KEY, settings_for
+from api_factory import KEY, make_coverage, settings_for
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings, hash_api_key
 from gridder.errors import NotFoundError
 from gridder.io.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gridder.io.write import write_geopackage
 from gridder.plan import Plan
 
 
@@ -62,6 +65,40 @@ def test_locate_get(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "convert"),
+    [
+        ("GCJ02", wgs84_to_gcj02),
+        ("Gcj02", wgs84_to_gcj02),
+        ("gcj-02", wgs84_to_gcj02),
+        ("BD09", wgs84_to_bd09),
+        ("WGS84", None),
+        ("EPSG:4326", None),
+        ("epsg:4490", None),
+        ("CGCS2000", None),
+    ],
+)
+def test_crs_names_are_case_insensitive_and_take_epsg_codes(
+    client: TestClient, name: str, convert: object
+) -> None:
+    b = building(client, "B3")
+    x, y = (b["lon"], b["lat"]) if convert is None else convert(b["lon"], b["lat"])  # type: ignore[operator]
+    r = client.get("/v1/locate", params={"lon": float(x), "lat": float(y), "crs": name})
+    assert r.status_code == 200, r.text
+    assert r.json()["grid_id"] == b["grid_id"]
+    r = client.post("/v1/locate", json={"points": [[float(x), float(y)]], "crs": name})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["grid_id"] == b["grid_id"]
+
+
+def test_unknown_crs_names_are_still_refused(client: TestClient) -> None:
+    for name in ("EPSG:3857", "gcj", "", "wgs 84 x"):
+        r = client.get("/v1/locate", params={"lon": 118.78, "lat": 32.04, "crs": name})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "crs"], name
+        r = client.post("/v1/locate", json={"points": [[118.78, 32.04]], "crs": name})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "crs"], name
+
+
+@pytest.mark.parametrize(
     "params",
     [
         {"lon": 200, "lat": 32},
@@ -106,6 +143,32 @@ def test_locate_batch_order(client: TestClient) -> None:
     assert client.post("/v1/locate", json={"points": []}).json()["results"] == []
 
 
+def test_locate_batch_plan_id_in_body(client: TestClient, plans_dir: Path) -> None:
+    a = Plan.open(plans_dir / "plan-a.gpkg").building("B9")
+    expected = {"grid_id": a["grid_id"], "community_id": a["community_id"]}
+    point = [[a["lon"], a["lat"]]]
+    for params, body in (
+        ({}, {"plan_id": "plan-a"}),
+        ({"plan_id": "plan-a"}, {}),
+        ({"plan_id": "plan-a"}, {"plan_id": "plan-a"}),
+    ):
+        r = client.post("/v1/locate", params=params, json={"points": point, **body})
+        assert r.status_code == 200, (params, body, r.text)
+        assert r.json() == {"results": [expected], "plan_id": "plan-a"}
+    r = client.post(
+        "/v1/locate", params={"plan_id": "plan-b"}, json={"points": point, "plan_id": "plan-a"}
+    )
+    assert r.status_code == 422
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "plan_id"]
+    assert error["msg"] == (
+        "plan_id 'plan-a' in the body differs from plan_id 'plan-b' in the query; "
+        "give it once, or the same in both"
+    )
+    r = client.post("/v1/locate", json={"points": point, "plan_id": "nope"})
+    assert r.status_code == 404 and r.json() == {"detail": "no plan 'nope' in the store"}
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -118,6 +181,12 @@ def test_locate_batch_order(client: TestClient) -> None:
         b'{"points": [[1, 1]], "crs": "mars"}',
         b'{"pts": []}',
         b'{"points": [[NaN, 1]]}',
+        b'{"points": [[true, false]]}',
+        b'{"points": [[118.78, true]]}',
+        b'{"points": [[false, 32.04]], "crs": "wgs84"}',
+        b'{"points": [[118.78, 32.04]], "plan_id": ""}',
+        b'{"points": [[118.78, 32.04]], "plan_id": 7}',
+        b'{"points": [[118.78, 32.04]], "crs": true}',
         b"",
     ],
 )
@@ -147,6 +216,7 @@ def test_batch_limit_and_body_limit(plans_dir: Path) -> None:
 def test_buildings_and_grids(client: TestClient) -> None:
     b = building(client, "B1")
     assert set(b) >= {"building_id", "grid_id", "community_id", "households"}
+    assert type(b["households"]) is int  # a JSON integer, not 48.0
     r = client.get("/v1/buildings/nope")
     assert r.status_code == 404 and "nope" in r.json()["detail"]
     fc = client.get("/v1/grids")
@@ -178,10 +248,89 @@ def test_coverage_summary(client: TestClient, plans_dir: Path) -> None:
             "share": 0.9,
         }
     ]
+    assert '"households":300,' in r.text  # counts are JSON integers, never 300.0
     assert client.get("/v1/coverage/summary", params={"scope": "street"}).status_code == 422
     with TestClient(create_app(settings_for(plans_dir))) as bare:
         r = bare.get("/v1/coverage/summary")
         assert r.status_code == 404 and "coverage" in r.json()["detail"]
+
+
+def test_coverage_summary_answers_only_for_its_plan(client: TestClient) -> None:
+    # the coverage file of the fixtures was made for plan-b (the active plan)
+    r = client.get("/v1/coverage/summary", params={"plan_id": "nope"})
+    assert r.status_code == 404 and r.json() == {"detail": "no plan 'nope' in the store"}
+    r = client.get("/v1/coverage/summary", params={"plan_id": "plan-b", "scope": "all"})
+    assert r.status_code == 200 and len(r.json()["rows"]) == 1
+    r = client.get("/v1/coverage/summary", params={"plan_id": "plan-a"})
+    assert r.status_code == 404
+    assert r.json()["detail"] == (
+        "no coverage for plan 'plan-a'; the coverage file coverage.gpkg was made for plan 'plan-b'"
+    )
+    client.post("/v1/plans/plan-a/activate", headers={"X-API-Key": KEY}).raise_for_status()
+    r = client.get("/v1/coverage/summary")
+    assert r.status_code == 404 and "made for plan 'plan-b'" in r.json()["detail"]
+    assert len(client.get("/v1/coverage/summary", params={"plan_id": "plan-b"}).json()["rows"]) == 3
+
+
+def test_coverage_of_an_unknown_plan_warns_at_start(
+    plans_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cov = make_coverage(tmp_path / "other.gpkg", plan_id="plan-z")
+    with caplog.at_level(logging.WARNING, logger="api.main"):
+        app = create_app(settings_for(plans_dir, coverage_file=cov))
+    warned = [r.getMessage() for r in caplog.records if r.name == "api.main"]
+    assert len(warned) == 1 and "made for plan 'plan-z'" in warned[0]
+    assert "not among the loaded plans (plan-a, plan-b)" in warned[0]
+    with TestClient(app) as c:
+        for params in ({}, {"plan_id": "plan-a"}):
+            r = c.get("/v1/coverage/summary", params=params)
+            assert r.status_code == 404 and "made for plan 'plan-z'" in r.json()["detail"]
+
+
+def test_coverage_naming_no_plan_is_served_with_a_warning(
+    plans_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cov = make_coverage(tmp_path / "untagged.gpkg")  # no coverage_meta
+    with caplog.at_level(logging.WARNING, logger="api.main"):
+        app = create_app(settings_for(plans_dir, coverage_file=cov))
+    assert any("names no plan" in r.getMessage() for r in caplog.records)
+    with TestClient(app) as c:
+        for params in ({}, {"plan_id": "plan-a"}):
+            assert len(c.get("/v1/coverage/summary", params=params).json()["rows"]) == 3
+        assert c.get("/v1/coverage/summary", params={"plan_id": "nope"}).status_code == 404
+
+
+def test_coverage_counts_stored_as_floats_answer_integers(plans_dir: Path, tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        {
+            "scope": ["all", "grid"],
+            "scope_id": ["all", "C01-001"],
+            "facility_type": ["clinic", "clinic"],
+            "minutes": [15.0, 15.0],
+            "households": [24461.0, None],  # a null makes the column REAL in the GeoPackage
+            "households_covered": [20000.0, 3.0],
+            "share": [0.8176, None],
+        }
+    )
+    cov = write_geopackage(
+        tmp_path / "float.gpkg",
+        {"summary": rows},
+        meta={"plan_id": "plan-b"},
+        meta_layer="coverage_meta",
+    )
+    with TestClient(create_app(settings_for(plans_dir, coverage_file=cov))) as c:
+        r = c.get("/v1/coverage/summary")
+    assert r.status_code == 200
+    assert [(x["households"], x["households_covered"]) for x in r.json()["rows"]] == [
+        (24461, 20000),
+        (None, 3),
+    ]
+    assert '"households":24461,"households_covered":20000,' in r.text
+
+
+def test_head_health(client: TestClient) -> None:
+    r = client.head("/health")
+    assert r.status_code == 200 and r.content == b""
 
 
 def test_plans_and_activation_need_a_key(client: TestClient, plans_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import shapely
-from api_factory import KEY, Server
+from api_factory import KEY, Server, make_coverage
 
 from gridder.io.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridder.plan import Plan
@@ -86,6 +87,69 @@ def test_error_bodies_over_http(server: Server) -> None:
         assert r.status_code == 413 and "too large" in r.json()["detail"]
         r = c.post("/v1/plans/plan-a/activate", headers={"X-API-Key": "guess"})
         assert r.status_code == 403
+
+
+def test_coverage_answers_only_for_its_plan_over_http(server: Server) -> None:
+    # the server's coverage file was made for plan-b; plan-a's grid ids are the same
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.get("/v1/coverage/summary", params={"plan_id": "nope"})
+        assert r.status_code == 404 and r.json() == {"detail": "no plan 'nope' in the store"}
+        r = c.get("/v1/coverage/summary", params={"plan_id": "plan-a"})
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+        assert r.json()["detail"] == (
+            "no coverage for plan 'plan-a'; "
+            "the coverage file coverage.gpkg was made for plan 'plan-b'"
+        )
+        r = c.get("/v1/coverage/summary", params={"plan_id": "plan-b"})
+        assert r.status_code == 200 and len(r.json()["rows"]) == 3
+        assert '"households":1000,"households_covered":850,' in r.text
+
+
+def test_coverage_for_a_missing_plan_warns_at_start(plans_template: Path, tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    for name in ("plan-a.gpkg", "plan-b.gpkg"):
+        shutil.copy(plans_template / name, plans / name)
+    cov = make_coverage(tmp_path / "coverage.gpkg", plan_id="plan-z")
+    log = tmp_path / "server.log"
+    srv = Server({"GRIDDER_PLANS_DIR": str(plans), "GRIDDER_COVERAGE_FILE": str(cov)}, log=log)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for params in ({}, {"plan_id": "plan-a"}, {"plan_id": "plan-b"}):
+                r = c.get("/v1/coverage/summary", params=params)
+                assert r.status_code == 404 and "made for plan 'plan-z'" in r.json()["detail"]
+    finally:
+        srv.stop()
+    text = log.read_text(encoding="utf-8")
+    assert "coverage.gpkg was made for plan 'plan-z'" in text
+    assert "not among the loaded plans (plan-a, plan-b)" in text
+
+
+def test_minor_api_items_over_http(server: Server) -> None:
+    a = Plan.open(server.plans_dir / "plan-a.gpkg").building("B9")  # type: ignore[attr-defined]
+    gx, gy = (float(v) for v in wgs84_to_gcj02(a["lon"], a["lat"]))
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        r = c.head("/health")
+        assert r.status_code == 200
+        for crs, (x, y) in (("GCJ02", (gx, gy)), ("EPSG:4326", (a["lon"], a["lat"]))):
+            r = c.get("/v1/locate", params={"lon": x, "lat": y, "crs": crs, "plan_id": "plan-a"})
+            assert r.status_code == 200 and r.json()["grid_id"] == a["grid_id"], crs
+        r = c.post("/v1/locate", json={"points": [[gx, gy]], "crs": "Gcj02", "plan_id": "plan-a"})
+        assert r.status_code == 200
+        assert r.json() == {
+            "results": [{"grid_id": a["grid_id"], "community_id": a["community_id"]}],
+            "plan_id": "plan-a",
+        }
+        r = c.post(
+            "/v1/locate",
+            params={"plan_id": "plan-b"},
+            json={"points": [[gx, gy]], "plan_id": "plan-a"},
+        )
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "plan_id"]
+        r = c.post("/v1/locate", json={"points": [[True, False]]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][0] == "body"
+        r = c.get("/v1/buildings/B9", params={"plan_id": "plan-a"})
+        assert r.status_code == 200 and f'"households":{a["households"]},' in r.text
 
 
 def test_concurrent_clients_zero_errors(server: Server, truth_b: tuple) -> None:
