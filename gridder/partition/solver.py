@@ -52,6 +52,7 @@ from gridder.partition.costs import (
 )
 from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.isolate import isolate_over_max
 from gridder.partition.localsearch import WorkingPlan, local_search
 from gridder.partition.lowerbound import BandLowerBound, band_lower_bound, plan_cap
 from gridder.partition.pairrepair import repair_pairs
@@ -961,6 +962,12 @@ class GridPartitioner:
                 labels, exact = polished, None
         elif exact is None or exact.status != "OPTIMAL":
             labels = self._polish(labels, plan, red)
+        # a building above the maximum is a grid of its own: its land goes to neighbours
+        labels, peeled = isolate_over_max(
+            inst, labels, self.value, self.over, frozen=set(labels[self.locked >= 0].tolist())
+        )
+        if peeled:
+            logger.debug("%s: %d units moved out of over-maximum grids", inst.community_id, peeled)
         report = check_partition(inst, labels, config)
         report.raise_if_invalid()
         stats = grid_stats(inst, labels, config)

@@ -1,0 +1,55 @@
+"""A building above the maximum ends up alone in its grid wherever its land can go elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridder.partition import PartitionConfig
+from gridder.partition.check import check_partition, excluded_grids
+from gridder.partition.isolate import isolate_over_max
+from gridder.partition.solver import GridPartitioner
+from tests.partition.conftest import lattice
+
+
+def _tower_in_empty_land() -> tuple[list[int], int]:
+    """A 6 × 6 lattice: a 900-household tower at (1, 1), empty cells around it, small houses."""
+    values = [0] * 36
+    tower = 1 * 6 + 1
+    values[tower] = 900
+    for u in range(36):
+        if u % 6 >= 3:
+            values[u] = 40  # 18 houses of 40: 720 households, three grids of 240
+    return values, tower
+
+
+def test_solver_gives_a_tower_grid_no_other_building() -> None:
+    values, tower = _tower_in_empty_land()
+    inst = lattice(6, 6, values)
+    config = PartitionConfig()
+    result = GridPartitioner(inst, config, seed=1).solve()
+    lab = result.labels
+    assert check_partition(inst, lab, config).ok
+    assert np.flatnonzero(lab == lab[tower]).tolist() == [tower]
+    assert excluded_grids(inst, lab, config) == {int(lab[tower])}
+    totals = np.bincount(lab, weights=np.asarray(values))
+    assert all(config.in_band(t) for g, t in enumerate(totals) if g != lab[tower] and t > 0)
+
+
+def test_peeling_keeps_every_grid_connected_and_every_value() -> None:
+    values, tower = _tower_in_empty_land()
+    inst = lattice(6, 6, values)
+    # the tower grid holds the whole empty west half; the houses are one grid per 2 columns
+    lab = np.array([0 if u % 6 < 3 else 1 + (u % 6 - 3) // 2 for u in range(36)])
+    over = np.zeros(36, dtype=bool)
+    over[tower] = True
+    out, moved = isolate_over_max(inst, lab, np.asarray(values), over)
+    assert moved == 17  # every empty cell found a neighbouring grid
+    assert np.flatnonzero(out == out[tower]).tolist() == [tower]
+    assert check_partition(inst, out, PartitionConfig(min=1, max=10_000)).ok
+    before = np.bincount(lab, weights=np.asarray(values), minlength=4)
+    after = np.bincount(out, weights=np.asarray(values), minlength=4)
+    np.testing.assert_array_equal(before, after)  # only household-less units moved
+    # a locked neighbour takes nothing: with every other grid locked nothing moves
+    kept, none = isolate_over_max(inst, lab, np.asarray(values), over, frozen={1, 2})
+    assert none == 0
+    np.testing.assert_array_equal(kept, lab)
