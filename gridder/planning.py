@@ -238,6 +238,9 @@ class CommunityTask:
     previous_assignment: pd.Series | None
     previous_grids: gpd.GeoDataFrame | None
     config: PartitionConfig
+    #: The exact (unrounded) balanced value per building, when it differs from
+    #: ``value`` (workloads with fractional weights): grids report and measure it.
+    exact_value: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -390,7 +393,8 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     if len(labels):
         pos = np.searchsorted(labels_sorted, labels)
         np.add.at(hh_grid, pos, hh)
-        np.add.at(value_grid, pos, np.asarray(task.value, dtype=np.float64))
+        exact = task.value if task.exact_value is None else task.exact_value
+        np.add.at(value_grid, pos, np.asarray(exact, dtype=np.float64))
     area = shapely.area(polys.geometry.to_numpy())
     perimeter = shapely.length(polys.geometry.to_numpy())
     pp = np.where(perimeter > 0, 4 * np.pi * area / np.maximum(perimeter, 1e-9) ** 2, 0.0)
@@ -411,7 +415,12 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     )
     if result is not None and instance is not None:
         quality = partition_quality(
-            instance, labels, config, grid_area=area, grid_perimeter=perimeter
+            instance,
+            labels,
+            config,
+            grid_area=area,
+            grid_perimeter=perimeter,
+            unit_value=task.exact_value,
         )
         if config.area_weight:  # the balanced value includes the land-area term
             value = np.asarray(quality.value, dtype=np.float64)
@@ -566,11 +575,15 @@ def partition_inputs(
     communities = inputs.communities
     buildings = inputs.metric("buildings")
     inside = buildings[buildings["community_id"].notna()].copy()
+    exact = None
     if config.balance_on == "workload":
-        value = np.round(workload(inside, weights)).astype(np.int64)
+        # the solver balances whole numbers; grids report and measure the exact workload
+        exact = workload(inside, weights).astype(np.float64)
+        value = np.round(exact).astype(np.int64)
     else:
         value = inside["households"].to_numpy(np.int64)
     inside["_value"] = value
+    inside["_exact"] = value if exact is None else exact
     streets = inputs.metric("streets") if inputs.streets is not None else None
     if streets is not None and isinstance(barriers, str) and barriers == "none":
         streets = streets.assign(highway=None, barrier=False)
@@ -590,8 +603,14 @@ def partition_inputs(
     groups = dict(tuple(inside.groupby("community_id", sort=False)))
     tasks = []
     for cid, geom in zip(comm_m["community_id"].astype(str), comm_m.geometry, strict=True):
-        mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value"]).reset_index(drop=True)
+        mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])
+        mine = mine.reset_index(drop=True)
         val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)
+        exact_val = (
+            groups[cid]["_exact"].to_numpy(np.float64)
+            if cid in groups and exact is not None
+            else None
+        )
         prev_assign = prev_grids = None
         if previous is not None:
             ids = mine["building_id"].astype(str)
@@ -612,6 +631,7 @@ def partition_inputs(
                 previous_assignment=prev_assign,
                 previous_grids=prev_grids,
                 config=config,
+                exact_value=exact_val,
             )
         )
     plans = _run_ordered(

@@ -55,7 +55,7 @@ class PartitionQuality:
     """
 
     labels: IntArray
-    value: IntArray
+    value: IntArray | FloatArray  # float for exact fractional workloads (``unit_value``)
     households: IntArray
     deviation: FloatArray
     in_band: npt.NDArray[np.bool_]
@@ -128,6 +128,7 @@ def partition_quality(
     grid_area: npt.ArrayLike | None = None,
     grid_perimeter: npt.ArrayLike | None = None,
     unit_perimeter: npt.ArrayLike | None = None,
+    unit_value: npt.ArrayLike | None = None,
 ) -> PartitionQuality:
     """Quality measures of ``labels``.
 
@@ -143,13 +144,21 @@ def partition_quality(
         Per grid (aligned with the sorted distinct labels), metres, from polygons.
     unit_perimeter
         Per unit cell perimeter (used when grid polygons are not given).
+    unit_value
+        The exact value per unit in place of ``instance.value`` (a workload with
+        fractional weights, which the solver balances rounded per building): the
+        band measures then use the exact grid totals.
     """
     lab = np.asarray(labels, dtype=np.int64)
     uniq, g = np.unique(lab, return_inverse=True)
     k = len(uniq)
-    value = np.rint(
-        np.bincount(g, weights=balance_value(instance, config).astype(np.float64), minlength=k)
-    ).astype(np.int64)
+    base = balance_value(instance, config).astype(np.float64)
+    value: npt.NDArray[np.int64] | npt.NDArray[np.float64]
+    if unit_value is None:
+        value = np.rint(np.bincount(g, weights=base, minlength=k)).astype(np.int64)
+    else:
+        base += np.asarray(unit_value, dtype=np.float64) - np.asarray(instance.value, np.float64)
+        value = np.round(np.bincount(g, weights=base, minlength=k), 6)
     hh_unit = np.asarray(instance.households, dtype=np.float64)
     hh = np.rint(np.bincount(g, weights=hh_unit, minlength=k)).astype(np.int64)
     skip = excluded_grids(instance, lab, config)
