@@ -15,7 +15,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +36,7 @@ __all__ = [
     "Band",
     "CoverageData",
     "PlanData",
+    "check_same_plan",
     "display_geometries",
     "feature_collection",
     "load_coverage",
@@ -93,13 +94,23 @@ class PlanData:
 
 @dataclass(frozen=True)
 class CoverageData:
-    """A coverage file read for drawing (WGS84); absent layers are ``None``."""
+    """A coverage file read for drawing (WGS84); absent layers are ``None``.
+
+    ``meta`` is its ``coverage_meta`` table (empty when the file has none).
+    """
 
     path: Path
     summary: pd.DataFrame | None
     isochrones: gpd.GeoDataFrame | None
     gaps: gpd.GeoDataFrame | None
     facilities: gpd.GeoDataFrame | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plan_id(self) -> str | None:
+        """The ``plan_id`` of the plan the coverage was computed for, when recorded."""
+        value = self.meta.get("plan_id")
+        return None if value is None else str(value)
 
 
 def _layers(path: Path, problems: list[Problem]) -> set[str]:
@@ -234,11 +245,39 @@ def _workers(path: Path, problems: list[Problem]) -> pd.DataFrame | None:
     return frame
 
 
+#: The table of metadata ``gridder coverage`` writes into a coverage file.
+COVERAGE_META: Final = "coverage_meta"
+
+
 def load_coverage(path: str | Path) -> CoverageData:
-    """Read a coverage GeoPackage (CONTRACT §4); each drawn layer is optional."""
+    """Read a coverage GeoPackage (CONTRACT §4).
+
+    The ``summary`` layer (households within reach, shown in popups and tables) is
+    required; ``isochrones``, ``gaps`` and ``facilities`` are drawn when present.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or unreadable, is not a coverage file (no ``summary``
+        layer, e.g. a plan file), or a layer lacks a column.
+    """
     path = Path(path)
     problems: list[Problem] = []
     layers = _layers(path, problems)
+    if layers and "summary" not in layers:
+        hint = (
+            " — it looks like a plan file"
+            if {"grids", "assignments"} <= layers
+            else f" (its layers: {', '.join(sorted(layers))})"
+        )
+        problems.append(
+            Problem(
+                str(path),
+                "",
+                "has no 'summary' layer: not a coverage file"
+                f"{hint}; write one with gridder coverage --plan PLAN ... --out COVERAGE.gpkg",
+            )
+        )
     if problems:
         raise InputError(problems)
     summary = isochrones = gaps = facilities = None
@@ -256,13 +295,41 @@ def load_coverage(path: str | Path) -> CoverageData:
         gaps = _read(path, "gaps", ("facility_type", "minutes", "households"), problems)
     if "facilities" in layers:
         facilities = _read(path, "facilities", ("facility_id", "type"), problems)
+    meta: dict[str, Any] = {}
+    if COVERAGE_META in layers:
+        try:
+            meta = read_meta(path, layer=COVERAGE_META)
+        except Exception as exc:  # a hand-made table: bad JSON, missing key/value columns
+            problems.append(Problem(f"{path}:{COVERAGE_META}", "", f"cannot be read ({exc})"))
     if problems:
         raise InputError(problems)
     if summary is not None:
         summary["scope_id"] = summary["scope_id"].astype(str)
     if facilities is not None:
         facilities = facilities.set_geometry(facilities.geometry.representative_point())
-    return CoverageData(path, summary, isochrones, gaps, facilities)
+    return CoverageData(path, summary, isochrones, gaps, facilities, meta)
+
+
+def check_same_plan(plan: PlanData, coverage: CoverageData) -> None:
+    """Check that a coverage file was computed for this plan (same ``plan_id``).
+
+    Files that record no ``plan_id`` (hand-made ones) are not compared.
+
+    Raises
+    ------
+    InputError
+        Naming the coverage file and both plan ids.
+    """
+    plan_id = plan.meta.get("plan_id")
+    if plan_id is None or coverage.plan_id is None or str(plan_id) == coverage.plan_id:
+        return
+    raise InputError.single(
+        str(coverage.path),
+        "",
+        f"was computed for plan {coverage.plan_id!r}, not for plan {str(plan_id)!r} "
+        f"({plan.path}), so its shares are another plan's; give the coverage file made "
+        f"for {str(plan_id)!r}, or make one with gridder coverage --plan {plan.path}",
+    )
 
 
 def load_sites(path: str | Path) -> gpd.GeoDataFrame:

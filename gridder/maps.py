@@ -42,10 +42,10 @@ import numpy as np
 import shapely
 from branca.element import Figure
 
-from gridder.errors import InputError
+from gridder.errors import InputError, Problem
 from gridder.io.write import atomic_path
 from gridder.mapassets import write_assets
-from gridder.mapdata import load_coverage, load_plan, load_sites
+from gridder.mapdata import check_same_plan, load_coverage, load_plan, load_sites
 from gridder.maplayers import (
     Raw,
     add_areas,
@@ -238,6 +238,30 @@ def _community_page(scene: Scene, cid: str, out_dir: Path) -> Path:
     return _write_page(figure, out_dir / scene.pages[cid])
 
 
+def _option_problems(out_dir: str | Path, lang: str) -> list[Problem]:
+    """Problems with the options, found before any file is read or written."""
+    problems: list[Problem] = []
+    if lang not in LABELS:
+        problems.append(Problem("--lang", lang, "expected zh or en"))
+    out = Path(out_dir)
+    for folder in (out, *out.parents):
+        if not folder.exists():
+            continue
+        if folder == out and not folder.is_dir():
+            problems.append(
+                Problem(
+                    "--out",
+                    str(out_dir),
+                    "names an existing file; maps are written into a folder "
+                    "(give a folder name, such as maps)",
+                )
+            )
+        elif not folder.is_dir():
+            problems.append(Problem("--out", str(out_dir), f"{folder} is a file, not a folder"))
+        break
+    return problems
+
+
 def write_maps(
     plan: str | Path,
     *,
@@ -278,16 +302,22 @@ def write_maps(
     Raises
     ------
     InputError
-        When a file is missing or lacks a layer or column, or an option is unknown.
+        When a file is missing or lacks a layer or column, the coverage file is not
+        one or was computed for another plan, ``out_dir`` is an existing file, or an
+        option is unknown.
     """
-    if lang not in LABELS:
-        raise InputError.single("--lang", lang, "expected zh or en")
+    problems = _option_problems(out_dir, lang)
+    if problems:
+        raise InputError(problems)
     labels = LABELS[lang]
     basemap = parse_tiles(tiles, labels)
     plan_data = load_plan(plan)
+    coverage_data = load_coverage(coverage) if coverage is not None else None
+    if coverage_data is not None:
+        check_same_plan(plan_data, coverage_data)
     scene = build_scene(
         plan_data,
-        coverage=load_coverage(coverage) if coverage is not None else None,
+        coverage=coverage_data,
         sites=load_sites(sites) if sites is not None else None,
         compare=load_plan(compare) if compare is not None else None,
         tiles=basemap,

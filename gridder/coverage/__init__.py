@@ -8,7 +8,12 @@ Examples
 """
 
 from gridder.coverage.access import NearestFacility, nearest_facility, pairwise_within
-from gridder.coverage.compute import CoverageResult, compute_coverage, thresholds_for
+from gridder.coverage.compute import (
+    CoverageResult,
+    check_thresholds,
+    compute_coverage,
+    thresholds_for,
+)
 from gridder.coverage.gaps import building_cells, gap_polygons, gaps
 from gridder.coverage.isochrones import IsochroneBuilder, isochrones
 from gridder.coverage.siting import (
@@ -39,6 +44,7 @@ __all__ = [
     "Solution",
     "Standard",
     "building_cells",
+    "check_thresholds",
     "compliance",
     "compute_coverage",
     "covered_table",

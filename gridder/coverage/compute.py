@@ -27,7 +27,7 @@ from gridder.coverage.summary import summarize
 from gridder.errors import InputError, Problem
 from gridder.graph.streets import WalkNetwork, WalkRules
 
-__all__ = ["CoverageResult", "compute_coverage", "thresholds_for"]
+__all__ = ["CoverageResult", "check_thresholds", "compute_coverage", "thresholds_for"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,47 @@ def thresholds_for(
     return [(m, float(m) * speed_kmh * 1000.0 / 60.0) for m in minutes]
 
 
+def check_thresholds(minutes: Sequence[float], speed_kmh: float) -> None:
+    """Check the walking thresholds and speed: finite numbers above zero.
+
+    Raises
+    ------
+    InputError
+        Naming ``--minutes`` or ``--speed-kmh`` and the value, every problem at once.
+
+    Examples
+    --------
+    >>> check_thresholds([5, 15], 4.5)
+    >>> check_thresholds([5], 0)
+    Traceback (most recent call last):
+    ...
+    gridder.errors.InputError: --speed-kmh: 0: expected a walking speed above 0 km/h, finite
+    """
+    problems: list[Problem] = []
+    if not _positive(speed_kmh):
+        problems.append(
+            Problem("--speed-kmh", f"{speed_kmh}", "expected a walking speed above 0 km/h, finite")
+        )
+    values = list(minutes)
+    if not values:
+        problems.append(Problem("--minutes", "", "expected at least one threshold in minutes"))
+    for m in values:
+        if not _positive(m):
+            problems.append(
+                Problem("--minutes", f"{m}", "expected a number of minutes above 0, finite")
+            )
+    if problems:
+        raise InputError(problems)
+
+
+def _positive(value: float) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number) and number > 0)
+
+
 def _check_inputs(
     streets: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame
 ) -> None:
@@ -178,6 +219,8 @@ def compute_coverage(
         ``gb50180`` catalogue still names each type's ``category`` in ``access``.
     isochrones
         ``buffer`` (buffered reachable streets), ``hull`` (convex preview) or ``none``.
+        Each polygon also holds the access legs of the buildings that reach its
+        facility, so that every building counted as covered lies inside its polygon.
     types
         Facility types to compute (default: every type present).
     rules
@@ -201,9 +244,11 @@ def compute_coverage(
     Raises
     ------
     InputError
-        Bad input: missing columns, CRS mismatch, no facilities (of a requested type),
-        facilities off the network, no walkable street.
+        Bad input: minutes or speed not finite and above zero, missing columns, CRS
+        mismatch, no facilities (of a requested type), facilities off the network, no
+        walkable street.
     """
+    check_thresholds(minutes, speed_kmh)
     _check_inputs(streets, buildings, facilities)
     std = load_standard(standard) if isinstance(standard, str) else standard
     thresholds = thresholds_for(minutes, speed_kmh, std)
@@ -299,6 +344,8 @@ def compute_coverage(
             thresholds=thresholds,
             mode=isochrones,
             buffer_m=buffer_m,
+            buildings=np.asarray(buildings.geometry.values, dtype=object),
+            building_anchors=b_anchor,
             progress=progress,
         )
     t = step("isochrones", t)

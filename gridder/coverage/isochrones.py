@@ -6,6 +6,16 @@ exact remaining distance, the facility's own edge around its snapped position an
 access leg. ``hull`` is a quick preview: the convex hull of the reached nodes and cut
 points.
 
+Buildings' own walks count too. A building's distance includes its access leg (the
+straight walk from the building to its street), so a building set back farther than the
+buffer would count as reached yet lie outside the polygon (up to 165 m outside on the
+Nanjing extract). Given the buildings and their snaps, each polygon therefore also takes
+in, buffered like the streets, the access legs of the buildings that reach its facility
+within the distance and stand farther than 90% of the buffer from their street (nearer
+ones are inside the street buffer already, whatever the buffer's rounding): every
+building counted as reached lies inside its facility's polygon. This costs about 10% on
+a dense OSM network, twice the time where only main streets are mapped.
+
 Speed: a dense OpenStreetMap network has edges of a few metres, so one 15-minute
 isochrone is the union of thousands of overlapping buffers, and a union of that many
 polygons is what costs. :class:`IsochroneBuilder` therefore keeps a quadtree of the
@@ -90,6 +100,49 @@ class _EdgeQuadtree:
         lo = np.searchsorted(self.codes, keys << shift, side="left")
         hi = np.searchsorted(self.codes, (keys + np.uint64(1)) << shift, side="left")
         return lo.astype(np.int64), hi.astype(np.int64)
+
+
+class _Legs:
+    """Buildings set back from their street: their snaps, and their access legs as lines.
+
+    Only the snapped buildings whose access leg exceeds ``min_leg`` are kept: the others
+    lie inside the buffer of the street piece that reaches them.
+    """
+
+    def __init__(
+        self, network: WalkNetwork, anchors: Anchors, points: GeomArray, *, min_leg: float
+    ) -> None:
+        keep = np.flatnonzero(anchors.snapped & (anchors.leg > min_leg))
+        e = anchors.edge[keep]
+        self.edge: IntArray = e
+        self.offset: FloatArray = anchors.offset[keep]
+        self.leg: FloatArray = anchors.leg[keep]
+        self.u: IntArray = network.edge_u[e]
+        self.v: IntArray = network.edge_v[e]
+        self.to_u: FloatArray = self.offset + self.leg
+        self.to_v: FloatArray = np.maximum(network.edge_length[e] - self.offset, 0.0) + self.leg
+        pts = np.asarray(points, dtype=object)[keep]
+        if len(pts) and (shapely.get_type_id(pts) != 0).any():
+            pts = shapely.centroid(pts)
+        snapped = shapely.line_interpolate_point(network.edge_geometry[e], self.offset)
+        self.lines: GeomArray = np.asarray(
+            shapely.linestrings(
+                np.stack([shapely.get_coordinates(pts), shapely.get_coordinates(snapped)], axis=1)
+            )
+            if len(pts)
+            else np.zeros(0, dtype=object),
+            dtype=object,
+        )
+
+    def dist(self, node_dist: FloatArray, anchor: Anchors) -> FloatArray:
+        """Network metres from one facility (its node distances and snap) to each building."""
+        d = np.minimum(node_dist[self.u] + self.to_u, node_dist[self.v] + self.to_v)
+        e = int(anchor.edge[0])
+        same = self.edge == e
+        if e >= 0 and same.any():
+            direct = np.abs(self.offset[same] - anchor.offset[0]) + self.leg[same] + anchor.leg[0]
+            d[same] = np.minimum(d[same], direct)
+        return np.asarray(d, dtype=np.float64)
 
 
 class IsochroneBuilder:
@@ -239,6 +292,7 @@ class IsochroneBuilder:
         anchor: Anchors,
         point: Any,
         mode: Literal["buffer", "hull"] = "buffer",
+        legs: GeomArray | None = None,
     ) -> Any:
         """Build the isochrone of one facility from its node distances.
 
@@ -254,6 +308,9 @@ class IsochroneBuilder:
             The facility's point.
         mode
             ``buffer`` or ``hull``.
+        legs
+            Access legs (building → street lines) of buildings reached within ``limit``,
+            taken into the polygon (buffered, or as hull points).
         """
         net = self.network
         full, pe, ps, pend = self.reach(node_dist, limit)
@@ -270,6 +327,8 @@ class IsochroneBuilder:
             snapped = shapely.line_interpolate_point(net.edge_geometry[e], off)
             leg_line = shapely.LineString([point, snapped])
             extra.append(leg_line if rest >= 0 else shapely.line_interpolate_point(leg_line, limit))
+        if legs is not None and len(legs):
+            extra.extend(legs.tolist())
         if mode == "hull":
             nodes = np.flatnonzero(node_dist[: net.n_nodes] <= limit)
             coords = np.vstack(
@@ -306,6 +365,8 @@ def isochrones(
     buffer_m: float = 30.0,
     quad_segs: int = 2,
     graph: sparse.csr_matrix | None = None,
+    buildings: GeomArray | None = None,
+    building_anchors: Anchors | None = None,
     progress: Progress | None = None,
 ) -> gpd.GeoDataFrame:
     """Build isochrone polygons per facility and threshold.
@@ -330,6 +391,10 @@ def isochrones(
         Buffer resolution.
     graph
         ``network.with_virtual_nodes(anchors)``, when already built.
+    buildings, building_anchors
+        The buildings (points, or polygons: their centroid) and their snaps: each
+        polygon then also holds every building that reaches its facility within the
+        distance, however far the building stands from its street.
     progress
         Called as ``progress("isochrones", done, total)``.
 
@@ -342,6 +407,11 @@ def isochrones(
     if graph is None:
         graph = network.with_virtual_nodes(anchors)
     builder = IsochroneBuilder(network, buffer_m=buffer_m, quad_segs=quad_segs)
+    walks = (
+        _Legs(network, building_anchors, buildings, min_leg=0.9 * buffer_m)
+        if buildings is not None and building_anchors is not None
+        else None
+    )
     limit = max(d for _, d in thresholds)
     rows: list[tuple[Any, Any, float, float]] = []
     geoms: list[Any] = []
@@ -349,10 +419,14 @@ def isochrones(
     for done, kk in enumerate(snapped):
         k = int(kk)
         node_dist = csgraph.dijkstra(graph, directed=True, indices=network.n_nodes + k, limit=limit)
+        anchor = anchors.take([k])
+        walked = walks.dist(node_dist, anchor) if walks is not None else np.zeros(0)
         for minutes, dist_m in thresholds:
+            # a hair of slack: the access layer's distances come from another Dijkstra
+            legs = walks.lines[walked <= dist_m + 1e-6] if walks is not None else None
             geoms.append(
                 builder.polygon(
-                    node_dist, dist_m, anchor=anchors.take([k]), point=points[k], mode=mode
+                    node_dist, dist_m, anchor=anchor, point=points[k], mode=mode, legs=legs
                 )
             )
             rows.append((facility_ids[k], facility_types[k], minutes, float(dist_m)))

@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 
 from gridder.coverage.summary import covered_table
-from gridder.errors import InputError
+from gridder.errors import InputError, Problem
 
 __all__ = [
     "Category",
@@ -202,7 +202,8 @@ def load_standard(name_or_path: str | os.PathLike[str] = "gb50180") -> Standard:
     Raises
     ------
     InputError
-        The file is missing or malformed.
+        The file is missing, is not valid YAML/JSON, or lacks or misspells a key: each
+        problem names the file, the entry and the key.
     """
     text_name = str(name_or_path)
     path = Path(text_name)
@@ -217,47 +218,152 @@ def load_standard(name_or_path: str | os.PathLike[str] = "gb50180") -> Standard:
             )
     except (FileNotFoundError, OSError) as exc:
         raise InputError.single(text_name, "", f"no such life-circle standard ({exc})") from exc
-    try:
-        data = json.loads(raw) if source.endswith(".json") else yaml.safe_load(raw)
-        levels = tuple(
-            sorted(
-                (
+    except UnicodeDecodeError as exc:
+        raise InputError.single(text_name, "", "is not a UTF-8 text file") from exc
+    if source.endswith(".json"):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError.single(
+                source, f"line {exc.lineno}", f"is not valid JSON ({exc.msg})"
+            ) from exc
+    else:
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark is not None else ""
+            what = getattr(exc, "problem", None) or str(exc)
+            raise InputError.single(source, where, f"is not valid YAML ({what})") from exc
+    return _parse_catalogue(data, source=source, name=text_name)
+
+
+def _parse_catalogue(data: Any, *, source: str, name: str) -> Standard:
+    """Build a :class:`Standard` from a parsed catalogue, naming every bad or missing key."""
+    problems: list[Problem] = []
+    if not isinstance(data, Mapping):
+        raise InputError.single(
+            source,
+            "",
+            "expected a life-circle catalogue: a mapping with the keys 'levels' and "
+            f"'categories', got {type(data).__name__}",
+        )
+    levels: list[Level] = []
+    raw_levels = data.get("levels")
+    if raw_levels is None:
+        problems.append(
+            Problem(source, "", "missing key 'levels' (a list of {level, distance_m} entries)")
+        )
+    elif not isinstance(raw_levels, list) or not raw_levels:
+        problems.append(Problem(source, "levels", "expected a non-empty list of levels"))
+    else:
+        for i, lv in enumerate(raw_levels):
+            where = f"levels, entry {i + 1}"
+            if not isinstance(lv, Mapping):
+                problems.append(Problem(source, where, "expected a mapping {level, distance_m}"))
+                continue
+            minutes = _key(lv, "level", source, where, problems, whole=True)
+            dist = _key(lv, "distance_m", source, where, problems)
+            if minutes is not None and dist is not None:
+                levels.append(
                     Level(
-                        level=int(lv["level"]),
-                        distance_m=float(lv["distance_m"]),
+                        level=int(minutes),
+                        distance_m=dist,
                         source=str(lv.get("source", "assumed")),
                         name_zh=str(lv.get("name_zh", "")),
                         name_en=str(lv.get("name_en", "")),
                     )
-                    for lv in data["levels"]
-                ),
-                key=lambda lv: lv.level,
-            )
-        )
-        cats = {
-            str(key): Category(
+                )
+    seen = [lv.level for lv in levels]
+    problems += [
+        Problem(source, "levels", f"level {m} given more than once")
+        for m in sorted({m for m in seen if seen.count(m) > 1})
+    ]
+    cats: dict[str, Category] = {}
+    raw_cats = data.get("categories")
+    if raw_cats is None:
+        problems.append(Problem(source, "", "missing key 'categories' (category key → entry)"))
+    elif not isinstance(raw_cats, Mapping):
+        problems.append(Problem(source, "categories", "expected a mapping: category key → entry"))
+    else:
+        for key, c in raw_cats.items():
+            where = f"categories, {key}"
+            if not isinstance(c, Mapping):
+                problems.append(Problem(source, where, "expected a mapping with at least 'level'"))
+                continue
+            minutes = _key(c, "level", source, where, problems, whole=True)
+            if minutes is None:
+                continue
+            cats[str(key)] = Category(
                 key=str(key),
                 zh=str(c.get("zh", key)),
                 en=str(c.get("en", key)),
-                level=int(c["level"]),
+                level=int(minutes),
                 source=str(c.get("source", "assumed")),
-                osm=tuple(str(t) for t in c.get("osm") or ()),
-                types=tuple(str(t) for t in c.get("types") or ()),
+                osm=_strings(c.get("osm")),
+                types=_strings(c.get("types")),
             )
-            for key, c in data["categories"].items()
-        }
-    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as exc:
-        raise InputError.single(source, "", f"malformed life-circle catalogue: {exc!r}") from exc
+    share = data.get("missing_if_share_below", 0.5)
+    if not (_number(share) is not None and 0.0 <= float(share) <= 1.0):
+        problems.append(
+            Problem(
+                source, "missing_if_share_below", f"expected a share from 0 to 1, got {share!r}"
+            )
+        )
+    if problems:
+        raise InputError(problems)
     known = {lv.level for lv in levels}
     bad = [c.key for c in cats.values() if c.level not in known]
     if bad:
         raise InputError.single(source, ", ".join(bad), f"category level not in {sorted(known)}")
     return Standard(
-        name=str(data.get("name", text_name)),
-        levels=levels,
+        name=str(data.get("name", name)),
+        levels=tuple(sorted(levels, key=lambda lv: lv.level)),
         categories=cats,
-        missing_if_share_below=float(data.get("missing_if_share_below", 0.5)),
+        missing_if_share_below=float(share),
     )
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (booleans and text are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None
+
+
+def _key(
+    entry: Mapping[str, Any],
+    key: str,
+    source: str,
+    where: str,
+    problems: list[Problem],
+    *,
+    whole: bool = False,
+) -> float | None:
+    """A positive number under ``key`` (a whole one with ``whole``), or a problem noted."""
+    if key not in entry:
+        problems.append(Problem(source, where, f"missing key '{key}'"))
+        return None
+    number = _number(entry[key])
+    if number is None or number <= 0 or (whole and number != int(number)):
+        kind = "a whole number of minutes" if whole else "a number of metres"
+        problems.append(
+            Problem(source, where, f"'{key}' must be {kind} above 0, got {entry[key]!r}")
+        )
+        return None
+    return number
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings (or one string) as a tuple; nothing for ``None``."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(t) for t in value)
+    return (str(value),)
 
 
 def compliance(

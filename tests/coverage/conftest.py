@@ -129,3 +129,23 @@ def synth() -> SimpleNamespace:
         reference_graph=reference_graph,
         crs=CRS,
     )
+
+
+def outside_own_polygon(result):
+    """Per (type, minutes): covered buildings, metres each lies outside its facility's polygon."""
+    access = result.access
+    iso = result.isochrones.set_index(["facility_id", "minutes"]).geometry
+    out = {}
+    for (ftype, minutes), group in result.isochrones.groupby(["facility_type", "minutes"]):
+        limit = float(group["distance_m"].iloc[0])
+        rows = access[(access["facility_type"] == ftype) & (access["dist_m"] <= limit)]
+        keys = [(fid, minutes) for fid in rows["nearest_facility_id"]]
+        polys = iso.loc[keys].to_numpy()
+        out[(ftype, minutes)] = (len(rows), shapely.distance(rows.geometry.values, polys))
+    return out
+
+
+@pytest.fixture
+def polygon_gaps():
+    """:func:`outside_own_polygon`, for tests."""
+    return outside_own_polygon

