@@ -439,25 +439,11 @@ def reduce_instance(
     pe_arr = np.array(pe, dtype=np.int64).reshape(-1, 2)
     npc, piece = components(ns, pe_arr)
     ptot = np.bincount(piece, weights=sval, minlength=npc) if ns else np.zeros(0)
-    ppairs = []
-    pw = []
-    for i in range(ns):
-        for j, c, _, lk in neighbours[i]:
-            if lk and j > i and piece[i] != piece[j]:
-                ppairs.append((piece[i], piece[j]))
-                pw.append(c + 1e-3)
-    piece = (
-        _merge_small(
-            npc, ptot, np.array(ppairs, dtype=np.int64).reshape(-1, 2), np.array(pw), config.min
-        )[piece]
-        if ns
-        else piece
-    )
-    frozen: set[int] = set()
+    # --keep-compounds: a connected part of one compound whose total lies in the band
+    # stays whole, and no small piece is merged into it (it would mix compounds)
+    whole: set[int] = set()
     if config.keep_compounds and ns:
-        npc2 = int(piece.max()) + 1
-        ptot = np.bincount(piece, weights=sval, minlength=npc2)
-        for p in range(npc2):
+        for p in range(npc):
             ids = np.flatnonzero(piece == p)
             comps = {c for i in ids.tolist() for c in classes[i]}
             hostc = set(hostcomp[ids].tolist())
@@ -467,7 +453,23 @@ def reduce_instance(
                 and len(comps - {-1}) == 1
                 and config.in_band(ptot[p])
             ):
-                frozen.add(p)
+                whole.add(p)
+    ppairs = []
+    pw = []
+    for i in range(ns):
+        for j, c, _, lk in neighbours[i]:
+            if lk and j > i and piece[i] != piece[j] and not {piece[i], piece[j]} & whole:
+                ppairs.append((piece[i], piece[j]))
+                pw.append(c + 1e-3)
+    merged = (
+        _merge_small(
+            npc, ptot, np.array(ppairs, dtype=np.int64).reshape(-1, 2), np.array(pw), config.min
+        )
+        if ns
+        else np.zeros(0, dtype=np.int64)
+    )
+    piece = merged[piece] if ns else piece
+    frozen: set[int] = {int(merged[p]) for p in whole}
 
     # value-less free regions with no way into a grid of their own: join a fixed unit
     attach: dict[int, int] = {}

@@ -234,3 +234,26 @@ def test_zones_are_joined_to_the_longest_barrier_first_then_to_every_neighbour()
     assert joined == 1
     assert {(col[a], col[b]) for a, b in e[relax]} == {(1, 2), (3, 4)}
     assert relax.sum() == 3
+
+
+def test_keep_compounds_merges_no_small_neighbour_into_a_fitting_compound() -> None:
+    """A tiny compound beside a fitting one is not merged into it: the fitting one stays whole."""
+    from gridder.partition.reduce import reduce_instance
+
+    values = [120, 120, 20, 100, 100, 100, 100, 50, 100, 100]
+    xy = np.array([[20.0 * (u % 5), 20.0 * (u // 5)] for u in range(10)])
+    edges = [(u, u + 1) for u in range(10) if u % 5 < 4] + [(u, u + 5) for u in range(5)]
+    compound = [0, 0, 1, -1, -1, -1, -1, -1, -1, -1]
+    soft = [compound[a] != compound[b] for a, b in sorted(edges)]
+    # the tiny compound reaches the low-rise buildings only across a major street
+    hard = [(a, b) in {(2, 3), (2, 7)} for a, b in sorted(edges)]
+    inst = make_instance(values, xy, edges, compound=compound, soft=soft, hard=hard)
+    cfg = FAST.with_(keep_compounds=True)
+    red = reduce_instance(inst, cfg, free=np.ones(10, dtype=bool))
+    piece_of_a = {int(red.piece[red.unit_super[u]]) for u in (0, 1)}
+    assert len(piece_of_a) == 1
+    assert piece_of_a <= red.frozen_piece
+    res = GridPartitioner(inst, cfg).solve()
+    assert_valid(inst, res, cfg)
+    assert res.labels[0] == res.labels[1]
+    assert set(np.flatnonzero(res.labels == res.labels[0]).tolist()) == {0, 1}
