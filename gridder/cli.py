@@ -338,23 +338,26 @@ def _floats(text: str, option: str) -> list[float]:
         values = [float(t) for t in text.split(",") if t.strip()]
     except ValueError as exc:
         raise InputError.single(option, text, "expected numbers separated by commas") from exc
-    if not values or min(values) <= 0:
-        raise InputError.single(option, text, "expected positive numbers")
+    if not values or min(values) <= 0 or not all(math.isfinite(v) for v in values):
+        raise InputError.single(option, text, "expected positive finite numbers")
     return values
 
 
 def _cmd_coverage(args: argparse.Namespace) -> int:
+    from gridder.coverage import check_thresholds
     from gridder.io.columns import parse_column_mapping
     from gridder.progress import progress_bar
     from gridder.servicejobs import coverage_job
 
+    minutes = _floats(args.minutes, "--minutes")
+    check_thresholds(minutes, args.speed_kmh)  # before any file is read
     with progress_bar("coverage", enabled=not args.quiet) as bar:
         path, meta = coverage_job(
             plan=args.plan,
             streets=args.streets,
             facilities=args.facilities,
             out=args.out,
-            minutes=_floats(args.minutes, "--minutes"),
+            minutes=minutes,
             speed_kmh=args.speed_kmh,
             standard=args.standard,
             isochrones=args.isochrones,
