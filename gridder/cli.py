@@ -150,6 +150,18 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _port(text: str) -> int:
+    """An ``argparse`` type: a TCP port number (a bad one is a usage error, exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        msg = f"expected a port number 1-65535, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -165,6 +177,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         return 1
     plan, coverage, maps = args.plan, args.coverage, args.maps
+    if args.plans is not None and not Path(args.plans).is_dir():
+        log.warning("%s does not exist: serving an empty plan store there", args.plans)
     if args.demo:  # a demo folder brings its own plan, coverage and maps
         demo = Path(args.demo)
         if plan is None and args.plans is None and (demo / "plan.gpkg").exists():
@@ -643,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-limit", type=int, help="most points in one POST /v1/locate (default 100000)"
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535")
     serve.set_defaults(handler=_cmd_serve)
     return parser
 

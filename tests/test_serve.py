@@ -84,3 +84,23 @@ def test_busy_port_is_a_clear_message(demo_dir: Path) -> None:
     assert proc.returncode == 1
     assert f"port {port}" in proc.stderr and "busy" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_port_and_missing_files_exit_2(demo_dir: Path, tmp_path: Path) -> None:
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gridder", "serve", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    bad_port = serve("--demo", str(demo_dir), "--port", "99999")
+    assert bad_port.returncode == 2 and "port number 1-65535" in bad_port.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    missing = serve("--plan", str(tmp_path / "nope.gpkg"), "--port", str(free))
+    assert missing.returncode == 2 and "no such plan file" in missing.stderr
+    assert "Traceback" not in bad_port.stderr + missing.stderr
