@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -367,10 +367,10 @@ class GridPartitioner:
         # a grid that straddles a barrier in the given plan may keep doing so (the first
         # plan joined zones there): without it its halves would be torn apart
         e = np.asarray(self.instance.edges, dtype=np.int64).reshape(-1, 2)
-        hard = np.asarray(self.instance.edge_hard, dtype=bool)
+        hard = np.asarray(self._repair_instance.edge_hard, dtype=bool)  # zones joined: fewer
         kept = hard & (lab[e[:, 0]] == lab[e[:, 1]]) & (lab[e[:, 0]] >= 0) if len(e) else hard
         if kept.any():
-            self._repair_instance = replace(self.instance, edge_hard=hard & ~kept)
+            self._repair_instance = replace(self._repair_instance, edge_hard=hard & ~kept)
             self._kept_crossings = int(kept.sum())
         red = reduce_instance(self._repair_instance, self.config, free=self.free)
         host = [int(m[np.argmax(self.value[m])]) for m in red.members]
@@ -394,7 +394,32 @@ class GridPartitioner:
         if split_oversized(plan, seed=self.seed):
             focus = None
         self._improve(plan, focus=None if focus is None else set(focus))
-        return self._result(red, plan, t0)
+        result = self._result(red, plan, t0)
+        if focus is not None or self._relaxed_pairs:
+            return result
+        # as a fresh solve does: zones that cannot reach the band alone may join across a
+        # barrier (a re-plan whose data changed may need a join the first plan did not)
+        start = np.asarray(labels, dtype=np.int64)
+        prev = None if previous is None else np.asarray(previous, dtype=np.int64)
+        return self._across_barriers(
+            result,
+            t0,
+            solve=lambda current, pairs: self._improve_relaxed(current, pairs, start, prev),
+        )
+
+    def _improve_relaxed(
+        self,
+        current: PartitionInstance,
+        pairs: int,
+        labels: IntArray,
+        previous: IntArray | None,
+    ) -> PartitionResult:
+        """:meth:`improve` on ``current``, with ``pairs`` zones joined across barriers."""
+        again = GridPartitioner(self.instance, self.config, seed=self.seed)
+        again._relaxed_pairs = pairs
+        again._repair_instance = current
+        again._bounds = self._bounds
+        return again.improve(labels, previous=previous)
 
     def _restart(self, first: PartitionResult, t0: float) -> PartitionResult:
         """Solve again with derived seeds while the plan leaves grids out of band it need not.
@@ -478,7 +503,13 @@ class GridPartitioner:
         zb = self._zone_bound(self.instance, self._labels(red, plan))
         return zb.zones >= 2 and any(zb.per_zone)
 
-    def _across_barriers(self, result: PartitionResult, t0: float) -> PartitionResult:
+    def _across_barriers(
+        self,
+        result: PartitionResult,
+        t0: float,
+        *,
+        solve: Callable[[PartitionInstance, int], PartitionResult] | None = None,
+    ) -> PartitionResult:
         """Solve again with zones that cannot reach the band alone joined across a barrier.
 
         A zone (cut off by major streets, rivers or rail) whose exact zone
@@ -492,8 +523,11 @@ class GridPartitioner:
         this took two of them from 2 grids out of band to 1). A plan is kept
         only when it leaves fewer grids out of band (and :attr:`relaxation` then
         names the joined instance); crossing stays costly
-        (``weights.hard_inside`` per barrier link inside a grid).
+        (``weights.hard_inside`` per barrier link inside a grid). ``solve``
+        solves on a joined instance (default: from scratch; a re-plan improves
+        its start labels there).
         """
+        solve = solve or (lambda current, pairs: self._solve_relaxed(current, pairs, t0))
         config = self.config
         best, zb = result, result.zone_bound
         current = self.instance
@@ -511,7 +545,7 @@ class GridPartitioner:
                 break
             pairs += more
             current = replace(current, edge_hard=np.asarray(current.edge_hard, bool) & ~relax)
-            other = self._solve_relaxed(current, pairs, t0)
+            other = solve(current, pairs)
             if other.out_of_band < best.out_of_band:
                 logger.info(
                     "%s: %d out-of-band grid(s) instead of %d with %d zone(s) joined "

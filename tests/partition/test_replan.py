@@ -117,3 +117,27 @@ def test_replan_keeps_grids_that_straddle_a_joined_barrier() -> None:
     assert again.out_of_band == 0
     assert np.array_equal(again.labels, first.labels)  # nothing moves
     assert any("plan started from" in n for n in again.notes)
+
+
+def test_replan_joins_zones_across_a_barrier_when_the_data_now_need_it() -> None:
+    """Three towers north of a major street grow from 100 to 150 households.
+
+    The first plan needs no join (north 300, south 240). Now the north holds 450: two
+    grids by its total, but its towers group only as 300 + 150 (the exact zone model
+    proves a grid out of band). The re-plan must join the two sides, as a fresh solve
+    does, rather than leave that grid out of band (it did).
+    """
+    before = [0, 0, 0, 100, 100, 0, 100, 0] + [30] * 8
+    after = [0, 0, 0, 150, 150, 0, 150, 0] + [30] * 8
+    cfg = PartitionConfig(time_limit=2)
+    first = GridPartitioner(lattice(4, 4, before, hard_row=1), cfg, seed=3).solve()
+    assert first.out_of_band == 0
+    north = set(first.labels[:8].tolist())
+    assert len(north) == 1 and north.isdisjoint(first.labels[8:].tolist())  # no join yet
+    grown = lattice(4, 4, after, hard_row=1)
+    fresh = GridPartitioner(grown, cfg, seed=3).solve()
+    assert fresh.out_of_band == 0
+    result = replan(grown, cfg, previous=first.labels, seed=3)
+    assert check_partition(grown, result.labels, cfg).ok
+    assert result.out_of_band == 0
+    assert any("joined across the barrier" in note for note in result.notes)
