@@ -263,5 +263,15 @@ def _check_numbers(
         negative = values < 0
         for i in np.flatnonzero(negative.fillna(False).to_numpy()):
             problems.append(Problem(source, names[i], f"negative {col}: {values.iloc[i]:g}"))
+        fractional = np.flatnonzero((values.notna() & (values != values.round())).to_numpy())
+        if col == "households" and len(fractional):
+            i = int(fractional[0])
+            log.warning(
+                "%s: %d building(s) hold a fractional household count (%s: %g); rounded",
+                source,
+                len(fractional),
+                names[i],
+                values.iloc[i],
+            )
         frame[col] = values.astype(float)
     return problems

@@ -202,3 +202,14 @@ def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "negative households" in proc.stderr
+
+
+def test_fractional_households_are_rounded_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = ["B1,12.5,118.782,32.042", "B2,80,118.785,32.045"]
+    frame = read_valid(buildings_csv(tmp_path, rows), "buildings")
+    assert "1 building(s) hold a fractional household count (building_id=B1" in caplog.text
+    inputs = load_inputs(communities=communities(tmp_path), buildings=buildings_csv(tmp_path, rows))
+    assert inputs.buildings["households"].tolist() == [12, 80]
+    assert frame["households"].tolist() == [12.5, 80]
