@@ -384,7 +384,9 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
         previous = task.previous_assignment
     elif task.locked is not None and "grid_id" in task.locked.columns:
         previous = task.locked[["grid_id", "geometry"]]
-    codes = assign_grid_codes(cid, polys, previous, members=members)
+    codes = assign_grid_codes(
+        cid, polys, previous, members=members, fill_gaps=task.previous_assignment is None
+    )
     labels_sorted = np.asarray(polys.index)
     grid_ids = [codes[lab] for lab in labels_sorted]
     hh = b["households"].to_numpy(np.int64)

@@ -494,6 +494,7 @@ def assign_grid_codes(
     *,
     members: pd.Series | None = None,
     min_jaccard: float = 0.5,
+    fill_gaps: bool = False,
 ) -> dict[Hashable, str]:
     """Grid codes ``{community_id}-NNN``: reading order, kept across re-plans.
 
@@ -520,6 +521,10 @@ def assign_grid_codes(
         ``previous``).
     min_jaccard
         Minimum overlap for a grid to keep its code.
+    fill_gaps
+        Number the other grids with the lowest numbers not kept (001, 002, ...
+        around the kept codes) rather than above the highest: for a first plan
+        whose only "previous" grids are locked ones, where no code was retired.
 
     Returns
     -------
@@ -557,8 +562,13 @@ def assign_grid_codes(
             used_new.add(a)
             used_old.add(b)
             codes[labels[a]] = old_codes[b]
+    if fill_gaps:
+        next_number = 1
+    taken = set(codes.values())
     for pos in order:
         if labels[pos] not in codes:
+            while f"{community_id}-{next_number:03d}" in taken:
+                next_number += 1
             codes[labels[pos]] = f"{community_id}-{next_number:03d}"
             next_number += 1
     return codes

@@ -340,6 +340,17 @@ def test_codes_kept_across_a_replan_by_polygons():
     assert len(set(codes.values())) == 10
 
 
+def test_locked_codes_of_a_first_plan_leave_no_gaps():
+    """A first plan locking one grid coded C7-005: the others take 001-004 and 006-009."""
+    grids = three_by_three()
+    locked = gpd.GeoDataFrame({"grid_id": ["C7-005"]}, geometry=[grids.geometry.iloc[8]], crs=CRS)
+    codes = assign_grid_codes("C7", grids, locked, fill_gaps=True)
+    assert codes[grids.index[8]] == "C7-005"
+    assert sorted(codes.values()) == [f"C7-{k:03d}" for k in range(1, 10)]
+    later = assign_grid_codes("C7", grids, locked)  # a re-plan never reuses a retired code
+    assert sorted(later.values())[-1] == "C7-013"
+
+
 def test_codes_kept_across_a_replan_by_members():
     members_old = pd.Series(
         ["C1-001"] * 4 + ["C1-002"] * 4 + ["C1-003"] * 2, index=[f"B{i}" for i in range(10)]
