@@ -400,11 +400,11 @@ class GridPartitioner:
         # as a fresh solve does: zones that cannot reach the band alone may join across a
         # barrier (a re-plan whose data changed may need a join the first plan did not)
         start = np.asarray(labels, dtype=np.int64)
-        prev = None if previous is None else np.asarray(previous, dtype=np.int64)
+        before = None if previous is None else np.asarray(previous, dtype=np.int64)
         return self._across_barriers(
             result,
             t0,
-            solve=lambda current, pairs: self._improve_relaxed(current, pairs, start, prev),
+            solve=lambda current, pairs: self._improve_relaxed(current, pairs, start, before),
         )
 
     def _improve_relaxed(
