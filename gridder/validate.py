@@ -265,13 +265,13 @@ def _check_numbers(
             problems.append(Problem(source, names[i], f"negative {col}: {values.iloc[i]:g}"))
         fractional = np.flatnonzero((values.notna() & (values != values.round())).to_numpy())
         if col == "households" and len(fractional):
-            i = int(fractional[0])
+            first = int(fractional[0])
             log.warning(
                 "%s: %d building(s) hold a fractional household count (%s: %g); rounded",
                 source,
                 len(fractional),
-                names[i],
-                values.iloc[i],
+                names[first],
+                values.iloc[first],
             )
         frame[col] = values.astype(float)
     return problems
