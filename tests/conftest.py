@@ -19,6 +19,19 @@ SHARED_DATA = Path(os.environ.get("GRIDDER_SHARED_DATA", REPO.parent / "shared" 
 _not_run: list[str] = []
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> object:
+    """Undo what a command run in a test did to logging (``-q`` sets the gridder logger
+    to ERROR, which would hide warnings from later tests' ``caplog``)."""
+    import logging
+
+    logger = logging.getLogger("gridder")
+    level, root = logger.level, logging.getLogger().level
+    yield
+    logger.setLevel(level)
+    logging.getLogger().setLevel(root)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("shared_data") is None or SHARED_DATA.is_dir():
         return
