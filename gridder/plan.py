@@ -40,7 +40,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from gridder.errors import InputError, NotFoundError, Problem
-from gridder.io.crs import to_wgs84
+from gridder.io.crs import crs_key, to_wgs84
 from gridder.io.write import read_meta
 from gridder.locator import OUTSIDE, GridLocator
 from gridder.schema import WGS84
@@ -331,7 +331,7 @@ class Plan:
 
     def locate_index(self, lon: float, lat: float, *, crs: str = "wgs84") -> int:
         """Row of the grid holding one point (see :attr:`grid_ids`), or -1 outside."""
-        if crs.lower().replace("-", "").replace("_", "") not in _WGS84_NAMES:
+        if crs_key(crs) not in _WGS84_NAMES:
             x, y = self._convert(lon, lat, crs)
             lon, lat = float(x[0]), float(y[0])
         return self._locator.locate(lon, lat)

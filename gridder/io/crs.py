@@ -13,6 +13,7 @@ zone of the data (:func:`local_metric_crs`), never in degrees.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "CHINESE_CRS_NAMES",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "crs_key",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "in_china",
@@ -154,13 +156,22 @@ def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, F
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
+def crs_key(name: str) -> str:
+    """A coordinate-system name compared loosely (``GCJ-02`` → ``gcj02``).
+
+    Used by the locate paths, which accept ``wgs84``, ``cgcs2000``, ``gcj02``,
+    ``bd09``, ``EPSG:4326`` and ``EPSG:4490`` in any case.
+    """
+    return re.sub(r"[\s_:\-]", "", name.strip().lower())
+
+
 def to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str) -> tuple[FloatArray, FloatArray]:
     """Convert longitude/latitude from ``wgs84``, ``cgcs2000``, ``gcj02`` or ``bd09`` to WGS84.
 
     CGCS2000 (EPSG:4490) and WGS84 agree to a few centimetres, far below any
     precision that matters for grids, so CGCS2000 is passed through unchanged.
     """
-    name = crs.lower().replace("-", "").replace("_", "")
+    name = crs_key(crs)
     if name in {"wgs84", "epsg4326", "cgcs2000", "epsg4490"}:
         return _as_arrays(lon, lat)
     if name == "gcj02":

@@ -110,3 +110,15 @@ def test_unknown_names_refused() -> None:
 )
 def test_local_metric_crs_is_the_utm_zone(lon: float, lat: float, epsg: int) -> None:
     assert crs.local_metric_crs(lon, lat).to_epsg() == epsg
+
+
+def test_to_wgs84_takes_names_in_any_spelling() -> None:
+    lon, lat = 118.78, 32.04
+    for name in ("wgs84", "WGS84", "EPSG:4326", "epsg:4490", "CGCS2000"):
+        assert crs.to_wgs84(lon, lat, name) == (lon, lat)
+    want = crs.gcj02_to_wgs84(lon, lat)
+    for name in ("gcj02", "GCJ-02", "gcj_02"):
+        assert crs.to_wgs84(lon, lat, name) == want
+    assert crs.to_wgs84(lon, lat, "BD09") == crs.bd09_to_wgs84(lon, lat)
+    with pytest.raises(ValueError, match="unknown coordinate system"):
+        crs.to_wgs84(lon, lat, "EPSG:3857")
