@@ -350,6 +350,7 @@ def _move(
         target_path=target_path,
     )
     q_after = plan_quality(plan)
+    plan.meta["quality"] = edited_quality(plan.meta.get("quality"), q_after)
     result = replace(
         result,
         hand_households=hand_hh,
@@ -377,6 +378,41 @@ def _move(
         }
     )
     return result, entry
+
+
+#: ``plan_quality`` keys → the names ``plan_meta.quality`` gives them (CONTRACT §6).
+_QUALITY_KEYS: Final = {
+    "n_grids": "n_grids",
+    "n_counted": "n_counted",
+    "in_band_share": "in_band_share",
+    "out_of_band": "out_of_band",
+    "max_deviation": "max_deviation",
+    "polsby_popper_mean": "mean_polsby_popper",
+    "weighted_distance_m": "weighted_distance_m",
+    "single_compound_share": "single_compound_share",
+    "households": "households",
+    "households_min": "households_min",
+    "households_max": "households_max",
+}
+
+
+def edited_quality(quality: Any, measured: dict[str, Any]) -> dict[str, Any]:
+    """``plan_meta.quality`` after an edit: the measures recomputed from the plan's layers.
+
+    The measures :func:`~gridder.planfile.plan_quality` computes replace the
+    partition's; the others (boundary on streets, the ceiling, solve times)
+    are the partition's and are listed under ``not_recomputed_after_edit``.
+    """
+    out = dict(quality) if isinstance(quality, dict) else {}
+    for key, name in _QUALITY_KEYS.items():
+        if key in measured:
+            out[name] = measured[key]
+    out["recomputed_after_edit"] = True
+    skip = {"recomputed_after_edit", "not_recomputed_after_edit"}
+    out["not_recomputed_after_edit"] = sorted(
+        k for k in out if k not in set(_QUALITY_KEYS.values()) | skip
+    )
+    return out
 
 
 def _write_back(

@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: plan_meta keys an edit, or a workflow step after it, may change (saved for undo).
-META_KEYS: Final = ("locked_grids", "plan_id", "workers", "workers_stale")
+META_KEYS: Final = ("locked_grids", "plan_id", "quality", "workers", "workers_stale")
 #: Layers saved whole in each history entry, restored by undo.
 SNAPSHOT_LAYERS: Final = ("workers",)
 

@@ -226,7 +226,9 @@ def plan_quality(plan: PlanFile) -> dict[str, Any]:
     -------
     dict
         ``n_grids``, ``in_band_share``, ``max_deviation``, ``polsby_popper_mean``,
-        ``weighted_distance_m`` and ``households``.
+        ``weighted_distance_m``, ``households``, ``n_counted``, ``out_of_band``,
+        ``households_min``, ``households_max`` and, when the assignments carry
+        compounds, ``single_compound_share``.
     """
     band = plan.band
     crs = plan.metric_crs()
@@ -250,14 +252,24 @@ def plan_quality(plan: PlanFile) -> dict[str, Any]:
     cy = sums["wy"] / sums["w"].where(sums["w"] > 0, 1.0)
     dist = np.hypot(xy[:, 0] - cx.to_numpy(), xy[:, 1] - cy.to_numpy())
     total_w = float(frame["w"].sum())
-    return {
+    grid_hh = frame.groupby("g")["w"].sum()
+    out = {
         "n_grids": len(grids),
         "in_band_share": float(inb[counted].mean()) if counted.any() else 1.0,
         "max_deviation": float(dev[counted].max()) if counted.any() else 0.0,
         "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
         "weighted_distance_m": float((dist * frame["w"]).sum() / total_w) if total_w else 0.0,
         "households": round(float(hh.sum())),
+        "n_counted": int(counted.sum()),
+        "out_of_band": int((~inb[counted]).sum()),
+        "households_min": round(float(grid_hh.min())) if len(grid_hh) else 0,
+        "households_max": round(float(grid_hh.max())) if len(grid_hh) else 0,
     }
+    if "compound_id" in a.columns:
+        compound = a["compound_id"].fillna("").astype(str)
+        single = compound.groupby(a["grid_id"].to_numpy()).nunique().le(1)
+        out["single_compound_share"] = float(single.mean()) if len(single) else 1.0
+    return out
 
 
 def refresh_grid_stats(
@@ -297,14 +309,14 @@ def refresh_grid_stats(
         counts = mine.groupby("grid_id").size()
         grids.loc[sel, "n_buildings"] = gid.map(counts).fillna(0).astype(int).to_numpy()
     if "area_m2" in grids.columns:
-        grids.loc[sel, "area_m2"] = gid.map(area_m2).to_numpy(dtype=float)
+        grids.loc[sel, "area_m2"] = np.round(gid.map(area_m2).to_numpy(dtype=float), 1)
     band = plan.band
     value = plan.grid_values()
     if "in_band" in grids.columns:
         grids.loc[sel, "in_band"] = [band.in_band(float(value.get(g, 0.0))) for g in gid]
     if "deviation" in grids.columns:
-        grids.loc[sel, "deviation"] = [
-            abs(float(value.get(g, 0.0)) - band.target) / band.target for g in gid
+        grids.loc[sel, "deviation"] = [  # signed, as the partition writes it
+            round((float(value.get(g, 0.0)) - band.target) / band.target, 4) for g in gid
         ]
     if "polsby_popper" in grids.columns:
         metric = grids.loc[sel].to_crs(plan.metric_crs()).geometry.to_numpy()

@@ -337,3 +337,42 @@ def test_barrier_areas_cut_grids_like_barrier_lines(city_files: Path, tmp_path: 
     assert straddling(plain) > 0
     assert straddling(with_river) < straddling(plain)
     assert read_meta(with_river)["parameters"]["barriers_file"].endswith("river.geojson")
+
+
+def test_an_edit_keeps_deviation_signed_and_quality_current(plan: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from gridder.planfile import PlanFile
+
+    edited = tmp_path / "edited.gpkg"
+    shutil.copy(plan, edited)
+    before = PlanFile.read(edited)
+    assignments = before.assignments
+    grids = before.grids.set_index("grid_id")
+    # a building of a grid below the target, moved to a neighbouring grid
+    low = grids[grids["deviation"] < 0].index
+    touching = [
+        (a, b)
+        for a in low
+        for b in grids.index
+        if a != b
+        and grids.loc[a, "community_id"] == grids.loc[b, "community_id"]
+        and grids.loc[a].geometry.touches(grids.loc[b].geometry)
+    ]
+    src, dst = touching[0]
+    members = assignments[assignments["grid_id"] == src].to_crs(32650)
+    dst_poly = before.grids[before.grids["grid_id"] == dst].to_crs(32650).geometry.iloc[0]
+    near = members.geometry.distance(dst_poly).sort_values().index
+    moved = members.loc[near[0], "building_id"]
+    assert main(["edit", "--plan", str(edited), "--move", str(moved), "--to", dst]) == 0
+    after = PlanFile.read(edited)
+    g = after.grids.set_index("grid_id")
+    target = float(after.meta["parameters"]["target"])
+    np.testing.assert_allclose(g["deviation"], (g["workload"] - target) / target, atol=1e-4)
+    assert (g["deviation"] < 0).any()
+    quality = after.meta["quality"]
+    assert quality["recomputed_after_edit"] is True
+    counted = ~g["single_building_over_max"]
+    assert quality["in_band_share"] == pytest.approx(g.loc[counted, "in_band"].mean())
+    assert main(["edit", "--plan", str(edited), "--undo"]) == 0
+    assert PlanFile.read(edited).meta["quality"] == before.meta["quality"]

@@ -67,6 +67,13 @@ def test_move_keeps_guarantees_and_budget_and_undo_is_exact(
     assert entry["moved"][0]["building_id"] == bid
     assert entry["rebalance_households"] == result.rebalance_households
     assert "in_band_share" in entry["quality_before"]
+    # plan_meta.quality describes the edited plan
+    quality = edited.meta["quality"]
+    assert quality["recomputed_after_edit"] is True
+    assert quality["n_grids"] == len(after)
+    assert quality["in_band_share"] == pytest.approx(result.quality_after["in_band_share"])
+    assert quality["households_min"] == int(sums.min())
+    assert "boundary_on_street_share" in quality["not_recomputed_after_edit"]
     apply_edit(plan_copy, undo=True)
     _same_plan(district_plan, plan_copy)
 
