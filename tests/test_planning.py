@@ -372,6 +372,7 @@ def test_an_edit_keeps_deviation_signed_and_quality_current(plan: Path, tmp_path
     assert (g["deviation"] < 0).any()
     quality = after.meta["quality"]
     assert quality["recomputed_after_edit"] is True
+    assert "boundary_on_street_share" in quality["not_recomputed_after_edit"]
     counted = ~g["single_building_over_max"]
     assert quality["in_band_share"] == pytest.approx(g.loc[counted, "in_band"].mean())
     assert main(["edit", "--plan", str(edited), "--undo"]) == 0
