@@ -310,25 +310,29 @@ def load_coverage(path: str | Path) -> CoverageData:
     return CoverageData(path, summary, isochrones, gaps, facilities, meta)
 
 
-def check_same_plan(plan: PlanData, coverage: CoverageData) -> None:
+def check_same_plan(plan: PlanData | tuple[str | None, str | Path], coverage: CoverageData) -> None:
     """Check that a coverage file was computed for this plan (same ``plan_id``).
 
-    Files that record no ``plan_id`` (hand-made ones) are not compared.
+    ``plan`` is a plan read for drawing, or its ``(plan_id, path)``. Files
+    that record no ``plan_id`` (hand-made ones) are not compared.
 
     Raises
     ------
     InputError
         Naming the coverage file and both plan ids.
     """
-    plan_id = plan.meta.get("plan_id")
+    if isinstance(plan, tuple):
+        plan_id, plan_path = plan
+    else:
+        plan_id, plan_path = plan.meta.get("plan_id"), plan.path
     if plan_id is None or coverage.plan_id is None or str(plan_id) == coverage.plan_id:
         return
     raise InputError.single(
         str(coverage.path),
         "",
         f"was computed for plan {coverage.plan_id!r}, not for plan {str(plan_id)!r} "
-        f"({plan.path}), so its shares are another plan's; give the coverage file made "
-        f"for {str(plan_id)!r}, or make one with gridder coverage --plan {plan.path}",
+        f"({plan_path}), so its shares are another plan's; give the coverage file made "
+        f"for {str(plan_id)!r}, or make one with gridder coverage --plan {plan_path}",
     )
 
 

@@ -174,6 +174,8 @@ def assign_workers(
         problems.append("workers and specialists must be >= 0")
     if max_households_per_worker <= 0:
         problems.append("max households per worker must be > 0")
+    if not (math.isfinite(time_limit) and time_limit > 0):
+        problems.append(f"the time limit must be a number above 0, got {time_limit}")
     if n_grids == 0:
         problems.append("the plan has no grids")
     if problems:

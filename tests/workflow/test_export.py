@@ -181,3 +181,36 @@ def test_excel_ledger(district_plan: Path, tmp_path: Path) -> None:
     assert body["网格员 workers"].tolist() == staff[mine["grid_id"]].tolist()
     share = dict(zip((r["scope_id"] for r in rows), (r["share"] for r in rows), strict=True))
     assert body["幼儿园 5分钟覆盖率"].tolist() == [share[g] for g in mine["grid_id"]]
+
+
+def test_ledger_refuses_another_plans_coverage(district_plan: Path, tmp_path: Path) -> None:
+    """As ``gridder map`` does: coverage made for another plan would show its shares."""
+    plan = PlanFile.read(district_plan)
+    rows = pd.DataFrame(
+        {
+            "scope": ["grid"],
+            "scope_id": [plan.grids["grid_id"].iloc[0]],
+            "facility_type": ["幼儿园"],
+            "minutes": [5.0],
+            "households": [1.0],
+            "households_covered": [1.0],
+            "share": [1.0],
+        }
+    )
+    other = write_geopackage(
+        tmp_path / "other.gpkg",
+        {"summary": rows},
+        meta={"plan_id": "plan-of-another-day"},
+        meta_layer="coverage_meta",
+    )
+    with pytest.raises(InputError, match="plan-of-another-day"):
+        export_plan(district_plan, fmt="xlsx", out=tmp_path / "l.xlsx", coverage=other)
+    same = write_geopackage(
+        tmp_path / "same.gpkg",
+        {"summary": rows},
+        meta={"plan_id": plan.meta["plan_id"]},
+        meta_layer="coverage_meta",
+    )
+    assert export_plan(district_plan, fmt="xlsx", out=tmp_path / "l.xlsx", coverage=same)
+    with pytest.raises(InputError, match="not a coverage file"):
+        export_plan(district_plan, fmt="xlsx", out=tmp_path / "m.xlsx", coverage=district_plan)

@@ -93,6 +93,9 @@ def test_too_few_workers_say_what_is_needed(district_plan: Path) -> None:
         assign_workers(plan, workers=n - 1)
     with pytest.raises(InputError, match="at most"):
         assign_workers(plan, workers=n, specialists=n)
+    for limit in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputError, match="time limit must be a number above 0"):
+            assign_workers(plan, workers=n, time_limit=limit)
 
 
 def test_workers_layer_is_written_and_served(plan_copy: Path) -> None:
