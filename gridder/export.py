@@ -294,7 +294,9 @@ def _write_ledger(plan: PlanFile, out: Path, coverage: str | os.PathLike[str] | 
     if coverage is not None:  # a coverage file, made for this plan (as gridder map checks)
         from gridder.mapdata import check_same_plan, load_coverage
 
-        check_same_plan((plan.meta.get("plan_id"), plan.source), load_coverage(Path(coverage)))
+        check_same_plan(
+            (plan.meta.get("plan_id"), plan.source, plan.assignments), load_coverage(Path(coverage))
+        )
     cover = _coverage_columns(coverage)
     comm = pd.DataFrame(plan.communities.drop(columns=plan.communities.geometry.name))
     names = dict(zip(comm["community_id"], comm.get("name", comm["community_id"]), strict=True))

@@ -310,23 +310,42 @@ def load_coverage(path: str | Path) -> CoverageData:
     return CoverageData(path, summary, isochrones, gaps, facilities, meta)
 
 
-def check_same_plan(plan: PlanData | tuple[str | None, str | Path], coverage: CoverageData) -> None:
-    """Check that a coverage file was computed for this plan (same ``plan_id``).
+def check_same_plan(
+    plan: PlanData | tuple[str | None, str | Path, pd.DataFrame], coverage: CoverageData
+) -> None:
+    """Check that a coverage file was computed for this plan, as it is now.
 
-    ``plan`` is a plan read for drawing, or its ``(plan_id, path)``. Files
-    that record no ``plan_id`` (hand-made ones) are not compared.
+    ``plan`` is a plan read for drawing, or its ``(plan_id, path,
+    assignments)``. The ``plan_id`` must match; and when the coverage file
+    records the digest of the assignments it was computed from
+    (:func:`~gridder.planfile.assignment_digest`), so must they: a hand edit
+    keeps the ``plan_id`` but moves buildings. Files that record no
+    ``plan_id`` (hand-made ones) are not compared.
 
     Raises
     ------
     InputError
-        Naming the coverage file and both plan ids.
+        Naming the coverage file and both plan ids, or saying the plan was edited.
     """
+    from gridder.planfile import assignment_digest
+
     if isinstance(plan, tuple):
-        plan_id, plan_path = plan
+        plan_id, plan_path, assignments = plan
     else:
-        plan_id, plan_path = plan.meta.get("plan_id"), plan.path
-    if plan_id is None or coverage.plan_id is None or str(plan_id) == coverage.plan_id:
+        plan_id, plan_path, assignments = plan.meta.get("plan_id"), plan.path, plan.assignments
+    if plan_id is None or coverage.plan_id is None:
         return
+    if str(plan_id) == coverage.plan_id:
+        digest = coverage.meta.get("plan_assignment_digest")
+        if digest is None or digest == assignment_digest(assignments):
+            return
+        raise InputError.single(
+            str(coverage.path),
+            "",
+            f"was computed for plan {str(plan_id)!r} before it was edited ({plan_path} "
+            "now puts some buildings in other grids), so its shares are out of date; "
+            f"make it again with gridder coverage --plan {plan_path}",
+        )
     raise InputError.single(
         str(coverage.path),
         "",

@@ -17,6 +17,7 @@ Band(min=200, max=300, target=250, balance_on='households')
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from gridder.io.crs import local_metric_crs
 from gridder.io.write import META_LAYER, read_meta, write_geopackage
 from gridder.schema import WGS84
 
-__all__ = ["Band", "PlanFile", "plan_quality", "refresh_grid_stats"]
+__all__ = ["Band", "PlanFile", "assignment_digest", "plan_quality", "refresh_grid_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,23 @@ def _excluded(plan: PlanFile, band: Band) -> set[str]:
     single = set(counts[counts == 1].index)
     big = set(a.loc[value > band.max, "grid_id"])
     return single & big
+
+
+def assignment_digest(assignments: pd.DataFrame) -> str:
+    """A short fingerprint of which building is in which grid (``building_id``, ``grid_id``).
+
+    A coverage file records the digest of the plan it was computed for, so that
+    a plan edited since (same ``plan_id``, other assignments) is recognised.
+    """
+    pairs = sorted(
+        zip(
+            assignments["building_id"].astype(str).tolist(),
+            assignments["grid_id"].astype(str).tolist(),
+            strict=True,
+        )
+    )
+    text = "\n".join(f"{b}\t{g}" for b, g in pairs)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def plan_quality(plan: PlanFile) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from gridder.graph.streets import WalkNetwork
 from gridder.inputs import read_valid
 from gridder.io.crs import local_metric_crs
 from gridder.io.write import read_meta, write_geopackage
+from gridder.planfile import assignment_digest
 from gridder.schema import WGS84
 
 __all__ = ["coverage_job", "site_job"]
@@ -148,6 +149,8 @@ def coverage_job(
         "coverage_id": f"coverage-{datetime.now(UTC):%Y%m%d-%H%M%S}",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "plan_id": plan_meta.get("plan_id"),
+        # which buildings were in which grid: an edit keeps the plan_id, not this
+        "plan_assignment_digest": assignment_digest(buildings),
         "parameters": {
             "minutes": list(minutes),
             "speed_kmh": speed_kmh,

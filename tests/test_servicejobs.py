@@ -106,6 +106,11 @@ def test_coverage_file_has_the_contract_layers(files: Path) -> None:
         assert int(row.households_covered) == int(covered["households"].sum())
     meta = read_meta(out, layer="coverage_meta")
     assert meta["plan_id"] == read_meta(files / "plan.gpkg")["plan_id"]
+    from gridder.planfile import PlanFile, assignment_digest
+
+    assert meta["plan_assignment_digest"] == assignment_digest(
+        PlanFile.read(files / "plan.gpkg").assignments
+    )
 
 
 def test_standard_writes_compliance(files: Path) -> None:

@@ -12,11 +12,12 @@ import pyogrio
 import pytest
 import shapely
 
+from gridder.edit import apply_edit
 from gridder.errors import InputError
 from gridder.export import export_plan, short_field_names
 from gridder.io.crs import gcj02_to_wgs84
 from gridder.io.write import write_geopackage
-from gridder.planfile import PlanFile
+from gridder.planfile import PlanFile, assignment_digest
 from gridder.workers import assign_workers, write_workers
 
 
@@ -214,3 +215,40 @@ def test_ledger_refuses_another_plans_coverage(district_plan: Path, tmp_path: Pa
     assert export_plan(district_plan, fmt="xlsx", out=tmp_path / "l.xlsx", coverage=same)
     with pytest.raises(InputError, match="not a coverage file"):
         export_plan(district_plan, fmt="xlsx", out=tmp_path / "m.xlsx", coverage=district_plan)
+
+
+def test_ledger_refuses_coverage_made_before_an_edit(
+    district_plan: Path, plan_copy: Path, tmp_path: Path
+) -> None:
+    """An edit keeps the plan_id; the coverage's assignment digest tells it apart."""
+
+    plan = PlanFile.read(district_plan)
+    rows = pd.DataFrame(
+        {
+            "scope": ["grid"],
+            "scope_id": [plan.grids["grid_id"].iloc[0]],
+            "facility_type": ["幼儿园"],
+            "minutes": [5.0],
+            "households": [1.0],
+            "households_covered": [1.0],
+            "share": [1.0],
+        }
+    )
+    cov = write_geopackage(
+        tmp_path / "cov.gpkg",
+        {"summary": rows},
+        meta={
+            "plan_id": plan.meta["plan_id"],
+            "plan_assignment_digest": assignment_digest(plan.assignments),
+        },
+        meta_layer="coverage_meta",
+    )
+    assert export_plan(plan_copy, fmt="xlsx", out=tmp_path / "a.xlsx", coverage=cov)
+    members = plan.assignments[plan.assignments["grid_id"] == "C01-001"].to_crs(32650)
+    target = plan.grids[plan.grids["grid_id"] == "C01-002"].to_crs(32650).geometry.iloc[0]
+    nearest = members.loc[members.geometry.distance(target).idxmin(), "building_id"]
+    apply_edit(plan_copy, move=[str(nearest)], to="C01-002")
+    with pytest.raises(InputError, match="before it was edited"):
+        export_plan(plan_copy, fmt="xlsx", out=tmp_path / "b.xlsx", coverage=cov)
+    apply_edit(plan_copy, undo=True)  # the plan as the coverage saw it again
+    assert export_plan(plan_copy, fmt="xlsx", out=tmp_path / "c.xlsx", coverage=cov)
