@@ -40,14 +40,24 @@ class CoverageTable:
     plan_id
         The plan the coverage was computed for (``coverage_meta``); ``None`` when
         the file does not say, and then it is served for every plan.
+    digest
+        The digest of that plan's assignments when the coverage was computed
+        (:func:`gridder.planfile.assignment_digest`): a hand edit keeps the
+        ``plan_id`` but changes it.
     """
 
     def __init__(
-        self, rows: list[dict[str, Any]], *, source: str = "coverage", plan_id: str | None = None
+        self,
+        rows: list[dict[str, Any]],
+        *,
+        source: str = "coverage",
+        plan_id: str | None = None,
+        digest: str | None = None,
     ) -> None:
         self.rows = rows
         self.source = source
         self.plan_id = plan_id
+        self.digest = digest
         self.scopes = sorted({str(r.get("scope")) for r in rows})
 
     @classmethod
@@ -85,22 +95,40 @@ class CoverageTable:
                 value = row.get(name)
                 if isinstance(value, float):
                     row[name] = round(value)
-        plan_id = _plan_id(path)
+        meta = _coverage_meta(path)
+        plan_id = None if meta.get("plan_id") is None else str(meta["plan_id"])
+        digest = meta.get("plan_assignment_digest")
         log.info("coverage %s (plan %s): %d summary rows", path, plan_id, len(rows))
-        return cls(rows, source=str(path), plan_id=plan_id)
+        return cls(
+            rows,
+            source=str(path),
+            plan_id=plan_id,
+            digest=None if digest is None else str(digest),
+        )
 
-    def for_plan(self, plan_id: str) -> CoverageTable:
+    def for_plan(self, plan_id: str, digest: str | None = None) -> CoverageTable:
         """Return this table if it was made for ``plan_id`` (or names no plan).
+
+        ``digest`` is that plan's :func:`~gridder.planfile.assignment_digest`
+        now; when both it and the file's are known they must agree.
 
         Raises
         ------
         NotFoundError
-            When the coverage file names another plan.
+            When the coverage file names another plan, or was made before the
+            plan was edited.
         """
+        name = Path(self.source).name
         if self.plan_id is not None and self.plan_id != plan_id:
             msg = (
-                f"no coverage for plan {plan_id!r}; the coverage file "
-                f"{Path(self.source).name} was made for plan {self.plan_id!r}"
+                f"no coverage for plan {plan_id!r}; the coverage file {name} "
+                f"was made for plan {self.plan_id!r}"
+            )
+            raise NotFoundError(msg)
+        if self.digest is not None and digest is not None and self.digest != digest:
+            msg = (
+                f"no coverage for plan {plan_id!r} as it is now; the coverage file {name} "
+                "was made before the plan was edited (gridder coverage makes it again)"
             )
             raise NotFoundError(msg)
         return self
@@ -124,14 +152,12 @@ class CoverageTable:
         ]
 
 
-def _plan_id(path: Path) -> str | None:
-    """The ``plan_id`` that ``coverage_meta`` names, ``None`` when the file has none."""
+def _coverage_meta(path: Path) -> dict[str, Any]:
+    """The ``coverage_meta`` table (empty when the file has none)."""
     try:
         layers = {str(name) for name in pyogrio.list_layers(path)[:, 0]}
         if META_LAYER not in layers:
-            return None
-        meta = read_meta(path, layer=META_LAYER)
+            return {}
+        return dict(read_meta(path, layer=META_LAYER))
     except (DataSourceError, DataLayerError, KeyError, ValueError) as exc:
         raise InputError.single(str(path), f"layer {META_LAYER}", f"cannot be read: {exc}") from exc
-    value = meta.get("plan_id")
-    return None if value is None else str(value)

@@ -43,6 +43,7 @@ from gridder.errors import InputError, NotFoundError, Problem
 from gridder.io.crs import crs_key, to_wgs84
 from gridder.io.write import read_meta
 from gridder.locator import OUTSIDE, GridLocator
+from gridder.planfile import assignment_digest
 from gridder.schema import WGS84
 
 __all__ = ["Location", "Plan"]
@@ -169,6 +170,8 @@ class Plan:
         grids = self._grids_in_wgs84(source, grids)
         self._index_grids(source, grids)
         self._index_assignments(source, assignments)
+        #: Which building is in which grid (coverage files record it: edits keep plan_id).
+        self.assignment_digest: str = assignment_digest(assignments)
         self._workers = _workers_by_grid(workers)
         self._build_json()
         log.info("plan %s: %d grids, %d buildings", self.plan_id, len(self), len(self._b_row))

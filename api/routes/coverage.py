@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.deps import CoverageDep, PlanIdDep
+from api.deps import CoverageDep, PlanIdDep, get_plan
 from api.schemas import CoverageSummary, ErrorOut
 
 __all__ = ["router"]
@@ -31,6 +31,7 @@ router = APIRouter(prefix="/coverage", tags=["coverage"])
     summary="Share of households within walking reach, by scope and facility type",
 )
 async def read_coverage_summary(
+    request: Request,
     plan_id: PlanIdDep,
     table: CoverageDep,
     *,
@@ -43,7 +44,11 @@ async def read_coverage_summary(
 
     Only for the plan the coverage was computed for; another plan answers 404.
     """
-    rows = table.for_plan(plan_id).select(
+    digest = None
+    if table.digest is not None and table.plan_id == plan_id:  # edited since? load to see
+        plan = await get_plan(request, plan_id)
+        digest = plan.assignment_digest
+    rows = table.for_plan(plan_id, digest).select(
         scope=scope, scope_id=scope_id, facility_type=facility_type, minutes=minutes
     )
     return CoverageSummary.model_validate({"rows": rows})

@@ -144,10 +144,13 @@ def make_plan(
     )
 
 
-def make_coverage(path: Path | str, *, plan_id: str | None = None) -> Path:
+def make_coverage(
+    path: Path | str, *, plan_id: str | None = None, digest: str | None = None
+) -> Path:
     """Write a coverage file: a ``summary`` table, and ``coverage_meta`` naming ``plan_id``.
 
-    Without ``plan_id`` the file has no ``coverage_meta`` (a coverage tied to no plan).
+    Without ``plan_id`` the file has no ``coverage_meta`` (a coverage tied to no plan);
+    ``digest`` is recorded as the plan's ``plan_assignment_digest``.
     """
     rows = [
         {
@@ -179,6 +182,8 @@ def make_coverage(path: Path | str, *, plan_id: str | None = None) -> Path:
         },
     ]
     meta = None if plan_id is None else {"coverage_id": "coverage-test", "plan_id": plan_id}
+    if meta is not None and digest is not None:
+        meta["plan_assignment_digest"] = digest
     return write_geopackage(
         path, {"summary": pd.DataFrame(rows)}, meta=meta, meta_layer="coverage_meta"
     )

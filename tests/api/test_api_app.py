@@ -287,6 +287,20 @@ def test_coverage_of_an_unknown_plan_warns_at_start(
             assert r.status_code == 404 and "made for plan 'plan-z'" in r.json()["detail"]
 
 
+def test_coverage_made_before_an_edit_is_refused(plans_dir: Path, tmp_path: Path) -> None:
+    """An edit keeps the plan_id; the recorded assignment digest tells the plans apart."""
+    from gridder.plan import Plan
+
+    now = Plan.open(plans_dir / "plan-b.gpkg").assignment_digest
+    for digest, status in ((now, 200), ("0123456789abcdef", 404)):
+        cov = make_coverage(tmp_path / f"{status}.gpkg", plan_id="plan-b", digest=digest)
+        with TestClient(create_app(settings_for(plans_dir, coverage_file=cov))) as c:
+            r = c.get("/v1/coverage/summary", params={"plan_id": "plan-b"})
+            assert r.status_code == status
+            if status == 404:
+                assert "before the plan was edited" in r.json()["detail"]
+
+
 def test_coverage_naming_no_plan_is_served_with_a_warning(
     plans_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
