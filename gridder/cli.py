@@ -440,6 +440,12 @@ def _cmd_site(args: argparse.Namespace) -> int:
             f"only {useful} of the {wanted} requested sites gain households; "
             "more sites would cover nobody new"
         )
+    unreached = float(run.get("households_uncoverable") or 0)
+    if unreached > 0:
+        console.print(
+            f"{unreached:.0f} households lie beyond the threshold from every candidate site "
+            "and stay uncovered (sites_meta.households_uncoverable)"
+        )
     console.print(f"solver {run['status']}; wrote {path}")
     return 0
 

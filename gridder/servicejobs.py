@@ -14,6 +14,7 @@ type (:func:`gridder.coverage.site_facilities`).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -263,6 +264,18 @@ def site_job(
         metric = local_metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
     network = WalkNetwork.from_streets(edges.to_crs(metric))
     threshold = _threshold(meta, minutes, distance_m)
+    measured = [float(t["distance_m"]) for t in meta.get("thresholds") or []]
+    if measured and threshold > max(measured) + 1e-6:
+        # access holds distances up to the coverage's cutoff only: beyond it, a building
+        # the existing facilities reach would count as uncovered
+        speed = float(meta.get("parameters", {}).get("speed_kmh", 4.5))
+        need = math.ceil(threshold / (speed * 1000.0 / 60.0))
+        raise InputError.single(
+            source,
+            "--minutes/--distance-m",
+            f"the coverage file measured walking distances up to {max(measured):.0f} m; "
+            f"a {threshold:.0f} m threshold needs coverage made with --minutes {need} or more",
+        )
     mine = access[access["facility_type"].astype(str) == facility_type]
     buildings = mine.drop_duplicates("building_id").to_crs(metric).reset_index(drop=True)
     dist = pd.to_numeric(buildings["dist_m"], errors="coerce").to_numpy(float)

@@ -193,6 +193,13 @@ def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) ->
         == 2
     )
     assert "no such facility type" in capsys.readouterr().err
+    # access holds distances up to the coverage's longest threshold only (15 min here):
+    # a longer threshold would count buildings the existing facilities reach as uncovered
+    longer = ["site", "--coverage", str(cov), "--type", "kindergarten", "--add", "1"]
+    assert main([*longer, "--distance-m", "1500", "--out", str(files / "z.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "measured walking distances up to 1125 m" in err and "--minutes 20" in err
+    assert not (files / "z.gpkg").exists()
     assert _coverage(files, files / "y.gpkg", "--minutes", "five") == 2
     assert (
         main(
