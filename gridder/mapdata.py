@@ -37,6 +37,7 @@ __all__ = [
     "CoverageData",
     "PlanData",
     "check_same_plan",
+    "check_sites_plan",
     "display_geometries",
     "feature_collection",
     "load_coverage",
@@ -352,6 +353,33 @@ def check_same_plan(
         f"was computed for plan {coverage.plan_id!r}, not for plan {str(plan_id)!r} "
         f"({plan_path}), so its shares are another plan's; give the coverage file made "
         f"for {str(plan_id)!r}, or make one with gridder coverage --plan {plan_path}",
+    )
+
+
+def check_sites_plan(plan: PlanData, sites: Path) -> None:
+    """Check that a sites file (``gridder site``) was proposed for this plan.
+
+    Its ``sites_meta.plan_id`` names the plan of the coverage it started from;
+    a file that records none is not compared.
+
+    Raises
+    ------
+    InputError
+        Naming the sites file and both plan ids.
+    """
+    if "sites_meta" not in _layers(sites, []):
+        return
+    from gridder.io.write import read_meta
+
+    site_plan = read_meta(sites, layer="sites_meta").get("plan_id")
+    plan_id = plan.meta.get("plan_id")
+    if site_plan is None or plan_id is None or str(site_plan) == str(plan_id):
+        return
+    raise InputError.single(
+        str(sites),
+        "",
+        f"proposes sites for plan {str(site_plan)!r}, not for plan {str(plan_id)!r} "
+        f"({plan.path}); run gridder site on this plan's coverage",
     )
 
 

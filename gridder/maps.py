@@ -45,7 +45,13 @@ from branca.element import Figure
 from gridder.errors import InputError, Problem
 from gridder.io.write import atomic_path
 from gridder.mapassets import write_assets
-from gridder.mapdata import check_same_plan, load_coverage, load_plan, load_sites
+from gridder.mapdata import (
+    check_same_plan,
+    check_sites_plan,
+    load_coverage,
+    load_plan,
+    load_sites,
+)
 from gridder.maplayers import (
     Raw,
     add_areas,
@@ -315,10 +321,13 @@ def write_maps(
     coverage_data = load_coverage(coverage) if coverage is not None else None
     if coverage_data is not None:
         check_same_plan(plan_data, coverage_data)
+    sites_data = load_sites(sites) if sites is not None else None
+    if sites is not None:
+        check_sites_plan(plan_data, Path(sites))
     scene = build_scene(
         plan_data,
         coverage=coverage_data,
-        sites=load_sites(sites) if sites is not None else None,
+        sites=sites_data,
         compare=load_plan(compare) if compare is not None else None,
         tiles=basemap,
         labels=labels,

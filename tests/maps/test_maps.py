@@ -204,6 +204,14 @@ def test_bad_inputs_name_file_and_problem(city: dict[str, Path], tmp_path: Path)
         write_maps(city["coverage"], out_dir=tmp_path / "o")
     with pytest.raises(InputError, match="sites"):
         write_maps(city["plan"], out_dir=tmp_path / "o", sites=city["coverage"])
+    other = write_geopackage(
+        tmp_path / "other_sites.gpkg",
+        {"sites": pyogrio.read_dataframe(city["sites"], layer="sites")},
+        meta={"plan_id": "plan-of-another-city"},
+        meta_layer="sites_meta",
+    )
+    with pytest.raises(InputError, match="plan-of-another-city"):
+        write_maps(city["plan"], out_dir=tmp_path / "o", sites=other)
     with pytest.raises(InputError, match="--lang"):
         write_maps(city["plan"], out_dir=tmp_path / "o", lang="fr")
     broken = tmp_path / "broken.gpkg"
