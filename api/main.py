@@ -27,7 +27,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.coverage import CoverageTable
@@ -204,6 +204,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(GridderError, _gridder_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
+
+    home = "/maps/" if settings.maps_dir is not None else "/docs"
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        """The address ``make run`` prints: the maps when served, else the API's docs."""
+        return RedirectResponse(home)
 
     if settings.maps_dir is not None:
         app.mount("/maps", StaticFiles(directory=settings.maps_dir, html=True), name="maps")

@@ -58,6 +58,10 @@ def test_skeleton_endpoints(server: str) -> None:
     spec = httpx.get(f"{server}/openapi.json").json()
     assert "/health" in spec["paths"]
     assert httpx.get(f"{server}/demo/check.json").json() == {"buildings": 3}
+    # the address make run prints leads somewhere: the maps, or the API docs without them
+    home = httpx.get(f"{server}/", follow_redirects=False)
+    assert home.status_code == 307 and home.headers["location"] in {"/maps/", "/docs"}
+    assert httpx.get(f"{server}/", follow_redirects=True).status_code == 200
 
 
 def test_busy_port_is_a_clear_message(demo_dir: Path) -> None:
