@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str, int, int], None]
 
+#: A building farther than this (m) from the walking network's largest connected part is
+#: reported: its straight walk to the network may cross a river or a wall.
+LONG_LEG_M = 200.0
+
 ACCESS_COLUMNS = (
     "building_id",
     "grid_id",
@@ -298,6 +302,17 @@ def compute_coverage(
                 ]
             )
     b_anchor = net.snap(buildings.geometry)
+    far_b = b_anchor.leg > LONG_LEG_M
+    if far_b.any():
+        log.warning(
+            "%d building(s) lie more than %.0f m (up to %.0f m) from the largest connected part "
+            "of the walking network (across a river, or a district the streets do not join?); "
+            "their distances include that straight walk: see the coverage file's components "
+            "layer",
+            int(far_b.sum()),
+            LONG_LEG_M,
+            float(b_anchor.leg.max()),
+        )
     t = step("snap", t)
 
     graph = net.with_virtual_nodes(f_anchor)
@@ -368,6 +383,7 @@ def compute_coverage(
             "edges": net.n_edges,
             "components": int(net.component.max()) + 1,
         },
+        "buildings_far_from_network": int(far_b.sum()),
         "facility_types": wanted,
         "categories": categories,
         "timings_s": timings,

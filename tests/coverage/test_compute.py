@@ -210,3 +210,19 @@ def test_progress_and_full_coverage(synth):
     assert len(r.gaps) == 0
     assert (r.summary.loc[r.summary["households"] > 0, "share"] == 1.0).all()
     assert r.access["dist_m"].notna().all()
+
+
+def test_buildings_far_from_the_network_are_reported(job, caplog):
+    streets, buildings, facilities = job
+    _, ymin, xmax, ymax = streets.total_bounds
+    far = buildings.iloc[[0]].copy()
+    far["building_id"] = "FAR"
+    far["geometry"] = [shapely.Point(xmax + 450, (ymin + ymax) / 2)]
+    with caplog.at_level("WARNING", logger="gridder.coverage.compute"):
+        r = compute_coverage(
+            streets, pd.concat([buildings, far], ignore_index=True), facilities, isochrones="none"
+        )
+    assert r.meta["buildings_far_from_network"] == 1
+    assert "1 building(s) lie more than 200 m" in caplog.text
+    quiet = compute_coverage(streets, buildings, facilities, isochrones="none")
+    assert quiet.meta["buildings_far_from_network"] == 0
