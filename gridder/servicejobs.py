@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -198,6 +199,29 @@ def _threshold(meta: dict[str, Any], minutes: float | None, distance_m: float | 
     return float(max(t["distance_m"] for t in thresholds))
 
 
+def _category_named(name: str, access: pd.DataFrame) -> str | None:
+    """The ``category`` of ``access`` that ``name`` names, if any.
+
+    ``name`` is the category's key, its Chinese or English name in the GB 50180
+    catalogue, or a type name the catalogue maps to it (``社区服务站`` →
+    ``community_service_station``, ``幼儿园`` → ``kindergarten``).
+    """
+    if "category" not in access.columns:
+        return None
+    present = set(access["category"].dropna().astype(str))
+    if name in present:
+        return name
+    from gridder.coverage.standard import load_standard
+
+    wanted = name.strip().lower()
+    for cat in load_standard("gb50180").categories.values():
+        names = {cat.zh.lower(), cat.en.lower(), *re.split(r"[、/，,]", cat.zh.lower())}
+        names |= {t.lower() for t in cat.types}  # the type names the catalogue maps to it
+        if cat.key in present and wanted in names:
+            return cat.key
+    return None
+
+
 def site_job(
     *,
     coverage: str,
@@ -253,10 +277,20 @@ def site_job(
     meta = read_meta(coverage, layer=COVERAGE_META)
     access = pyogrio.read_dataframe(coverage, layer="access")
     known = sorted(set(access["facility_type"].astype(str)))
+    column = "facility_type"
     if facility_type not in known:
-        raise InputError.single(
-            source, f"type {facility_type!r}", f"no such facility type; known: {', '.join(known)}"
-        )
+        # a category of the life-circle standard (community_service_station, 社区服务站, ...):
+        # the types the coverage file mapped to it count together
+        category = _category_named(facility_type, access)
+        if category is None:
+            cats = sorted(set(access.get("category", pd.Series(dtype=str)).dropna().astype(str)))
+            raise InputError.single(
+                source,
+                f"type {facility_type!r}",
+                f"no such facility type; known: {', '.join(known)}"
+                + (f"; or a category: {', '.join(cats)}" if cats else ""),
+            )
+        column, facility_type = "category", category
     edges = pyogrio.read_dataframe(coverage, layer="network")
     metric = edges.crs if edges.crs and not edges.crs.is_geographic else None
     if metric is None:
@@ -276,8 +310,13 @@ def site_job(
             f"the coverage file measured walking distances up to {max(measured):.0f} m; "
             f"a {threshold:.0f} m threshold needs coverage made with --minutes {need} or more",
         )
-    mine = access[access["facility_type"].astype(str) == facility_type]
-    buildings = mine.drop_duplicates("building_id").to_crs(metric).reset_index(drop=True)
+    mine = access[access[column].astype(str) == facility_type]
+    # nearest of the type (or of any type of the category) per building
+    mine = mine.assign(_d=pd.to_numeric(mine["dist_m"], errors="coerce")).sort_values(
+        ["building_id", "_d"], na_position="last", kind="stable"
+    )
+    buildings = mine.drop_duplicates("building_id").drop(columns="_d")
+    buildings = buildings.to_crs(metric).reset_index(drop=True)
     dist = pd.to_numeric(buildings["dist_m"], errors="coerce").to_numpy(float)
     covered = np.nan_to_num(dist, nan=np.inf) <= threshold
     cand = None

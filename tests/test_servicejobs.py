@@ -170,6 +170,18 @@ def test_site_add_and_cover_all(files: Path) -> None:
         == 0
     )
     assert len(pyogrio.read_dataframe(files / "all.gpkg", layer="sites")) >= 2
+    # a category of the standard, by its Chinese name: the types mapped to it count together
+    access = pyogrio.read_dataframe(cov, layer="access", read_geometry=False)
+    kinds = access.dropna(subset=["category"]).groupby("category")["facility_type"].unique()
+    assert "kindergarten" in kinds.index
+    by_zh = files / "zh.gpkg"
+    argv = ["site", "--coverage", str(cov), "--type", "幼儿园", "--add", "2", "--minutes", "5"]
+    assert main([*argv, "--out", str(by_zh)]) == 0
+    same = pyogrio.read_dataframe(sites, layer="sites")
+    got_zh = pyogrio.read_dataframe(by_zh, layer="sites")
+    assert set(got_zh["facility_type"]) == {"kindergarten"}
+    if list(kinds["kindergarten"]) == ["kindergarten"]:  # one type: the same proposal
+        assert got_zh["households_gained"].tolist() == same["households_gained"].tolist()
 
 
 def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
