@@ -184,10 +184,9 @@ def test_excel_ledger(district_plan: Path, tmp_path: Path) -> None:
     assert body["幼儿园 5分钟覆盖率"].tolist() == [share[g] for g in mine["grid_id"]]
 
 
-def test_ledger_refuses_another_plans_coverage(district_plan: Path, tmp_path: Path) -> None:
-    """As ``gridder map`` does: coverage made for another plan would show its shares."""
-    plan = PlanFile.read(district_plan)
-    rows = pd.DataFrame(
+def _one_grid_summary(plan: PlanFile) -> pd.DataFrame:
+    """A coverage ``summary`` table with one row, for the plan's first grid."""
+    return pd.DataFrame(
         {
             "scope": ["grid"],
             "scope_id": [plan.grids["grid_id"].iloc[0]],
@@ -198,6 +197,12 @@ def test_ledger_refuses_another_plans_coverage(district_plan: Path, tmp_path: Pa
             "share": [1.0],
         }
     )
+
+
+def test_ledger_refuses_another_plans_coverage(district_plan: Path, tmp_path: Path) -> None:
+    """As ``gridder map`` does: coverage made for another plan would show its shares."""
+    plan = PlanFile.read(district_plan)
+    rows = _one_grid_summary(plan)
     other = write_geopackage(
         tmp_path / "other.gpkg",
         {"summary": rows},
@@ -221,19 +226,8 @@ def test_ledger_refuses_coverage_made_before_an_edit(
     district_plan: Path, plan_copy: Path, tmp_path: Path
 ) -> None:
     """An edit keeps the plan_id; the coverage's assignment digest tells it apart."""
-
     plan = PlanFile.read(district_plan)
-    rows = pd.DataFrame(
-        {
-            "scope": ["grid"],
-            "scope_id": [plan.grids["grid_id"].iloc[0]],
-            "facility_type": ["幼儿园"],
-            "minutes": [5.0],
-            "households": [1.0],
-            "households_covered": [1.0],
-            "share": [1.0],
-        }
-    )
+    rows = _one_grid_summary(plan)
     cov = write_geopackage(
         tmp_path / "cov.gpkg",
         {"summary": rows},
