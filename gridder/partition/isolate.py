@@ -7,9 +7,9 @@ also takes the empty buildings (shops, sheds, a school) around it: a grid of
 the band measures only grids that are "a single building above the maximum",
 and the issue asks that such a building "forms its own grid". This step moves
 the tower grid's household-less units, farthest first, into a neighbouring
-grid across a link that is no hard barrier, as long as the tower's grid stays
-connected; a unit reachable only through the tower (enclosed by its cell)
-stays.
+grid — across a link that is no hard barrier where there is one, else across a
+barrier — as long as the tower's grid stays connected; a unit reachable only
+through the tower (enclosed by its cell) stays.
 
 Balance values do not change (only units of value 0 move), so neither does
 any grid's band status. Locked grids, other over-maximum grids and the tower's
@@ -88,12 +88,13 @@ def isolate_over_max(
     length = np.asarray(instance.edge_length, dtype=np.float64)
     nbrs: list[list[int]] = [[] for _ in range(n)]
     soft: list[dict[int, float]] = [{} for _ in range(n)]
+    across: list[dict[int, float]] = [{} for _ in range(n)]
     for (a, b), h, w in zip(e.tolist(), hard.tolist(), length.tolist(), strict=True):
         nbrs[a].append(b)
         nbrs[b].append(a)
-        if not h:
-            soft[a][b] = soft[a].get(b, 0.0) + w
-            soft[b][a] = soft[b].get(a, 0.0) + w
+        side = across if h else soft
+        side[a][b] = side[a].get(b, 0.0) + w
+        side[b][a] = side[b].get(a, 0.0) + w
     tower_grids = {int(lab[t]) for t in towers}
     blocked = set(frozen) | tower_grids
     moved = 0
@@ -117,11 +118,16 @@ def isolate_over_max(
         while changed and len(members) > 1:
             changed = False
             for u in sorted(members - {t}, key=lambda x: (-hops.get(x, 0), x)):
+                # a neighbouring grid across a link that is no hard barrier; failing that,
+                # across one (a shed beside a major street, rather than a tower grid of two)
                 shared: dict[int, float] = {}
-                for w, w_len in soft[u].items():
-                    h = int(lab[w])
-                    if h != g and h >= 0 and h not in blocked:
-                        shared[h] = shared.get(h, 0.0) + w_len
+                for links in (soft[u], across[u]):
+                    for w, w_len in links.items():
+                        h = int(lab[w])
+                        if h != g and h >= 0 and h not in blocked:
+                            shared[h] = shared.get(h, 0.0) + w_len
+                    if shared:
+                        break
                 if not shared or not _connected_without(members, u, nbrs):
                     continue
                 target = min(shared, key=lambda h: (-shared[h], h))

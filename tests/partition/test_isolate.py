@@ -53,3 +53,17 @@ def test_peeling_keeps_every_grid_connected_and_every_value() -> None:
     kept, none = isolate_over_max(inst, lab, np.asarray(values), over, frozen={1, 2})
     assert none == 0
     np.testing.assert_array_equal(kept, lab)
+
+
+def test_land_across_a_barrier_goes_there_when_nothing_else_takes_it() -> None:
+    """A tower's empty neighbour whose only other neighbour lies across a major street."""
+    # a 3 × 2 lattice: the tower (0) and an empty cell (1) in the top row; a hard row
+    # below them; three houses of 100 beneath (grid 1)
+    values = [900, 0, 0, 100, 100, 100]
+    inst = lattice(3, 2, values, hard_row=0)
+    lab = np.array([0, 0, 0, 1, 1, 1])
+    over = np.array([True, False, False, False, False, False])
+    out, moved = isolate_over_max(inst, lab, np.asarray(values), over)
+    assert moved == 2
+    assert np.flatnonzero(out == out[0]).tolist() == [0]
+    assert check_partition(inst, out, PartitionConfig(min=1, max=10_000)).ok
