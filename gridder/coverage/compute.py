@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str, int, int], None]
 
+#: Facilities off the walking network (farther than ``max_snap_m``) are left out with a
+#: warning while they are at most this share of all; more is an input error.
+MAX_OFF_NETWORK_SHARE = 0.25
+
 #: A building farther than this (m) from the walking network's largest connected part is
 #: reported: its straight walk to the network may cross a river or a wall.
 LONG_LEG_M = 200.0
@@ -232,7 +236,11 @@ def compute_coverage(
     network
         A network already built from ``streets``.
     max_snap_m
-        Facilities farther than this from the walking network are an input error.
+        Facilities farther than this from the walking network are left out with a
+        warning (``meta["facilities_off_network"]``) while they are few; when more than
+        :data:`MAX_OFF_NETWORK_SHARE` of them are, or every facility of a requested
+        type, it is an input error (the streets cover another area, or the
+        coordinates are in another system).
     buffer_m
         Isochrone buffer half-width.
     gap_link_m
@@ -287,20 +295,41 @@ def compute_coverage(
         )
     f_anchor = net.snap(facilities.geometry)
     fids = facilities["facility_id"].astype(str).to_numpy()
+    off_network: dict[str, float] = {}
     if max_snap_m is not None:
         far = f_anchor.leg > max_snap_m
-        if far.any():
+        lost = [x for x in wanted if np.isin(ftype, [x]).any() and far[ftype == x].all()]
+        if far.any() and (lost or far.mean() > MAX_OFF_NETWORK_SHARE):
+            # most of them, or every facility of a type: the streets cover another area,
+            # or the facilities' coordinates are off (GCJ-02 read as WGS84 is ~500 m off)
             raise InputError(
                 [
                     Problem(
                         "facilities",
                         f"facility_id={fid}",
                         f"lies {leg:,.0f} m from the walking network (more than "
-                        f"{max_snap_m:,.0f} m): outside the streets' area?",
+                        f"{max_snap_m:,.0f} m): outside the streets' area, or in another "
+                        "coordinate system (--crs gcj02 / bd09)?",
                     )
                     for fid, leg in zip(fids[far], f_anchor.leg[far], strict=True)
-                ]
+                ][:50]
             )
+        if far.any():  # a few outside the streets' extract: left out, and said so
+            off_network = {
+                str(fid): round(float(leg), 1)
+                for fid, leg in zip(fids[far], f_anchor.leg[far], strict=True)
+            }
+            log.warning(
+                "%d of %d facilities lie more than %.0f m from the walking network and are "
+                "left out (listed in coverage_meta.facilities_off_network): %s",
+                int(far.sum()),
+                len(far),
+                max_snap_m,
+                ", ".join(list(off_network)[:10]),
+            )
+            near = np.flatnonzero(~far)
+            facilities = facilities.iloc[near].reset_index(drop=True)
+            ftype, fids, f_anchor = ftype[near], fids[near], f_anchor.take(near)
     b_anchor = net.snap(buildings.geometry)
     far_b = b_anchor.leg > LONG_LEG_M
     if far_b.any():
@@ -384,6 +413,7 @@ def compute_coverage(
             "components": int(net.component.max()) + 1,
         },
         "buildings_far_from_network": int(far_b.sum()),
+        "facilities_off_network": off_network,
         "facility_types": wanted,
         "categories": categories,
         "timings_s": timings,

@@ -159,8 +159,17 @@ def test_bad_input(job, synth):
         ],
         ignore_index=True,
     )
+    # one facility outside the streets' area among many is left out, and said so
+    r = compute_coverage(streets, buildings, far, isochrones="none")
+    assert list(r.meta["facilities_off_network"]) == ["FAR"]
+    assert "FAR" not in set(r.access["nearest_facility_id"].dropna())
+    # every facility of a type off the network (or most of them) is an input error
+    lone = far.assign(type=np.where(far["facility_id"] == "FAR", "library", far["type"]))
     with pytest.raises(InputError, match=r"facility_id=FAR: lies .* from the walking network"):
-        compute_coverage(streets, buildings, far)
+        compute_coverage(streets, buildings, lone)
+    moved = facilities.assign(geometry=facilities.geometry.translate(40_000, 40_000))
+    with pytest.raises(InputError, match="another coordinate system"):
+        compute_coverage(streets, buildings, moved)
     with pytest.raises(InputError, match="no facilities"):
         compute_coverage(streets, buildings, facilities.iloc[:0])
     with pytest.raises(InputError, match="projected metric CRS"):
