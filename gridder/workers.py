@@ -184,6 +184,9 @@ def assign_workers(
     hh = np.rint(hh_series.reindex(grids["grid_id"]).fillna(0).to_numpy(float)).astype(np.int64)
     total = int(hh.sum())
     edges = grid_adjacency(pf)
+    # a specialist works for one community (社区): groups never cross a community line
+    comm_of = grids["community_id"].astype(str).to_numpy()
+    edges = edges[comm_of[edges[:, 0]] == comm_of[edges[:, 1]]] if len(edges) else edges
     _check_staff(src, n_grids, workers, specialists, edges)
     limit = int(max_households_per_worker)
     model = cp_model.CpModel()

@@ -67,6 +67,8 @@ def test_specialists_serve_contiguous_groups(district_plan: Path) -> None:
         members = groups.split(",")
         assert len(members) >= 2
         assert nx.is_connected(graph.subgraph(members))
+        communities = plan.grids.set_index("grid_id").loc[members, "community_id"]
+        assert communities.nunique() == 1  # a specialist works for one community
         assert not seen & set(members)
         seen |= set(members)
     # grids with no grid worker are served by a specialist
