@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -84,13 +86,7 @@ def test_nanjing_compute_coverage(nanjing_gpkg):
         geometry=raw.geometry.centroid,
         crs=streets.crs,
     )
-    pois = gpd.read_file(nanjing_gpkg, layer="pois").to_crs(streets.crs)
-    fac = pois[pois["amenity"].isin(["school", "hospital", "toilets"])]
-    facilities = gpd.GeoDataFrame(
-        {"facility_id": fac["osm_id"].astype(str), "type": fac["amenity"]},
-        geometry=fac.geometry,
-        crs=streets.crs,
-    )
+    facilities = _nanjing_facilities(nanjing_gpkg, streets.crs, points=False)
     r = compute_coverage(streets, buildings, facilities, standard="gb50180", isochrones="hull")
     assert set(r.distances.columns) == {"school", "hospital", "toilets"}
     all_rows = r.summary[r.summary["scope"] == "all"]
@@ -98,6 +94,17 @@ def test_nanjing_compute_coverage(nanjing_gpkg):
     assert len(r.isochrones) == len(facilities) * 3
     c = r.compliance
     assert c is not None and {"primary_school", "public_toilet"} <= set(c["category"])
+
+
+def _nanjing_facilities(nanjing_gpkg: Any, crs: Any, *, points: bool = True) -> gpd.GeoDataFrame:
+    """Schools, hospitals and toilets of the Nanjing extract (as points, or as mapped)."""
+    pois = gpd.read_file(nanjing_gpkg, layer="pois").to_crs(crs)
+    fac = pois[pois["amenity"].isin(["school", "hospital", "toilets"])]
+    return gpd.GeoDataFrame(
+        {"facility_id": fac["osm_id"].astype(str), "type": fac["amenity"]},
+        geometry=fac.geometry.representative_point() if points else fac.geometry,
+        crs=crs,
+    )
 
 
 @pytest.mark.shared_data
@@ -111,13 +118,7 @@ def test_nanjing_covered_buildings_lie_in_their_walking_area(nanjing_gpkg, polyg
         geometry=raw.geometry.centroid,
         crs=streets.crs,
     )
-    pois = gpd.read_file(nanjing_gpkg, layer="pois").to_crs(streets.crs)
-    fac = pois[pois["amenity"].isin(["school", "hospital", "toilets"])]
-    facilities = gpd.GeoDataFrame(
-        {"facility_id": fac["osm_id"].astype(str), "type": fac["amenity"]},
-        geometry=fac.geometry.representative_point(),
-        crs=streets.crs,
-    )
+    facilities = _nanjing_facilities(nanjing_gpkg, streets.crs)
     r = compute_coverage(streets, buildings, facilities, minutes=(5, 15))
     assert (r.network.snap(buildings.geometry).leg > 100).sum() > 20
     gaps = polygon_gaps(r)
