@@ -32,6 +32,7 @@ import numpy.typing as npt
 from gridder.partition.check import excluded_grids
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value
+from gridder.partition.exactbound import exact_lower_bound
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.packing import packing_lower_bound
 from gridder.partition.sets import valued_adjacency
@@ -58,7 +59,7 @@ class BandLowerBound:
         Locked grids whose value is outside the band.
     min_out_of_band
         Lower bound on the number of out-of-band grids (locked ones included):
-        the larger of the forced-building bound and the packing bound.
+        the largest of the forced-building, packing and exact bounds.
     cap
         Grid size assumed by the bound.
     forced_out_of_band
@@ -67,6 +68,9 @@ class BandLowerBound:
         The packing bound (:mod:`gridder.partition.packing`), ``-1`` when not
         computed (the forced bound already matched the plan, or the large
         buildings' footprints were too many to list).
+    exact_out_of_band
+        The exact bound of a small, sparse community
+        (:mod:`gridder.partition.exactbound`), ``-1`` when not computed.
     """
 
     forced_units: IntArray
@@ -77,6 +81,7 @@ class BandLowerBound:
     cap: int
     forced_out_of_band: int = -1
     packing_out_of_band: int = -1
+    exact_out_of_band: int = -1
 
     def ceiling(self, n_grids: int) -> float:
         """Largest in-band share a plan with ``n_grids`` counted grids can reach."""
@@ -179,6 +184,7 @@ def band_lower_bound(
     packing: bool = True,
     stop_at: int | None = None,
     seed: int = 0,
+    exact_time: float = 0.0,
 ) -> BandLowerBound:
     """Forced buildings and a lower bound on the number of out-of-band grids.
 
@@ -200,6 +206,10 @@ def band_lower_bound(
         plan's own number of out-of-band grids: the bound is then tight).
     seed
         CP-SAT seed of the packing bound.
+    exact_time
+        Deterministic time for the exact bound of a small, sparse community
+        (:func:`~gridder.partition.exactbound.exact_lower_bound`), tried when the
+        other bounds stay below ``stop_at``; 0 skips it.
     """
     n = instance.n
     cap = config.max + (config.max - config.min) if cap is None else cap
@@ -263,13 +273,30 @@ def band_lower_bound(
         )
         if pb.complete:
             pack = pb.min_out_of_band
+    exact = -1
+    if exact_time > 0 and stop_at is not None and max(picked, pack) + locked_out < stop_at:
+        # the plan is above these bounds: on a small sparse community the exact model
+        # can tell whether the plan or the bounds are loose
+        got = exact_lower_bound(
+            n,
+            edges,
+            val_arr,
+            free,
+            low=config.min,
+            high=config.max,
+            cap=cap,
+            time_limit=exact_time,
+            seed=seed,
+        )
+        exact = -1 if got is None else got
     return BandLowerBound(
         forced_units=np.array(forced, dtype=np.int64),
         undecided_units=np.array(undecided, dtype=np.int64),
         over_max_units=np.flatnonzero(over).astype(np.int64),
         locked_out_of_band=locked_out,
-        min_out_of_band=max(picked, pack) + locked_out,
+        min_out_of_band=max(picked, pack, exact) + locked_out,
         cap=cap,
         forced_out_of_band=picked + locked_out,
         packing_out_of_band=pack + locked_out if pack >= 0 else -1,
+        exact_out_of_band=exact + locked_out if exact >= 0 else -1,
     )

@@ -99,6 +99,8 @@ _PAIR_TIME = 0.5
 #: Deterministic time of the region repair per community, and per region.
 _REGION_TIME = 4.0
 _REGION_EACH = 1.0
+#: Deterministic time of the exact bound of a small, sparse community (once per community).
+_EXACT_TIME = 5.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ class PartitionResult:
             "lower_bound_out_of_band": self.lower_bound.min_out_of_band,
             "lower_bound_forced": self.lower_bound.forced_out_of_band,
             "lower_bound_packing": self.lower_bound.packing_out_of_band,
+            "lower_bound_exact": self.lower_bound.exact_out_of_band,
             "lower_bound_cap": self.lower_bound.cap,
             "out_of_band_above_lower_bound": self.out_of_band - self.lower_bound.min_out_of_band,
             "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
@@ -323,6 +326,9 @@ class GridPartitioner:
         self._bound_cache: tuple[int, BandLowerBound] | None = None
         # zone bounds hold for any plan: by (hard edges, regions), shared by re-solves
         self._bounds: dict[tuple[bytes, bytes], ZoneBound] = {}
+        # band bounds by (cap, stop_at): they ignore barriers and labels, so the solves of
+        # one community (joined zones, restarts) share them
+        self._band_bounds: dict[tuple[int, int], BandLowerBound] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
         self.relaxation: tuple[PartitionInstance, int] | None = None
         self._exact_only = True  # the whole community is one exact model (so far)
@@ -419,6 +425,7 @@ class GridPartitioner:
         again._relaxed_pairs = pairs
         again._repair_instance = current
         again._bounds = self._bounds
+        again._band_bounds = self._band_bounds
         return again.improve(labels, previous=previous)
 
     def _restart(self, first: PartitionResult, t0: float) -> PartitionResult:
@@ -443,6 +450,7 @@ class GridPartitioner:
             seed = self.config.attempt_seed(self.seed, attempt)
             again = GridPartitioner(self.instance, self.config, seed=seed)
             again._bounds = self._bounds
+            again._band_bounds = self._band_bounds
             other = again._attempt(t0, self.relaxation)
             spent += other.deterministic_time
             if (other.out_of_band, other.objective) < (best.out_of_band, best.objective):
@@ -566,11 +574,31 @@ class GridPartitioner:
         again._relaxed_pairs = pairs
         again._repair_instance = current  # repairs may keep the joined barriers' links
         again._bounds = self._bounds
+        again._band_bounds = self._band_bounds
         red = reduce_instance(current, self.config, free=again.free)
         plan = again._initial(red)
         again._improve(plan)
         again._exact_only = False
         return again._result(red, plan, t0)
+
+    def _band_bound(self, cap: int, stop_at: int) -> BandLowerBound:
+        """The band's lower bound for plans with grids of at most ``cap`` (cached).
+
+        With the exact model of a small, sparse community
+        (:mod:`~gridder.partition.exactbound`) when the other bounds stay below
+        ``stop_at`` (the plan's own out-of-band count).
+        """
+        key = (cap, stop_at)
+        if key not in self._band_bounds:
+            self._band_bounds[key] = band_lower_bound(
+                self.instance,
+                self.config,
+                stop_at=stop_at,
+                seed=self.seed,
+                cap=cap,
+                exact_time=_EXACT_TIME,
+            )
+        return self._band_bounds[key]
 
     def _zone_bound(
         self,
@@ -951,7 +979,7 @@ class GridPartitioner:
         if out_of_band == 0:
             return labels
         cap = plan_cap(inst, labels, config)
-        lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed, cap=cap)
+        lb = self._band_bound(cap, out_of_band)
         self._bound_cache = (cap, lb)
         if lb.min_out_of_band >= out_of_band:
             return labels
@@ -1011,7 +1039,7 @@ class GridPartitioner:
         if self._bound_cache is not None and self._bound_cache[0] == cap:
             lb = self._bound_cache[1]  # computed before the region repair, same cap
         else:
-            lb = band_lower_bound(inst, config, stop_at=out_of_band, seed=self.seed, cap=cap)
+            lb = self._band_bound(cap, out_of_band)
         zb = self._zone_bound(inst, labels)
         rb, reg = zb, None
         if red.forced_hard_merges or self._relaxed_pairs or self._kept_crossings:

@@ -1,0 +1,92 @@
+"""The exact bound of small sparse communities: equal to brute force, never above a plan."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gridder.partition import PartitionConfig
+from gridder.partition.exactbound import MAX_VALUED, exact_lower_bound
+from gridder.partition.lowerbound import band_lower_bound
+from tests.partition.conftest import make_instance
+
+
+def _connected(members: list[int], nbrs: list[set[int]]) -> bool:
+    seen, stack = {members[0]}, [members[0]]
+    inside = set(members)
+    while stack:
+        u = stack.pop()
+        for w in nbrs[u] & inside:
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return len(seen) == len(members)
+
+
+def _brute_force(
+    value: list[int], edges: list[tuple[int, int]], low: int, high: int, cap: int
+) -> int:
+    """Least out-of-band grids over every grouping (empty units may stay out)."""
+    n = len(value)
+    nbrs: list[set[int]] = [set() for _ in range(n)]
+    for a, b in edges:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    valued = [u for u in range(n) if value[u] > 0]
+    empty = [u for u in range(n) if value[u] == 0]
+    k = len(valued)
+    best = k
+    for vs in itertools.product(range(k), repeat=k):
+        for es in itertools.product(range(-1, k), repeat=len(empty)):
+            slot = dict(zip(valued, vs, strict=True)) | dict(zip(empty, es, strict=True))
+            groups: dict[int, list[int]] = {}
+            for u, s in slot.items():
+                if s >= 0:
+                    groups.setdefault(s, []).append(u)
+            bad, ok = 0, True
+            for members in groups.values():
+                total = sum(value[u] for u in members)
+                if total == 0:
+                    continue  # empty units only: not a grid of the bound
+                if total > cap or not _connected(members, nbrs):
+                    ok = False
+                    break
+                bad += not (low <= total <= high)
+            if ok:
+                best = min(best, bad)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_exact_bound_equals_brute_force_on_small_graphs(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 7
+    value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
+    if sum(v > 0 for v in value) < 2:
+        value[:2] = [120, 150]
+    # a random connected graph: a spanning path plus a few chords
+    order = rng.permutation(n).tolist()
+    edges = {tuple(sorted((order[i], order[i + 1]))) for i in range(n - 1)}
+    for _ in range(3):
+        a, b = rng.choice(n, size=2, replace=False).tolist()
+        edges.add((min(a, b), max(a, b)))
+    e = np.array(sorted(edges), dtype=np.int64)
+    free = np.ones(n, dtype=bool)
+    got = exact_lower_bound(n, e, value, free, low=200, high=300, cap=400, time_limit=20.0)
+    assert got == _brute_force(value, sorted(edges), 200, 300, 400)
+
+
+def test_the_bound_sees_a_shared_empty_patch_and_stays_below_plans() -> None:
+    """Two pairs of towers that can each meet only through one empty cell."""
+    value = [0, 150, 150, 150, 150]
+    xy = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=float) * 50
+    inst = make_instance(value, xy, [(0, 1), (0, 2), (0, 3), (0, 4)])
+    lb = band_lower_bound(inst, PartitionConfig(), stop_at=4, cap=400, exact_time=5.0)
+    assert lb.exact_out_of_band == 2 and lb.min_out_of_band == 2
+    # a community too large for the model gets no exact bound (and no cost)
+    many = [150] * (MAX_VALUED + 1)
+    e = np.array([(i, i + 1) for i in range(len(many) - 1)], dtype=np.int64)
+    free = np.ones(len(many), dtype=bool)
+    assert exact_lower_bound(len(many), e, many, free, low=200, high=300, cap=400) is None
