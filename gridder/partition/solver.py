@@ -1043,7 +1043,11 @@ class GridPartitioner:
         zb = self._zone_bound(inst, labels)
         rb, reg = zb, None
         if red.forced_hard_merges or self._relaxed_pairs or self._kept_crossings:
-            reg = np.where(red.unit_super >= 0, red.region[np.maximum(red.unit_super, 0)], -1)
+            if len(red.region):  # no free unit at all (every building locked): no region
+                sup = np.maximum(red.unit_super, 0)
+                reg = np.where(red.unit_super >= 0, red.region[sup], -1)
+            else:
+                reg = np.full(inst.n, -1, dtype=np.int64)
             rb = self._zone_bound(inst, labels, region=reg)
         above_proven = out_of_band_above_proven(inst, config, labels, rb, region=reg)
         previous = inst.previous if len(inst.previous) == inst.n else None

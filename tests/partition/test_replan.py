@@ -88,6 +88,19 @@ def test_replan_keeps_locked_grid() -> None:
     assert (out.labels[locked == g] == g).all() and (out.labels[locked != g] != g).all()
 
 
+def test_replan_with_every_building_locked_keeps_them_all() -> None:
+    """A community whose one grid, across a major street, is locked.
+
+    It crashed: a grid of the given plan straddles the barrier (so region bounds are
+    asked for), and no unit is free (so there is no region).
+    """
+    labels = np.zeros(16, dtype=np.int64)
+    inst = lattice(4, 4, [15] * 16, hard_row=1, locked=labels.tolist(), previous=labels.tolist())
+    out = replan(inst, FAST)
+    assert check_partition(inst, out.labels, FAST).ok
+    np.testing.assert_array_equal(out.labels, labels)
+
+
 def test_rebalance_after_hand_edit_stays_local() -> None:
     inst, res = base_plan()
     lab = res.labels.copy()
