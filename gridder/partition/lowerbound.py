@@ -265,7 +265,10 @@ def band_lower_bound(
     if (locked >= 0).any():
         labs, inv = np.unique(locked[locked >= 0], return_inverse=True)
         tot = np.bincount(inv, weights=val_arr[locked >= 0], minlength=len(labs))
-        locked_out = int(sum(not config.in_band(t) for t in tot.tolist()))
+        # a locked grid of one building above the maximum is left out of the measures too
+        holders = np.bincount(inv, weights=(val_arr[locked >= 0] > 0), minlength=len(labs))
+        left_out = (holders == 1) & (tot > config.max)
+        locked_out = int(sum(not config.in_band(t) for t in tot[~left_out].tolist()))
     pack = -1
     if packing and (stop_at is None or picked + locked_out < stop_at):
         pb = packing_lower_bound(

@@ -70,6 +70,14 @@ def test_locked_out_of_band_grid_counts() -> None:
     )
     lb = band_lower_bound(inst, PartitionConfig())
     assert lb.locked_out_of_band == 1 and lb.min_out_of_band >= 1
+    # a locked grid of one tower above the maximum is left out, as the measures leave it
+    tower = make_instance(
+        [450, 0, 150, 100],
+        np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
+        [(0, 1), (1, 2), (2, 3)],
+        locked=[5, 5, -1, -1],
+    )
+    assert band_lower_bound(tower, PartitionConfig()).locked_out_of_band == 0
 
 
 def test_towers_competing_for_one_partner_force_two_grids() -> None:
