@@ -345,6 +345,15 @@ class GridPartitioner:
     def solve(self) -> PartitionResult:
         """Partition the community from scratch (with restarts, see :meth:`_restart`)."""
         t0 = time.perf_counter()
+        hard = np.asarray(self.instance.edge_hard, dtype=bool)
+        if (
+            hard.any()
+            and not (self.locked >= 0).any()
+            and 0 < int(self.value.sum()) < self.config.min
+        ):
+            # a community below the minimum is one grid, major streets or not (zones too
+            # small for a grid would each be a grid of their own, all out of band)
+            return self._solve_relaxed(replace(self.instance, edge_hard=np.zeros_like(hard)), 0, t0)
         best = self._attempt(t0)
         return self._restart(best, t0)
 

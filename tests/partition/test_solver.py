@@ -257,3 +257,11 @@ def test_keep_compounds_merges_no_small_neighbour_into_a_fitting_compound() -> N
     assert_valid(inst, res, cfg)
     assert res.labels[0] == res.labels[1]
     assert set(np.flatnonzero(res.labels == res.labels[0]).tolist()) == {0, 1}
+
+
+def test_community_below_min_across_a_major_street_is_one_grid() -> None:
+    """Two zones of 40 households each: one grid of 80, not two grids out of band."""
+    inst = lattice(4, 4, [5] * 16, hard_row=1)
+    res = GridPartitioner(inst, FAST).solve()
+    assert_valid(inst, res, FAST)
+    assert res.n_grids == 1
