@@ -397,7 +397,7 @@ def pull_into_communities(
                     source,
                     f"building_id={buildings['building_id'].iloc[i]}"
                     + ("" if rows is None else f" (row {rows[k]})"),
-                    f"its community_id {cids[i]!r} names a community it lies {dist[k]:.0f} m "
+                    f"its community_id {cids[i]!r} names a community it lies {dist[k]:.1f} m "
                     f"outside of (more than {PULL_IN_TOLERANCE_M:.0f} m): fix its location or "
                     "community_id, or leave community_id empty to place it by location",
                 )

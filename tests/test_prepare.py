@@ -149,7 +149,7 @@ def test_buildings_just_outside_the_community_they_name_are_moved_in() -> None:
     moved = inputs.report()["buildings_moved_into_their_community"]
     assert 9 < moved["near"] < 11
     far = shapely.Point(118.79 + 300 * deg_per_m, 32.045)
-    with pytest.raises(InputError, match=r"building_id=near.*lies 3\d\d m outside"):
+    with pytest.raises(InputError, match=r"building_id=near.*lies 3\d\d\.\d m outside"):
         prepare(comm, _buildings(rows(far)))
 
 
