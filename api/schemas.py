@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gridder.io.crs import crs_key
 
 __all__ = [
     "Building",
@@ -43,7 +44,6 @@ class Crs(StrEnum):
 
 
 _CRS_ALIASES: Final = {"epsg4326": "wgs84", "epsg4490": "cgcs2000"}
-_CRS_NOISE: Final = re.compile(r"[\s_:-]")
 CRS_HELP: Final = (
     "Coordinate system of the points: wgs84, cgcs2000, gcj02 or bd09, in any case; "
     "EPSG:4326 means wgs84 and EPSG:4490 means cgcs2000 (taken as WGS84, as the CLI does)."
@@ -64,7 +64,7 @@ def crs_name(value: Any) -> Any:
     """
     if not isinstance(value, str):
         return value
-    key = _CRS_NOISE.sub("", value.lower())
+    key = crs_key(value)
     key = _CRS_ALIASES.get(key, key)
     return key if key in Crs.__members__ else value
 

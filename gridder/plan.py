@@ -22,6 +22,7 @@ as strings, whatever type the file stores them with.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -170,11 +171,18 @@ class Plan:
         grids = self._grids_in_wgs84(source, grids)
         self._index_grids(source, grids)
         self._index_assignments(source, assignments)
-        #: Which building is in which grid (coverage files record it: edits keep plan_id).
-        self.assignment_digest: str = assignment_digest(assignments)
+        self._pairs = pd.DataFrame(assignments[["building_id", "grid_id"]])
         self._workers = _workers_by_grid(workers)
         self._build_json()
         log.info("plan %s: %d grids, %d buildings", self.plan_id, len(self), len(self._b_row))
+
+    @functools.cached_property
+    def assignment_digest(self) -> str:
+        """Which building is in which grid (coverage files record it: edits keep plan_id).
+
+        Computed when first asked (the coverage check), not on every plan load.
+        """
+        return assignment_digest(self._pairs)
 
     # ------------------------------------------------------------------ loading
     @classmethod
