@@ -297,9 +297,20 @@ class Reduced:
 
 
 def reduce_instance(
-    instance: PartitionInstance, config: PartitionConfig, *, free: npt.NDArray[np.bool_]
+    instance: PartitionInstance,
+    config: PartitionConfig,
+    *,
+    free: npt.NDArray[np.bool_],
+    group: npt.ArrayLike | None = None,
 ) -> Reduced:
-    """Zones, super-units and pieces of the ``free`` units of a community."""
+    """Zones, super-units and pieces of the ``free`` units of a community.
+
+    ``group`` (a label per unit, e.g. the grids of the plan a re-plan starts
+    from; ``-1`` for none) keeps a unit holding no value with a valued unit of
+    its own group where one is linked to it within the group, so that super-units
+    do not straddle the grids started from (a re-plan would otherwise move such
+    units for nothing).
+    """
     n = instance.n
     value = balance_value(instance, config)
     xy = np.asarray(instance.xy, dtype=np.float64).reshape(-1, 2)
@@ -367,6 +378,20 @@ def reduce_instance(
         if len(sources):
             _, _, src = dijkstra(g, indices=sources, min_only=True, return_predecessors=True)
             src = np.asarray(src, dtype=np.int64)
+            if group is not None:
+                # first within each group: a unit keeps a host of its own group
+                grp = np.asarray(group, dtype=np.int64)[fidx]
+                inside = (grp[le[:, 0]] == grp[le[:, 1]]) & (grp[le[:, 0]] >= 0)
+                gi = coo_matrix(
+                    (
+                        np.r_[d[inside], d[inside]],
+                        (np.r_[le[inside, 0], le[inside, 1]], np.r_[le[inside, 1], le[inside, 0]]),
+                    ),
+                    shape=(nf, nf),
+                ).tocsr()
+                _, _, own = dijkstra(gi, indices=sources, min_only=True, return_predecessors=True)
+                own = np.asarray(own, dtype=np.int64)
+                src = np.where(own >= 0, own, src)
             ok = src >= 0
             host[ok] = src[ok]
         # regions without any valued unit: one super-unit per linked component

@@ -5,7 +5,12 @@ new buildings ``-1``): labels are kept where the grid is still connected,
 new buildings join a neighbouring grid, grids grown too big are split (the
 part holding most of the old value keeps the label), and the local search and
 neighbourhood repair restore the band while every household moved away from
-its previous grid costs ``weights.moved``. Locked units keep their grid.
+its previous grid costs ``weights.moved``. Locked units keep their grid. When
+that brings no grid into band and the previous plan is still valid on the new
+data, the previous plan is kept as it is (:meth:`GridPartitioner.keep_start`).
+Units holding no value stay with a valued unit of their previous grid; a plan
+left above the band's lower bound is also re-planned without that rule, and the
+one with fewer grids out of band (then fewer households moved) is kept.
 
 :func:`rebalance` does the same around a few grids only (a hand edit).
 """
@@ -67,7 +72,20 @@ def replan(
             f"has {len(prev)} labels for {instance.n} units",
         )
     solver = GridPartitioner(instance, config, seed=seed)
-    return solver.improve(_start(instance, prev), previous=prev)
+    start = _start(instance, prev)
+    result = solver.improve(start, previous=prev)
+    if result.out_of_band > result.lower_bound.min_out_of_band:
+        # units holding no value may also move with another grid's valued unit: other
+        # super-units, another search (more households may move, for fewer grids out)
+        loose = GridPartitioner(instance, config, seed=seed)
+        loose.group_start = False
+        other = loose.improve(start, previous=prev)
+        if (other.out_of_band, moved_share(instance, other.labels, prev)) < (
+            result.out_of_band,
+            moved_share(instance, result.labels, prev),
+        ):
+            result = other
+    return solver.keep_start(start, result)
 
 
 def rebalance(

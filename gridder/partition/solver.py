@@ -338,6 +338,8 @@ class GridPartitioner:
         self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
         self._kept_crossings = 0  # barrier links inside the given plan's grids (improve)
         self._defer_repairs = False  # no pair/region repair yet (see solve)
+        #: improve: units holding no value stay with a valued unit of their start grid
+        self.group_start = True
         # the instance whose hard barriers the repairs respect (zones joined: relaxed)
         self._repair_instance: PartitionInstance = instance
 
@@ -387,7 +389,8 @@ class GridPartitioner:
         if kept.any():
             self._repair_instance = replace(self._repair_instance, edge_hard=hard & ~kept)
             self._kept_crossings = int(kept.sum())
-        red = reduce_instance(self._repair_instance, self.config, free=self.free)
+        group = lab if self.group_start else None
+        red = reduce_instance(self._repair_instance, self.config, free=self.free, group=group)
         host = [int(m[np.argmax(self.value[m])]) for m in red.members]
         reserved = self._reserved(previous)
         locked_labels = set(self.locked[self.locked >= 0].tolist())
@@ -422,6 +425,75 @@ class GridPartitioner:
             solve=lambda current, pairs: self._improve_relaxed(current, pairs, start, before),
         )
 
+    def keep_start(self, start: npt.ArrayLike, result: PartitionResult) -> PartitionResult:
+        """The plan started from, when the re-plan ``result`` brought no grid into band.
+
+        A re-plan moves households only to bring grids into band: when the
+        start labels (the previous plan on today's data) are a valid plan —
+        every unit in a grid, every grid connected, locks kept, each building
+        above the maximum alone with its value — and leave no more grids out
+        of band than ``result``, they are returned unchanged (nothing moves),
+        else ``result``.
+        """
+        inst, config = self.instance, self.config
+        lab = np.asarray(start, dtype=np.int64)
+        if len(lab) != inst.n or (lab < 0).any() or np.array_equal(lab, result.labels):
+            return result
+        if not check_partition(inst, lab, config).ok:
+            return result
+        valued = self.value > 0
+        for u in np.flatnonzero(self.over).tolist():
+            if int((valued & (lab == lab[u])).sum()) > 1:
+                return result
+        quality = partition_quality(inst, lab, config)
+        out_of_band = quality.n_counted - quality.n_in_band
+        if out_of_band > result.out_of_band:
+            return result
+        stats = grid_stats(inst, lab, config)
+        lb = self._band_bound(plan_cap(inst, lab, config), out_of_band)
+        zb = self._zone_bound(inst, lab)
+        previous = inst.previous if len(inst.previous) == inst.n else None
+        objective = plan_objective(inst, lab, config, previous=previous)
+        bound = max(0.0, float(config.weights.out_of_band * lb.min_out_of_band))
+        ids = np.asarray(inst.unit_ids, dtype=object)
+        notes = [
+            f"kept the previous plan unchanged: re-planning left {result.out_of_band} grid(s) "
+            f"out of band, the previous plan {out_of_band}"
+        ]
+        straddling = int((stats.hard_inside > 0).sum())
+        if straddling:
+            notes.append(
+                f"{straddling} grid(s) of the previous plan straddle major streets/rivers/rail"
+            )
+        notes += [n for n in result.notes if "form a grid of their own" in n]
+        logger.info(
+            "%s: re-plan kept the previous plan (%d grid(s) out of band, re-planned %d)",
+            inst.community_id,
+            out_of_band,
+            result.out_of_band,
+        )
+        return replace(
+            result,
+            labels=lab,
+            n_grids=len(stats.labels),
+            status="TRIVIAL" if len(stats.labels) <= 1 else "FEASIBLE",
+            objective=objective,
+            bound=bound,
+            bound_kind="band_lower_bound",
+            gap=(objective - bound) / objective if objective > 0 else 0.0,
+            out_of_band=out_of_band,
+            lower_bound=lb,
+            over_max_unit_ids=tuple(ids[lb.over_max_units].tolist()),
+            forced_unit_ids=tuple(ids[lb.forced_units].tolist()),
+            hard_barrier_merges=0,
+            grids=stats,
+            quality=quality,
+            notes=tuple(notes),
+            zone_bound=zb,
+            region_bound=zb,
+            above_proven_zone_bound=out_of_band_above_proven(inst, config, lab, zb),
+        )
+
     def _improve_relaxed(
         self,
         current: PartitionInstance,
@@ -435,6 +507,7 @@ class GridPartitioner:
         again._repair_instance = current
         again._bounds = self._bounds
         again._band_bounds = self._band_bounds
+        again.group_start = self.group_start
         return again.improve(labels, previous=previous)
 
     def _restart(self, first: PartitionResult, t0: float) -> PartitionResult:
