@@ -56,7 +56,11 @@ class WorkingPlan:
     label
         Grid label per super-unit.
     fixed
-        Labels of grids that must not change (frozen compounds).
+        Labels of grids that keep every unit they hold (frozen compounds): the
+        local search never moves a unit out of them, but may move a unit of
+        another grid into one (a compound kept whole may take in a neighbour's
+        building when that brings grids into band; mixing costs
+        ``weights.mixed_compound``).
     previous
         Label per super-unit in a previous plan (``-1``: none), for the
         moved-value term of re-planning.
@@ -308,7 +312,6 @@ def local_search(
             cands = {plan.label[j] for j in plan.links[u]}
             cands.discard(g)
             cands.discard(-1)
-            cands -= plan.fixed
             if not cands:
                 continue
             if focus is not None and g not in focus and not (cands & focus):

@@ -309,7 +309,8 @@ def reduce_instance(
     from; ``-1`` for none) keeps a unit holding no value with a valued unit of
     its own group where one is linked to it within the group, so that super-units
     do not straddle the grids started from (a re-plan would otherwise move such
-    units for nothing).
+    units for nothing); with ``config.keep_compounds`` such a unit stays within
+    its compound class in the same way.
     """
     n = instance.n
     value = balance_value(instance, config)
@@ -367,41 +368,17 @@ def reduce_instance(
 
     # 2. super-units: attach value-less units to the nearest valued unit
     host = np.arange(nf, dtype=np.int64)
-    sources = np.flatnonzero(fval > 0)
-    if nf and len(sources) < nf:
+    if nf and int((fval > 0).sum()) < nf:
         le = fe[link]
         d = np.hypot(*(xy[fidx[le[:, 0]]] - xy[fidx[le[:, 1]]]).T) + 0.1
         d = d * np.where(fsoft[link], 3.0, 1.0)
-        g = coo_matrix(
-            (np.r_[d, d], (np.r_[le[:, 0], le[:, 1]], np.r_[le[:, 1], le[:, 0]])), shape=(nf, nf)
-        ).tocsr()
-        if len(sources):
-            _, _, src = dijkstra(g, indices=sources, min_only=True, return_predecessors=True)
-            src = np.asarray(src, dtype=np.int64)
-            if group is not None:
-                # first within each group: a unit keeps a host of its own group
-                grp = np.asarray(group, dtype=np.int64)[fidx]
-                inside = (grp[le[:, 0]] == grp[le[:, 1]]) & (grp[le[:, 0]] >= 0)
-                gi = coo_matrix(
-                    (
-                        np.r_[d[inside], d[inside]],
-                        (np.r_[le[inside, 0], le[inside, 1]], np.r_[le[inside, 1], le[inside, 0]]),
-                    ),
-                    shape=(nf, nf),
-                ).tocsr()
-                _, _, own = dijkstra(gi, indices=sources, min_only=True, return_predecessors=True)
-                own = np.asarray(own, dtype=np.int64)
-                src = np.where(own >= 0, own, src)
-            ok = src >= 0
-            host[ok] = src[ok]
-        # regions without any valued unit: one super-unit per linked component
-        _, lc = components(nf, le)
-        orphan = host == np.arange(nf)
-        orphan &= fval == 0
-        if orphan.any():
-            first: dict[int, int] = {}
-            for i in np.flatnonzero(orphan).tolist():
-                host[i] = first.setdefault(int(lc[i]), i)
+        grp = _attach_groups(
+            comp[fidx],
+            None if group is None else np.asarray(group, dtype=np.int64)[fidx],
+            keep_compounds=config.keep_compounds,
+        )
+        kept = _kept_compound_units(comp[fidx], fval, le, config) if config.keep_compounds else None
+        host = _attach_hosts(nf, le, d, fval, grp=grp, kept=kept)
     _, sup = np.unique(host, return_inverse=True)
     sup = sup.astype(np.int64)
     ns = int(sup.max()) + 1 if nf else 0
@@ -465,19 +442,16 @@ def reduce_instance(
     npc, piece = components(ns, pe_arr)
     ptot = np.bincount(piece, weights=sval, minlength=npc) if ns else np.zeros(0)
     # --keep-compounds: a connected part of one compound whose total lies in the band
-    # stays whole, and no small piece is merged into it (it would mix compounds)
+    # stays whole, and no small piece is merged into it (it would mix compounds). Its
+    # empty buildings joined its household buildings (``_attach_groups``); empty
+    # buildings of another compound ride along only where none of that compound's
+    # household buildings is linked to them (that compound holds nothing to keep)
     whole: set[int] = set()
     if config.keep_compounds and ns:
         for p in range(npc):
             ids = np.flatnonzero(piece == p)
-            comps = {c for i in ids.tolist() for c in classes[i]}
             hostc = set(hostcomp[ids].tolist())
-            if (
-                len(hostc) == 1
-                and next(iter(hostc)) >= 0
-                and len(comps - {-1}) == 1
-                and config.in_band(ptot[p])
-            ):
+            if len(hostc) == 1 and next(iter(hostc)) >= 0 and config.in_band(ptot[p]):
                 whole.add(p)
     ppairs = []
     pw = []
@@ -495,6 +469,8 @@ def reduce_instance(
     )
     piece = merged[piece] if ns else piece
     frozen: set[int] = {int(merged[p]) for p in whole}
+    if frozen:
+        piece = _join_stranded(piece, sval, neighbours, frozen, config)
 
     # value-less free regions with no way into a grid of their own: join a fixed unit
     attach: dict[int, int] = {}
@@ -525,6 +501,138 @@ def reduce_instance(
         awkward_hard_merges=awkward,
         crossed_barriers=crossed,
     )
+
+
+def _join_stranded(
+    piece: IntArray,
+    sval: IntArray,
+    neighbours: list[list[Neighbour]],
+    frozen: set[int],
+    config: PartitionConfig,
+) -> IntArray:
+    """Pieces still too small for a grid join a compound kept whole where it stays in band.
+
+    A small piece is merged into a neighbouring piece, but not into a compound
+    kept whole (``--keep-compounds``): one surrounded by such compounds would be
+    a grid out of band of its own. It joins the kept compound it shares the
+    most boundary with among those whose total stays within the band (the grid
+    then holds two compounds; neither is split).
+    """
+    piece = piece.copy()
+    tot = np.bincount(piece, weights=sval, minlength=int(piece.max(initial=-1)) + 1)
+    for q in range(len(tot)):
+        if q in frozen or tot[q] >= config.min or not (piece == q).any():
+            continue
+        shared: dict[int, float] = {}
+        for i in np.flatnonzero(piece == q).tolist():
+            for j, c, _, lk in neighbours[i]:
+                f = int(piece[j])
+                if lk and f in frozen and config.in_band(float(tot[f] + tot[q])):
+                    shared[f] = shared.get(f, 0.0) + c + 1e-3
+        if not shared:
+            continue
+        f = max(sorted(shared), key=lambda k: shared[k])
+        piece[piece == q] = f
+        tot[f] += tot[q]
+        tot[q] = 0.0
+    return piece
+
+
+def _nearest(
+    nf: int, le: IntArray, d: FloatArray, sources: IntArray, usable: npt.NDArray[np.bool_]
+) -> IntArray:
+    """Per unit, the nearest of ``sources`` over the links between ``usable`` units (-1: none)."""
+    if not len(sources):
+        return np.full(nf, -1, dtype=np.int64)
+    keep = usable[le[:, 0]] & usable[le[:, 1]]
+    a, b = le[keep, 0], le[keep, 1]
+    g = coo_matrix((np.r_[d[keep], d[keep]], (np.r_[a, b], np.r_[b, a])), shape=(nf, nf)).tocsr()
+    _, _, src = dijkstra(g, indices=sources, min_only=True, return_predecessors=True)
+    out = np.asarray(src, dtype=np.int64)
+    out[~usable] = -1
+    return out
+
+
+def _attach_hosts(
+    nf: int,
+    le: IntArray,
+    d: FloatArray,
+    fval: IntArray,
+    *,
+    grp: IntArray | None,
+    kept: npt.NDArray[np.bool_] | None,
+) -> IntArray:
+    """The valued unit (host) each unit joins; every host's units stay connected.
+
+    1. Within its group (``grp``, ``-1``: none), the nearest valued unit of the
+       group over the group's own links.
+    2. Units left: the nearest valued unit over links between units left and
+       valued units — with ``kept`` (units of a compound part kept whole), never
+       one of them nor through one.
+    3. Units still left: the host of the nearest unit placed (so through units
+       left only), whatever it is.
+    4. Linked patches with no valued unit at all: one super-unit each.
+
+    Each pass reaches a unit only through units it places itself, so a host's
+    units are connected (ties of equal distances aside, as with any shortest-path
+    tree).
+    """
+    host = np.full(nf, -1, dtype=np.int64)
+    valued = fval > 0
+    host[valued] = np.flatnonzero(valued)
+    sources = np.flatnonzero(valued)
+    if grp is not None:
+        inside = (grp[le[:, 0]] == grp[le[:, 1]]) & (grp[le[:, 0]] >= 0)
+        own = _nearest(nf, le[inside], d[inside], sources, np.ones(nf, dtype=bool))
+        host = np.where(host < 0, own, host)
+    left = host < 0
+    free_sources = sources if kept is None else sources[~kept[sources]]
+    usable = (left if kept is None else left & ~kept) | np.isin(np.arange(nf), free_sources)
+    near = _nearest(nf, le, d, free_sources, usable)
+    host = np.where(left, near, host)
+    left = host < 0
+    if left.any() and not left.all():
+        placed = np.flatnonzero(~left)
+        via = _nearest(nf, le, d, placed, left | ~left)
+        reach = left & (via >= 0)
+        host[reach] = host[via[reach]]
+    left = host < 0
+    if left.any():
+        _, lc = components(nf, le)
+        first: dict[int, int] = {}
+        for i in np.flatnonzero(left).tolist():
+            host[i] = first.setdefault(int(lc[i]), i)
+    return host
+
+
+def _kept_compound_units(
+    compound: IntArray, fval: IntArray, le: IntArray, config: PartitionConfig
+) -> npt.NDArray[np.bool_]:
+    """Units of a connected part of one compound whose total lies in the band (kept whole)."""
+    n = len(compound)
+    same = (compound[le[:, 0]] == compound[le[:, 1]]) & (compound[le[:, 0]] >= 0)
+    _, part = components(n, le[same])
+    tot = np.bincount(part, weights=fval, minlength=int(part.max(initial=-1)) + 1)
+    fits = np.array([config.in_band(float(t)) for t in tot], dtype=bool)
+    return (compound >= 0) & fits[part] if n else np.zeros(0, dtype=bool)
+
+
+def _attach_groups(
+    compound: IntArray, group: IntArray | None, *, keep_compounds: bool
+) -> IntArray | None:
+    """Groups within which a unit without value looks for its host first (``-1``: none).
+
+    The given ``group`` (a re-plan's start grids), and with ``keep_compounds``
+    the compound class too: an empty building of a compound then joins a
+    household building of its own compound (and one outside compounds a
+    building outside them), so that a compound within the band is one piece.
+    """
+    if group is None and not keep_compounds:
+        return None
+    cls = compound + 1 if keep_compounds else np.zeros_like(compound)
+    if group is None:
+        return cls
+    return np.where(group >= 0, group * (int(cls.max(initial=0)) + 1) + cls, -1)
 
 
 def _unit_super(n: int, fidx: IntArray, sup: IntArray) -> IntArray:

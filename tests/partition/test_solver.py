@@ -236,8 +236,15 @@ def test_zones_are_joined_to_the_longest_barrier_first_then_to_every_neighbour()
     assert relax.sum() == 3
 
 
-def test_keep_compounds_merges_no_small_neighbour_into_a_fitting_compound() -> None:
-    """A tiny compound beside a fitting one is not merged into it: the fitting one stays whole."""
+def test_keep_compounds_keeps_a_fitting_compound_whole_with_a_stranded_neighbour() -> None:
+    """A tiny compound beside a fitting one stays whole, and the tiny one joins it.
+
+    The tiny compound (20 households) reaches the low-rise buildings only across a
+    major street; merged into the fitting compound's piece it used to make that piece
+    count as mixed, and the fitting compound was split. Now the fitting compound is
+    kept whole, and the tiny one, stranded, joins it (260, in band) instead of being
+    a grid out of band of its own.
+    """
     from gridder.partition.reduce import reduce_instance
 
     values = [120, 120, 20, 100, 100, 100, 100, 50, 100, 100]
@@ -256,7 +263,8 @@ def test_keep_compounds_merges_no_small_neighbour_into_a_fitting_compound() -> N
     res = GridPartitioner(inst, cfg).solve()
     assert_valid(inst, res, cfg)
     assert res.labels[0] == res.labels[1]
-    assert set(np.flatnonzero(res.labels == res.labels[0]).tolist()) == {0, 1}
+    assert set(np.flatnonzero(res.labels == res.labels[0]).tolist()) == {0, 1, 2}
+    assert res.out_of_band == 0
 
 
 def test_community_below_min_across_a_major_street_is_one_grid() -> None:
@@ -265,3 +273,31 @@ def test_community_below_min_across_a_major_street_is_one_grid() -> None:
     res = GridPartitioner(inst, FAST).solve()
     assert_valid(inst, res, FAST)
     assert res.n_grids == 1
+
+
+def test_keep_compounds_empty_buildings_stay_in_their_own_compound() -> None:
+    """An empty building of compound B nearest to compound A's households is not glued to A.
+
+    Before, it joined A's household building (the nearest), A's piece counted as
+    mixed, A was not kept whole and could be split.
+    """
+    from gridder.partition.reduce import reduce_instance
+
+    # one row: A = units 0-2 (120, 0, 120), B = units 3-8 (empty 3-7, 250 at 8), C = 9-11
+    values = [120, 0, 120, 0, 0, 0, 0, 0, 250, 100, 100, 60]
+    compound = [0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    xy = np.array([[20.0 * u, 0.0] for u in range(12)])
+    edges = [(u, u + 1) for u in range(11)]
+    soft = [compound[a] != compound[b] for a, b in edges]
+    inst = make_instance(values, xy, edges, compound=compound, soft=soft)
+    cfg = FAST.with_(keep_compounds=True)
+    red = reduce_instance(inst, cfg, free=np.ones(12, dtype=bool))
+    for s, members in enumerate(red.members):
+        assert len({compound[u] for u in members.tolist()}) == 1, (s, members)
+    pieces = {int(red.piece[red.unit_super[u]]) for u in (0, 1, 2)}
+    assert len(pieces) == 1 and pieces <= red.frozen_piece
+    res = GridPartitioner(inst, cfg).solve()
+    assert_valid(inst, res, cfg)
+    for c in (0, 1):
+        members = np.flatnonzero(np.asarray(compound) == c)
+        assert len(set(res.labels[members].tolist())) == 1
