@@ -325,23 +325,30 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         ).set_index("label")
         meta = {"community_id": cid, "status": "TRIVIAL", "n_grids": 1, "notes": ["no buildings"]}
         return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
-    locked_labels = None
-    locked_polys = None
-    if task.locked is not None and len(task.locked):
-        locked_polys = task.locked
-        pts = b.geometry.to_numpy()
-        lab = np.full(len(b), -1, dtype=np.int64)
-        for k, poly in enumerate(task.locked.geometry.to_numpy()):
-            lab[shapely.covered_by(pts, poly) & (lab < 0)] = k
-        locked_labels = lab
     previous_labels = None
-    prev_codes: list[str] = []
+    number: dict[str, int] = {}
     if task.previous_assignment is not None:
         prev_codes = sorted(set(task.previous_assignment.astype(str)))
         number = {code: k for k, code in enumerate(prev_codes)}
         mapped = task.previous_assignment.map(number)
         previous_labels = mapped.reindex(b["building_id"].astype(str)).fillna(-1).astype(int)
         previous_labels.index = b.index
+    locked_labels = None
+    locked_polys = None
+    if task.locked is not None and len(task.locked):
+        locked_polys = task.locked
+        pts = b.geometry.to_numpy()
+        lab = np.full(len(b), -1, dtype=np.int64)
+        # a locked grid of the previous plan keeps its label there (else a fresh one):
+        # the re-plan then starts from a plan whose labels agree
+        codes = (
+            task.locked["grid_id"].astype(str).tolist()
+            if "grid_id" in task.locked.columns
+            else [""] * len(task.locked)
+        )
+        for k, poly in enumerate(task.locked.geometry.to_numpy()):
+            lab[shapely.covered_by(pts, poly) & (lab < 0)] = number.get(codes[k], len(number) + k)
+        locked_labels = lab
     instance, tess = PartitionInstance.from_frames(
         cid,
         task.geometry,
