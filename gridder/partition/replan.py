@@ -10,24 +10,32 @@ that brings no grid into band and the previous plan is still valid on the new
 data, the previous plan is kept as it is (:meth:`GridPartitioner.keep_start`).
 Units holding no value stay with a valued unit of their previous grid; a plan
 left above the band's lower bound is also re-planned without that rule, and the
-one with fewer grids out of band (then fewer households moved) is kept.
+one with fewer grids out of band (then fewer households moved) is kept. Balance
+comes first: a community still above the bound is also drawn afresh, and when
+that leaves fewer grids out of band it is taken, its grids matched to the
+previous grids they share most households with (:func:`match_labels`).
 
 :func:`rebalance` does the same around a few grids only (a hand edit).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from gridder.errors import InputError
 from gridder.partition.config import PartitionConfig
+from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.solver import GridPartitioner, PartitionResult
 
-__all__ = ["moved_share", "rebalance", "replan"]
+__all__ = ["match_labels", "moved_share", "rebalance", "replan"]
+
+logger = logging.getLogger(__name__)
 
 
 def _start(instance: PartitionInstance, previous: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -85,7 +93,89 @@ def replan(
             moved_share(instance, result.labels, prev),
         ):
             result = other
+    if result.out_of_band > result.lower_bound.min_out_of_band:
+        # balance comes first: when a plan drawn afresh leaves fewer grids out of band,
+        # it is taken, its grids matched to the previous ones (most households shared)
+        fresh = GridPartitioner(
+            replace(instance, previous=np.empty(0, dtype=np.int64)), config, seed=seed
+        ).solve()
+        if fresh.out_of_band < result.out_of_band:
+            result = _matched(instance, fresh, prev, config or PartitionConfig(), result)
     return solver.keep_start(start, result)
+
+
+def match_labels(
+    labels: npt.ArrayLike,
+    previous: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    *,
+    fixed: Iterable[int] = (),
+) -> npt.NDArray[np.int64]:
+    """Relabel a plan so that its grids take the labels of the previous grids they overlap most.
+
+    Pairs (new grid, previous grid) are taken by decreasing shared ``weight``
+    (households; a unit holding none counts 1e-6), each label at most once;
+    ``fixed`` labels (locked grids) keep themselves. A grid matching no previous
+    grid takes a label no previous grid had.
+    """
+    lab = np.asarray(labels, dtype=np.int64)
+    prev = np.asarray(previous, dtype=np.int64)
+    w = np.asarray(weight, dtype=np.float64) + 1e-6
+    keep = set(int(x) for x in fixed)
+    shared: dict[tuple[int, int], float] = {}
+    for a, b, x in zip(lab.tolist(), prev.tolist(), w.tolist(), strict=True):
+        if b >= 0 and a not in keep and b not in keep:
+            shared[a, b] = shared.get((a, b), 0.0) + x
+    to: dict[int, int] = {g: g for g in keep}
+    used = set(keep)
+    for (a, b), _ in sorted(shared.items(), key=lambda kv: (-kv[1], kv[0])):
+        if a not in to and b not in used:
+            to[a] = b
+            used.add(b)
+    taken = used | {int(x) for x in prev if x >= 0}
+    nxt = 0
+    for a in sorted(set(lab.tolist()) - set(to)):
+        while nxt in taken:
+            nxt += 1
+        to[a] = nxt
+        taken.add(nxt)
+    return np.array([to[int(a)] for a in lab], dtype=np.int64)
+
+
+def _matched(
+    instance: PartitionInstance,
+    fresh: PartitionResult,
+    prev: npt.NDArray[np.int64],
+    config: PartitionConfig,
+    replanned: PartitionResult,
+) -> PartitionResult:
+    """A fresh plan with its grids matched to the previous plan's labels."""
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    fixed = locked[locked >= 0].tolist() if len(locked) == instance.n else []
+    labels = match_labels(fresh.labels, prev, instance.households, fixed=fixed)
+    objective = plan_objective(instance, labels, config, previous=prev)
+    moved = moved_share(instance, labels, prev)
+    logger.info(
+        "%s: re-planned afresh (%d grid(s) out of band instead of %d), %.1f%% moved",
+        instance.community_id,
+        fresh.out_of_band,
+        replanned.out_of_band,
+        100 * moved,
+    )
+    note = (
+        f"drawn afresh: re-planning from the previous grids left {replanned.out_of_band} "
+        f"grid(s) out of band, a fresh plan {fresh.out_of_band}; its grids take the codes "
+        f"of the previous grids they share most households with ({moved:.0%} of households "
+        "moved)"
+    )
+    return replace(
+        fresh,
+        labels=labels,
+        grids=grid_stats(instance, labels, config),
+        objective=objective,
+        gap=(objective - fresh.bound) / objective if objective > 0 else 0.0,
+        notes=(*fresh.notes, note),
+    )
 
 
 def rebalance(
