@@ -202,6 +202,10 @@ class PlanStore:
             self._infos = infos
             for plan_id in [p for p in self._loaded if p not in infos]:
                 del self._loaded[plan_id]
+            # a plan file changed on disk (an edit): its loaded copy is stale
+            for plan_id in [p for p, e in self._loaded.items() if e[0] != infos[p].signature]:
+                if self._active is None or self._active.plan_id != plan_id:
+                    del self._loaded[plan_id]
             self._follow_changes()
 
     def _read_info(self, path: Path, sig: tuple[int, int]) -> PlanInfo | None:

@@ -73,3 +73,42 @@ def test_bad_edits_answer_422_with_a_reason(client: TestClient) -> None:
     r = client.post(url, json={"move": ["B0001"]}, headers=h)
     assert r.status_code == 422
     assert client.post("/v1/plans/nope/edits", json={"undo": True}, headers=h).status_code == 404
+
+
+def test_edits_to_a_plan_not_active_are_seen_by_its_lookups(
+    district_plan: Path, tmp_path: Path
+) -> None:
+    import json
+    import sqlite3
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(district_plan, plans / "plan.gpkg")
+    other = plans / "other.gpkg"
+    shutil.copy(district_plan, other)
+    with sqlite3.connect(other) as db:  # the same grids under another plan id
+        db.execute("UPDATE plan_meta SET value = ? WHERE key = 'plan_id'", (json.dumps("plan-o"),))
+        db.execute("UPDATE plan_meta SET value = ? WHERE key = 'created'", (json.dumps("2099"),))
+    settings = ApiSettings(
+        plans_dir=plans,
+        api_key_hashes=[hash_api_key(KEY)],
+        refresh_seconds=0,
+        jobs_dir=tmp_path / "jobs",
+    )
+    app = create_app(settings)
+    app.include_router(edits.router, prefix="/v1")
+    plan = PlanFile.read(district_plan)
+    bid = boundary_building(plan, "C01-001", "C01-002")
+    with TestClient(app) as c:
+        assert c.get("/health").json()["active_plan"] == "plan-o"
+        q = {"plan_id": "plan-test"}
+        assert c.get(f"/v1/buildings/{bid}", params=q).json()["grid_id"] == "C01-001"
+        r = c.post(
+            "/v1/plans/plan-test/edits",
+            json={"move": [bid], "to": "C01-002"},
+            headers={"X-API-Key": KEY},
+        )
+        assert r.status_code == 200, r.text
+        # the copy in memory was stale: it answered C01-001 after the edit
+        assert c.get(f"/v1/buildings/{bid}", params=q).json()["grid_id"] == "C01-002"
+        assert c.get(f"/v1/buildings/{bid}").json()["grid_id"] == "C01-001"  # plan-o
