@@ -70,13 +70,16 @@ def _load(args: argparse.Namespace, **paths: str | None) -> Any:
     from gridder.prepare import HouseholdRule
 
     rule = HouseholdRule.from_file(args.household_rule) if args.household_rule else None
-    return load_inputs(
+    columns = parse_column_mapping(args.columns)
+    inputs = load_inputs(
         crs=args.crs,
-        columns=parse_column_mapping(args.columns),
+        columns=columns,
         fix_geometry=args.fix_geometry,
         rule=rule,
         **paths,  # type: ignore[arg-type]
     )
+    columns.check_used(", ".join(str(p) for p in paths.values() if p))
+    return inputs
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -665,6 +668,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535")
     serve.set_defaults(handler=_cmd_serve)
+    # -v/-q also after the command (``gridder partition -v …``); given there, they win
+    for command in sub.choices.values():
+        loud = command.add_mutually_exclusive_group()
+        loud.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
+        )
+        loud.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only"
+        )
     return parser
 
 

@@ -503,14 +503,19 @@ def _write_back(
 
 
 # ---------------------------------------------------------------------- undo
+def _reversed(moves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Moves as an undo makes them: each building goes back from ``to_grid`` to ``from_grid``."""
+    return [{**m, "from_grid": m.get("to_grid"), "to_grid": m.get("from_grid")} for m in moves]
+
+
 def _undo_result(entry: dict[str, Any], target_path: Path) -> EditResult:
-    """What an undo did: the undone edit, with quality before and after swapped."""
+    """What an undo did: the undone edit's moves reversed, quality before and after swapped."""
     return EditResult(
         path=target_path,
         action="undo",
         community_id=entry.get("community_id"),
-        hand_moves=list(entry.get("moved") or []),
-        rebalance_moves=list(entry.get("rebalanced") or []),
+        hand_moves=_reversed(list(entry.get("moved") or [])),
+        rebalance_moves=_reversed(list(entry.get("rebalanced") or [])),
         hand_households=int(entry.get("hand_households") or 0),
         rebalance_households=int(entry.get("rebalance_households") or 0),
         changed_grids=list(entry.get("changed_grids") or []),

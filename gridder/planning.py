@@ -671,7 +671,7 @@ def partition_inputs(
         weights=weights,
         barriers=barriers if isinstance(barriers, str) else "file",
         previous=previous,
-        parameters=parameters,
+        parameters={"community_workers": workers, **dict(parameters or {})},
         elapsed=time.perf_counter() - started,
     )
     return frames

@@ -33,6 +33,7 @@ from gridder.coverage import compute_coverage, site_facilities
 from gridder.errors import InputError
 from gridder.graph.streets import WalkNetwork
 from gridder.inputs import read_valid
+from gridder.io.columns import ColumnMapping
 from gridder.io.crs import local_metric_crs
 from gridder.io.write import read_meta, write_geopackage
 from gridder.planfile import assignment_digest
@@ -136,6 +137,8 @@ def coverage_job(
             problems += exc.problems
     if problems:
         raise InputError(problems)
+    if isinstance(columns, ColumnMapping):
+        columns.check_used(f"{streets}, {facilities}")
     result = compute_coverage(
         layers["streets"].to_crs(metric),
         buildings.to_crs(metric),

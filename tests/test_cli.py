@@ -38,3 +38,16 @@ def test_version() -> None:
         [sys.executable, "-m", "gridder", "--version"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.startswith("gridder ")
+
+
+def test_verbosity_goes_before_or_after_the_command() -> None:
+    from gridder.cli import build_parser
+
+    parser = build_parser()
+    base = ["check", "--communities", "c.gpkg", "--buildings", "b.gpkg"]
+    assert parser.parse_args(base).verbose == 0
+    assert parser.parse_args(["-v", *base]).verbose == 1
+    after = parser.parse_args([*base, "-vv"])
+    assert after.verbose == 2 and not after.quiet
+    assert parser.parse_args([*base, "-q"]).quiet is True
+    assert parser.parse_args(["diff", "a.gpkg", "b.gpkg", "-v"]).verbose == 1

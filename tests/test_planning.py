@@ -96,6 +96,7 @@ def test_plan_meta_records_the_run(plan: Path) -> None:
     for key in ("plan_id", "created", "parameters", "seed", "versions", "solver", "quality"):
         assert key in meta
     assert meta["parameters"]["min"] == 200 and meta["parameters"]["max"] == 300
+    assert meta["parameters"]["community_workers"] == 1  # the --workers given
     assert "ortools" in meta["versions"]
     assert {c["community_id"] for c in meta["solver"]["communities"]} == {"C0000", "C0001"}
     q = meta["quality"]

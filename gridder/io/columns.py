@@ -13,12 +13,50 @@ from collections.abc import Mapping
 import pandas as pd
 
 from gridder.errors import InputError, Problem
-from gridder.schema import ALIASES
+from gridder.schema import ALIASES, LAYERS
 
-__all__ = ["canonical_columns", "parse_column_mapping"]
+__all__ = ["ColumnMapping", "canonical_columns", "known_columns", "parse_column_mapping"]
 
 
-def parse_column_mapping(text: str | None) -> dict[str, str]:
+class ColumnMapping(dict[str, str]):
+    """File header → canonical name (``--columns``), remembering which headers were found.
+
+    :func:`canonical_columns` records every header it renames in :attr:`used`;
+    :meth:`check_used` then refuses a mapping naming a header no input has (a
+    typo would otherwise leave the file's own column in use, silently).
+    """
+
+    def __init__(self, *args: object, **kwargs: str) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.used: set[str] = set()
+
+    def check_used(self, inputs: str = "the inputs") -> None:
+        """Raise :class:`InputError` naming each mapped header found in no input read."""
+        missing = [h for h in self if h not in self.used]
+        if missing:
+            raise InputError(
+                [
+                    Problem(
+                        "--columns",
+                        f"{self[h]}={h}",
+                        f"no column {h!r} in {inputs} (headers match whatever their case)",
+                    )
+                    for h in missing
+                ]
+            )
+
+
+def known_columns() -> frozenset[str]:
+    """Canonical column names a ``--columns`` mapping may name."""
+    names = {"lon", "lat"}
+    for spec in LAYERS.values():
+        names |= set(spec.required) | set(spec.optional)
+        if spec.id_column:
+            names.add(spec.id_column)
+    return frozenset(names)
+
+
+def parse_column_mapping(text: str | None) -> ColumnMapping:
     """Parse ``'households=HH_TOTAL,building_id=楼号'`` into ``{"HH_TOTAL": "households", ...}``.
 
     The returned mapping goes from the file's header to the canonical name.
@@ -26,11 +64,14 @@ def parse_column_mapping(text: str | None) -> dict[str, str]:
     Raises
     ------
     InputError
-        When an item is not of the form ``canonical=header``.
+        When an item is not of the form ``canonical=header``, or names a
+        canonical column gridder does not read.
     """
-    mapping: dict[str, str] = {}
+    mapping = ColumnMapping()
     if not text:
         return mapping
+    known = known_columns()
+    problems: list[Problem] = []
     for raw in text.split(","):
         item = raw.strip()
         if not item:
@@ -40,7 +81,18 @@ def parse_column_mapping(text: str | None) -> dict[str, str]:
             raise InputError.single(
                 "--columns", item, "expected canonical=header, e.g. households=HH_TOTAL"
             )
+        if canonical.strip() not in known:
+            problems.append(
+                Problem(
+                    "--columns",
+                    item,
+                    f"{canonical.strip()!r} is not a column gridder reads; "
+                    f"one of {', '.join(sorted(known))}",
+                )
+            )
         mapping[header.strip()] = canonical.strip()
+    if problems:
+        raise InputError(problems)
     return mapping
 
 
@@ -79,6 +131,8 @@ def canonical_columns(
     """
     # headers match the mapping as written or case-insensitively (tables' headers are
     # normalised once on reading, before the mapping is applied again)
+    given = user_mapping
+    original = {_normalise(k): k for k in (user_mapping or {})}
     user_mapping = dict(user_mapping or {})
     user_mapping.update({_normalise(k): v for k, v in user_mapping.items()})
     aliases = {_normalise(k): v for k, v in ALIASES.items()}
@@ -94,6 +148,10 @@ def canonical_columns(
             renames[col] = user_mapping[col]
         elif _normalise(str(col)) in user_mapping:
             renames[col] = user_mapping[_normalise(str(col))]
+        else:
+            continue
+        if isinstance(given, ColumnMapping):
+            given.used.add(str(col) if col in given else original[_normalise(str(col))])
     for col in frame.columns:
         if col == "geometry" or col in renames:
             continue

@@ -20,6 +20,7 @@ import pytest
 import shapely
 
 from gridder.errors import InputError
+from gridder.io.columns import parse_column_mapping
 from gridder.inputs import read_valid
 from gridder.io import crs as gcrs
 from gridder.io.read import InputSpec, read_layer
@@ -261,11 +262,19 @@ def test_user_column_mapping_on_tables_and_sheets(
     with pd.ExcelWriter(tmp_path / "b.xlsx") as xl:
         pd.DataFrame({"说明": ["封面"]}).to_excel(xl, sheet_name="封面", index=False)
         table.to_excel(xl, sheet_name="楼栋", index=False)
-    mapping = {"HH_TOTAL": "households", "BLDG": "building_id", "X": "lon", "Y": "lat"}
     for path in (f"{tmp_path / 'b.csv'}", f"{tmp_path / 'b.xlsx'}:楼栋"):
+        mapping = parse_column_mapping("households=HH_TOTAL,building_id=bldg,lon=X,lat=Y")
         got = read_valid(path, "buildings", columns=mapping)
         assert got["households"].sum() == planner_buildings["households"].sum()
         assert np.allclose(got.geometry.x, pts.x)
+        mapping.check_used()  # every header was found (bldg whatever its case)
+        typo = parse_column_mapping("households=HH_TOTL,building_id=BLDG,lon=X,lat=Y")
+        read_valid(path, "buildings", columns=typo)
+        with pytest.raises(InputError, match="no column 'HH_TOTL'"):
+            typo.check_used()
+    with pytest.raises(InputError, match="'household' is not a column gridder reads"):
+        parse_column_mapping("household=HH_TOTAL")
+    mapping = {"HH_TOTAL": "households", "BLDG": "building_id", "X": "lon", "Y": "lat"}
     with pytest.raises(InputError, match="cannot read the Excel file"):
         read_valid(f"{tmp_path / 'b.xlsx'}:nope", "buildings", columns=mapping)
 

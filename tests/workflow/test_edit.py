@@ -73,8 +73,11 @@ def test_move_keeps_guarantees_and_budget_and_undo_is_exact(
     assert quality["n_grids"] == len(after)
     assert quality["in_band_share"] == pytest.approx(result.quality_after["in_band_share"])
     assert quality["households_min"] == int(sums.min())
-    apply_edit(plan_copy, undo=True)
+    undone = apply_edit(plan_copy, undo=True)
     _same_plan(district_plan, plan_copy)
+    # the undo reports its own moves: the building goes back from C01-002 to C01-001
+    back = undone.hand_moves[0]
+    assert (back["building_id"], back["from_grid"], back["to_grid"]) == (bid, "C01-002", "C01-001")
 
 
 def test_rebalancing_restores_the_band_when_the_budget_allows(plan_copy: Path) -> None:
