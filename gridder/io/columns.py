@@ -27,7 +27,7 @@ class ColumnMapping(dict[str, str]):
     """
 
     def __init__(self, *args: object, **kwargs: str) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.used: set[str] = set()
 
     def check_used(self, inputs: str = "the inputs") -> None:

@@ -121,7 +121,7 @@ def match_labels(
     lab = np.asarray(labels, dtype=np.int64)
     prev = np.asarray(previous, dtype=np.int64)
     w = np.asarray(weight, dtype=np.float64) + 1e-6
-    keep = set(int(x) for x in fixed)
+    keep = {int(x) for x in fixed}
     shared: dict[tuple[int, int], float] = {}
     for a, b, x in zip(lab.tolist(), prev.tolist(), w.tolist(), strict=True):
         if b >= 0 and a not in keep and b not in keep:

@@ -20,9 +20,9 @@ import pytest
 import shapely
 
 from gridder.errors import InputError
-from gridder.io.columns import parse_column_mapping
 from gridder.inputs import read_valid
 from gridder.io import crs as gcrs
+from gridder.io.columns import parse_column_mapping
 from gridder.io.read import InputSpec, read_layer
 
 pytestmark = pytest.mark.shared_data
