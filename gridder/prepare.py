@@ -293,12 +293,20 @@ def estimate_households(
 
 
 def attach_communities(
-    buildings: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *, source: str = "buildings"
+    buildings: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    source: str = "buildings",
+    metric: CRS | None = None,
 ) -> np.ndarray:
     """The community of each building: its own ``community_id`` or point-in-polygon.
 
     A point on the boundary of several communities goes to the smallest
-    ``community_id`` among them (deterministic). Buildings inside none get None.
+    ``community_id`` among them (deterministic). With ``metric`` (a metric CRS),
+    a building whose point lies in no community still gets one when its
+    ``footprint`` overlaps one (the community holding most of it), or when its
+    point lies within :data:`PULL_IN_SLACK_M` of one (a point on the outline,
+    off by coordinate noise). Buildings inside none get None.
 
     Raises
     ------
@@ -337,7 +345,46 @@ def attach_communities(
                 chosen[int(p)] = cid
         for p, cid in chosen.items():
             result[todo[p]] = cid
+    left = np.flatnonzero(pd.isna(result).astype(bool))
+    if metric is not None and len(left):
+        _attach_by_overlap(buildings, communities, metric, left, result)
     return result
+
+
+def _attach_by_overlap(
+    buildings: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    metric: CRS,
+    left: np.ndarray,
+    result: np.ndarray,
+) -> None:
+    """Communities (in place) of buildings whose point lies in none: by footprint, or by noise."""
+    comm = communities.geometry.to_crs(metric).to_numpy()
+    ids = communities["community_id"].to_numpy(object)
+    tree = shapely.STRtree(comm)
+    if "footprint" in buildings.columns:
+        fps = buildings["footprint"].to_numpy(object)[left]
+        has = np.array([f is not None and not shapely.is_missing(f) for f in fps], dtype=bool)
+        if has.any():
+            fp_m = gpd.GeoSeries(fps[has], crs=WGS84).to_crs(metric).to_numpy()
+            fi, ci = tree.query(fp_m, predicate="intersects")
+            area = shapely.area(shapely.intersection(fp_m[fi], comm[ci]))
+            best: dict[int, tuple[float, str]] = {}
+            for f, c, a in zip(fi.tolist(), ci.tolist(), area.tolist(), strict=True):
+                key = (-a, str(ids[c]))
+                if a > 0 and (f not in best or key < best[f]):
+                    best[f] = key
+            for f, (_, cid) in best.items():
+                result[left[np.flatnonzero(has)[f]]] = cid
+    left = left[pd.isna(result[left]).astype(bool)]
+    if len(left):
+        pts = buildings.geometry.to_crs(metric).to_numpy()[left]
+        pi, ci = tree.query(pts, predicate="dwithin", distance=PULL_IN_SLACK_M)
+        for p, c in sorted(
+            zip(pi.tolist(), ci.tolist(), strict=True), key=lambda t: str(ids[t[1]])
+        ):
+            if pd.isna(result[left[p]]):
+                result[left[p]] = ids[c]
 
 
 def pull_into_communities(
@@ -419,7 +466,8 @@ def pull_into_communities(
     geoms[idx] = gpd.GeoSeries(moved, crs=metric).to_crs(WGS84).to_numpy()
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=WGS84))
     log.warning(
-        "%d building(s) lie outside the community their community_id names (up to %.1f m); "
+        "%d building(s) lie outside the community they belong to (by community_id, or by "
+        "the footprint overlapping it; up to %.1f m); "
         "their points were moved inside it",
         len(idx),
         float(dist.max()),
@@ -520,7 +568,7 @@ def prepare(
     # a building without its own compound_id takes the compound polygon holding it, so
     # that the plan's assignments (and the single-compound measure) carry it too
     b["compound_id"] = compound_ids(b, compounds)
-    b["community_id"] = attach_communities(b, communities, source=buildings_source)
+    b["community_id"] = attach_communities(b, communities, source=buildings_source, metric=metric)
     b, pulled = pull_into_communities(b, communities, metric, source=buildings_source)
     outside = b["community_id"].isna().to_numpy()
     unassigned = pd.DataFrame(

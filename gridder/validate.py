@@ -171,6 +171,22 @@ def _check_geometry(
     geoms = frame.geometry.to_numpy()
     missing = shapely.is_missing(geoms)
     empty = ~missing & shapely.is_empty(geoms)
+    if spec.name == "streets" and (missing | empty).any():
+        # a street line without geometry (OSM exports hold some) carries nothing to
+        # walk or cut along: it is left out, and said so
+        gone = np.flatnonzero(missing | empty)
+        log.warning(
+            "%s: %d street(s) without geometry left out (%s)",
+            source,
+            len(gone),
+            ", ".join(names[i] for i in gone[:_MAX_LISTED]),
+        )
+        keep = ~(missing | empty)
+        frame = frame[keep]
+        names = [n for n, k in zip(names, keep.tolist(), strict=True) if k]
+        geoms = frame.geometry.to_numpy()
+        missing = np.zeros(len(geoms), dtype=bool)
+        empty = missing.copy()
     for i in np.flatnonzero(missing | empty):
         problems.append(Problem(source, names[i], "empty or missing geometry"))
     ok = ~(missing | empty)

@@ -153,6 +153,38 @@ def test_buildings_just_outside_the_community_they_name_are_moved_in() -> None:
         prepare(comm, _buildings(rows(far)))
 
 
+def test_buildings_on_the_outline_or_overlapping_by_footprint_get_their_community() -> None:
+    """A point on the outer edge off by coordinate noise, a footprint mostly outside.
+
+    Both used to be reported inside no community.
+    """
+    square = shapely.box(118.78, 32.04, 118.79, 32.05)
+    other = shapely.box(118.80, 32.04, 118.81, 32.05)
+    comm = gpd.GeoDataFrame({"community_id": ["C1", "C2"]}, geometry=[square, other], crs=4326)
+    deg_per_m = 1 / 94_400
+    on_edge = shapely.Point(118.79 + 6e-10, 32.045)  # the reviewer's round-trip noise
+    # 25% inside C1, the rest outside both: its representative point lies outside
+    straddle = shapely.box(118.79 - 5 * deg_per_m, 32.046, 118.79 + 15 * deg_per_m, 32.0462)
+    away = shapely.Point(118.79 + 3 * deg_per_m, 32.044)  # 3 m out, no footprint: stays out
+    bld = _buildings(
+        [
+            {"building_id": "edge", "households": 5.0, "geometry": on_edge},
+            {"building_id": "fp", "households": 9.0, "geometry": straddle},
+            {"building_id": "away", "households": 4.0, "geometry": away},
+        ]
+    )
+    inputs = prepare(comm, bld)
+    b = inputs.buildings.set_index("building_id")
+    assert b.loc["edge", "community_id"] == "C1"
+    assert b.loc["fp", "community_id"] == "C1"
+    assert pd.isna(b.loc["away", "community_id"])
+    assert inputs.unassigned["building_id"].tolist() == ["away"]
+    pts = gpd.GeoSeries(b.geometry, crs=4326).to_crs(inputs.metric_crs)
+    metric = gpd.GeoSeries([square], crs=4326).to_crs(inputs.metric_crs)[0]
+    assert metric.contains(pts["fp"])  # moved onto the footprint's part inside
+    assert metric.distance(pts["edge"]) < 0.01
+
+
 def test_buildings_take_the_compound_polygon_that_holds_them() -> None:
     square = shapely.box(118.78, 32.04, 118.79, 32.05)
     comm = gpd.GeoDataFrame({"community_id": ["C1"]}, geometry=[square], crs=4326)

@@ -139,6 +139,24 @@ def test_empty_geometry_refused(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "community_id=C2" in capsys.readouterr().err
 
 
+def test_streets_without_geometry_are_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the shared Hefei extract's streets hold one empty LineString: it used to stop the run
+    line = shapely.LineString([(118.781, 32.041), (118.789, 32.049)])
+    streets = gpd.GeoDataFrame(
+        {"highway": ["residential", "service"]}, geometry=[line, shapely.LineString()], crs=4326
+    )
+    streets.to_file(tmp_path / "streets.gpkg", driver="GPKG")
+    with caplog.at_level("WARNING"):
+        got = read_valid(str(tmp_path / "streets.gpkg"), "streets")
+    assert len(got) == 1 and got.geometry.iloc[0].equals(line)
+    assert any(
+        "1 street(s) without geometry left out (row 2)" in r.getMessage() for r in caplog.records
+    )
+    assert run_check(tmp_path, "--streets", str(tmp_path / "streets.gpkg")) == 0
+
+
 def test_wrong_geometry_type_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     comm = communities(tmp_path, [shapely.Point(118.78, 32.04)], ["C1"])
     assert run_check(tmp_path, comm=comm) == 2

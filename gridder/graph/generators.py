@@ -200,7 +200,9 @@ def place_generators(xy: npt.ArrayLike, community: BaseGeometry) -> tuple[FloatA
         raise GridderError(msg)
     if snapped.any():
         dist = np.hypot(*(gen[snapped] - np.asarray(xy, dtype=np.float64)[snapped]).T)
-        logger.warning(
+        # points on the outline (coordinate noise) move by centimetres: not worth a warning
+        logger.log(
+            logging.WARNING if float(dist.max()) > 0.5 else logging.INFO,
             "%d building points lay outside the community (up to %.1f m) and were moved in",
             int(snapped.sum()),
             float(dist.max()),
