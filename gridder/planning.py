@@ -323,7 +323,17 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             geometry=[task.geometry],
             crs=b.crs,
         ).set_index("label")
-        meta = {"community_id": cid, "status": "TRIVIAL", "n_grids": 1, "notes": ["no buildings"]}
+        # its one grid holds no household: out of band, and nothing could change that
+        meta = {
+            "community_id": cid,
+            "status": "TRIVIAL",
+            "n_grids": 1,
+            "out_of_band": 1,
+            "lower_bound_out_of_band": 1,
+            "lower_bound_respecting_barriers": {"with_band_bound": 1},
+            "in_band_ceiling": 0.0,
+            "notes": ["no buildings: one grid of the whole community, holding no household"],
+        }
         return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
     previous_labels = None
     number: dict[str, int] = {}

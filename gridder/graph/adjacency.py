@@ -117,6 +117,81 @@ def components(n: int, edges: IntArray) -> IntArray:
     return np.asarray(labels, dtype=np.int64)
 
 
+#: Most parts of one community's adjacency that :func:`bridge_parts` joins.
+MAX_BRIDGED_PARTS: Final = 64
+#: Shared length given to a bridge between parts (metres): a short, cheap boundary.
+BRIDGE_LENGTH: Final = 1.0
+
+
+def bridge_parts(
+    faces: FaceTessellation,
+    adjacency: Adjacency,
+    *,
+    hard_lines: GeomArray,
+    community_id: str = "",
+) -> Adjacency:
+    """Join the parts of a community whose cells share no boundary (islands, exclaves).
+
+    A community drawn in several parts (CONTRACT §3 lets a grid be a
+    MultiPolygon there) would otherwise make each part with households a grid
+    of its own, out of band when small. The parts are joined by a minimum
+    spanning tree of *bridges*: per pair of parts, an edge between the
+    buildings owning the two nearest cells; a bridge is a compound-like (soft)
+    edge of :data:`BRIDGE_LENGTH`, hard when the straight line between the two
+    cells crosses a hard barrier.
+    """
+    n = faces.n
+    comp = components(n, adjacency.edges)
+    k = int(comp.max()) + 1 if n else 0
+    if k <= 1:
+        return adjacency
+    if k > MAX_BRIDGED_PARTS:
+        logger.info("community %s: %d parts, too many to bridge", community_id, k)
+        return adjacency
+    face_comp = comp[faces.face_owner]
+    idx = [np.flatnonzero(face_comp == c) for c in range(k)]
+    trees = [shapely.STRtree(faces.faces[i]) for i in idx]
+    cands: list[tuple[float, int, int, int, int]] = []
+    for a in range(k):
+        for b in range(a + 1, k):
+            (ia, ib), dist = trees[b].query_nearest(faces.faces[idx[a]], return_distance=True)
+            j = int(np.argmin(dist))
+            cands.append((float(dist[j]), a, b, int(idx[a][ia[j]]), int(idx[b][ib[j]])))
+    parent = list(range(k))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    bridges: list[tuple[int, int, bool]] = []
+    hard_union = shapely.union_all(hard_lines) if len(hard_lines) else None
+    for _, a, b, fa, fb in sorted(cands):
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            continue
+        parent[max(ra, rb)] = min(ra, rb)
+        link = shapely.shortest_line(faces.faces[fa], faces.faces[fb])
+        crosses = hard_union is not None and bool(shapely.intersects(link, hard_union))
+        i, j = sorted((int(faces.face_owner[fa]), int(faces.face_owner[fb])))
+        bridges.append((i, j, crosses))
+    logger.info("community %s: %d part(s) joined by %d bridge(s)", community_id, k, len(bridges))
+    new = np.array([(i, j) for i, j, _ in bridges], dtype=np.int64).reshape(-1, 2)
+    edges = np.concatenate([adjacency.edges.reshape(-1, 2), new])
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    nb = len(bridges)
+    return Adjacency(
+        edges=edges[order],
+        length=np.concatenate([adjacency.length, np.full(nb, BRIDGE_LENGTH)])[order],
+        hard=np.concatenate([adjacency.hard, np.array([h for *_, h in bridges], dtype=bool)])[
+            order
+        ],
+        soft=np.concatenate([adjacency.soft, np.ones(nb, dtype=bool)])[order],
+        street=np.concatenate([adjacency.street, np.zeros(nb, dtype=bool)])[order],
+    )
+
+
 def to_lines(geoms: Any) -> GeomArray:
     """Linework of geometries: lines as they are, polygons as their outlines.
 
@@ -460,6 +535,7 @@ def build_tessellation(
         compound=compound,
         min_shared=min_shared,
     )
+    adjacency = bridge_parts(faces, adjacency, hard_lines=hard_lines, community_id=community_id)
     if len(compound_lines):
         clipped = shapely.intersection(compound_lines, faces.community)
         compound_lines = to_lines(clipped)

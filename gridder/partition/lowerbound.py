@@ -35,6 +35,7 @@ from gridder.partition.costs import balance_value
 from gridder.partition.exactbound import exact_lower_bound
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.packing import packing_lower_bound
+from gridder.partition.reduce import splittable
 from gridder.partition.sets import valued_adjacency
 
 __all__ = ["BandLowerBound", "band_lower_bound", "plan_cap"]
@@ -261,6 +262,15 @@ def band_lower_bound(
                 if nd <= cap and nd < dist.get(w, cap + 1):
                     dist[w] = nd
                     heapq.heappush(heap, (nd, w))
+    # the free households' total must be split into grids of their own (a free building
+    # holding value may join no locked grid, and one joining a building above the maximum
+    # makes a counted grid out of band): a total no in-band grids can split (0; 320 with
+    # a 200-300 band) forces one grid out of band, whatever the graph
+    free_total = float(val_arr[free].sum())
+    if free_total > 0:
+        split_out = int(not splittable(free_total, config))
+    else:  # nothing but empty buildings: their one grid holds nothing
+        split_out = int(n > 0 and bool(free.all()) and not config.in_band(0.0))
     locked_out = 0
     if (locked >= 0).any():
         labs, inv = np.unique(locked[locked >= 0], return_inverse=True)
@@ -270,14 +280,18 @@ def band_lower_bound(
         left_out = (holders == 1) & (tot > config.max)
         locked_out = int(sum(not config.in_band(t) for t in tot[~left_out].tolist()))
     pack = -1
-    if packing and (stop_at is None or picked + locked_out < stop_at):
+    if packing and (stop_at is None or max(picked, split_out) + locked_out < stop_at):
         pb = packing_lower_bound(
             n, adj, val, free, low=config.min, high=config.max, cap=cap, seed=seed
         )
         if pb.complete:
             pack = pb.min_out_of_band
     exact = -1
-    if exact_time > 0 and stop_at is not None and max(picked, pack) + locked_out < stop_at:
+    if (
+        exact_time > 0
+        and stop_at is not None
+        and max(picked, pack, split_out) + locked_out < stop_at
+    ):
         # the plan is above these bounds: on a small sparse community the exact model
         # can tell whether the plan or the bounds are loose
         got = exact_lower_bound(
@@ -297,7 +311,7 @@ def band_lower_bound(
         undecided_units=np.array(undecided, dtype=np.int64),
         over_max_units=np.flatnonzero(over).astype(np.int64),
         locked_out_of_band=locked_out,
-        min_out_of_band=max(picked, pack, exact) + locked_out,
+        min_out_of_band=max(picked, pack, exact, split_out) + locked_out,
         cap=cap,
         forced_out_of_band=picked + locked_out,
         packing_out_of_band=pack + locked_out if pack >= 0 else -1,

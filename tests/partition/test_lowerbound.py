@@ -118,7 +118,8 @@ def test_packing_bound_with_fillers() -> None:
 def test_packing_bound_is_skipped_when_the_forced_bound_is_tight() -> None:
     inst = make_instance([180, 30, 180], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
     lb = band_lower_bound(inst, PartitionConfig(), stop_at=0)
-    assert lb.packing_out_of_band == -1 and lb.min_out_of_band == 0
+    assert lb.packing_out_of_band == -1 and lb.forced_out_of_band == 0
+    assert lb.min_out_of_band == 1  # 390 households: one grid too many, two too few
 
 
 def test_plan_cap_is_the_plans_largest_grid_when_larger() -> None:
@@ -131,3 +132,15 @@ def test_plan_cap_is_the_plans_largest_grid_when_larger() -> None:
     cfg = PartitionConfig()
     assert plan_cap(inst, [0, 0, 1, 2], cfg) == 420
     assert plan_cap(inst, [0, 1, 2, 3], cfg) == 400  # 350 alone does not count
+
+
+def test_a_total_no_in_band_grids_can_split_forces_one() -> None:
+    # 306 households: one grid is too many, two too few (200-300); no building is forced
+    inst = lattice(6, 1, [51] * 6)
+    lb = band_lower_bound(inst, PartitionConfig())
+    assert len(lb.forced_units) == 0
+    assert lb.min_out_of_band == 1
+    # nothing but empty buildings: their one grid holds nothing
+    assert band_lower_bound(lattice(3, 1, [0, 0, 0]), PartitionConfig()).min_out_of_band == 1
+    # 500 splits into 250 + 250: nothing forced
+    assert band_lower_bound(lattice(10, 1, [50] * 10), PartitionConfig()).min_out_of_band == 0
