@@ -5,7 +5,8 @@ plans with a different ``grid_id``; the moved share is CONTRACT §6 "moved
 households" (households of buildings in both plans whose grid changed, over
 all households of those buildings; households as in the new plan). A grid is
 *new* or *removed* when its id is in one plan only, *changed* when its member
-buildings differ, *unchanged* otherwise. Quality is recomputed from each plan's
+buildings differ, *households_changed* when its buildings are the same but their
+households differ (the data changed), *unchanged* otherwise. Quality is recomputed from each plan's
 layers (:func:`gridder.planfile.plan_quality`), with each plan's own
 ``plan_meta.quality`` kept beside it when present.
 
@@ -50,7 +51,7 @@ class PlanDiff:
         ``old_grid``, ``new_grid``, ``households``.
     grids
         One row per grid id of either plan: ``grid_id``, ``community_id``,
-        ``status`` (``new``/``removed``/``changed``/``unchanged``),
+        ``status`` (``new``/``removed``/``changed``/``households_changed``/``unchanged``),
         ``households_old``, ``households_new``, ``n_buildings_old``,
         ``n_buildings_new``, ``buildings_in``, ``buildings_out``.
     summary
@@ -185,7 +186,10 @@ def diff_plans(
         "moved_share": moved_hh / both_hh if both_hh > 0 else 0.0,
         "grids_in_old_plan": int(po.grids["grid_id"].nunique()),
         "grids_in_new_plan": int(pn.grids["grid_id"].nunique()),
-        **{f"grids_{s}": int(counts.get(s, 0)) for s in ("new", "removed", "changed", "unchanged")},
+        **{
+            f"grids_{s}": int(counts.get(s, 0))
+            for s in ("new", "removed", "changed", "households_changed", "unchanged")
+        },
     }
     quality = {"old": plan_quality(po), "new": plan_quality(pn)}
     for key, plan in (("old", po), ("new", pn)):
@@ -214,7 +218,8 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
         elif b is None:
             status = "removed"
         else:
-            status = "unchanged" if a == b else "changed"
+            same_hh = abs(float(ho.get(g, 0.0)) - float(hn.get(g, 0.0))) < 1e-9
+            status = "changed" if a != b else ("unchanged" if same_hh else "households_changed")
         a = a if a is not None else empty
         b = b if b is not None else empty
         rows.append(

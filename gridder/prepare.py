@@ -223,6 +223,9 @@ class Inputs:
 #: A building's point may lie this far (m) outside the community its ``community_id``
 #: names and is moved in (:func:`pull_into_communities`); farther is an input error.
 PULL_IN_TOLERANCE_M = 30.0
+#: Least share of a footprint inside a community for a building whose point lies in no
+#: community to belong to it (less: the building is reported as inside no community).
+FOOTPRINT_SHARE_IN = 0.1
 #: Within this distance (m) a point counts as inside (the plan's tolerance, CONTRACT §3).
 PULL_IN_SLACK_M = 0.25
 
@@ -304,7 +307,8 @@ def attach_communities(
     A point on the boundary of several communities goes to the smallest
     ``community_id`` among them (deterministic). With ``metric`` (a metric CRS),
     a building whose point lies in no community still gets one when its
-    ``footprint`` overlaps one (the community holding most of it), or when its
+    ``footprint`` overlaps one by :data:`FOOTPRINT_SHARE_IN` or more (the community
+    holding most of it), or when its
     point lies within :data:`PULL_IN_SLACK_M` of one (a point on the outline,
     off by coordinate noise). Buildings inside none get None.
 
@@ -369,10 +373,11 @@ def _attach_by_overlap(
             fp_m = gpd.GeoSeries(fps[has], crs=WGS84).to_crs(metric).to_numpy()
             fi, ci = tree.query(fp_m, predicate="intersects")
             area = shapely.area(shapely.intersection(fp_m[fi], comm[ci]))
+            share = area / np.maximum(shapely.area(fp_m[fi]), 1e-9)
             best: dict[int, tuple[float, str]] = {}
-            for f, c, a in zip(fi.tolist(), ci.tolist(), area.tolist(), strict=True):
+            for f, c, a, sh in zip(fi.tolist(), ci.tolist(), area.tolist(), share, strict=True):
                 key = (-a, str(ids[c]))
-                if a > 0 and (f not in best or key < best[f]):
+                if sh >= FOOTPRINT_SHARE_IN and (f not in best or key < best[f]):
                     best[f] = key
             for f, (_, cid) in best.items():
                 result[left[np.flatnonzero(has)[f]]] = cid

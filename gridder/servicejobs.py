@@ -30,6 +30,7 @@ import shapely
 
 from gridder import __version__
 from gridder.coverage import compute_coverage, site_facilities
+from gridder.coverage.standard import load_standard
 from gridder.errors import InputError
 from gridder.graph.streets import WalkNetwork
 from gridder.inputs import read_valid
@@ -169,6 +170,10 @@ def coverage_job(
     }
     facilities_out = _points(layers["facilities"], metric)
     facilities_out = facilities_out.drop(columns=["_row"], errors="ignore")
+    if "category" not in facilities_out.columns:
+        # the life-circle category each type counts for (as in the access layer)
+        catalogue = load_standard(standard or "gb50180")
+        facilities_out["category"] = [catalogue.category_of(t) for t in facilities_out["type"]]
     summary = result.summary.copy()
     for col in ("households", "households_covered"):
         if col in summary.columns and summary[col].notna().all():

@@ -166,11 +166,14 @@ def test_buildings_on_the_outline_or_overlapping_by_footprint_get_their_communit
     # 25% inside C1, the rest outside both: its representative point lies outside
     straddle = shapely.box(118.79 - 5 * deg_per_m, 32.046, 118.79 + 15 * deg_per_m, 32.0462)
     away = shapely.Point(118.79 + 3 * deg_per_m, 32.044)  # 3 m out, no footprint: stays out
+    # 5% inside: a building of the land beyond, reported as inside no community
+    grazing = shapely.box(118.79 - 1 * deg_per_m, 32.047, 118.79 + 19 * deg_per_m, 32.0472)
     bld = _buildings(
         [
             {"building_id": "edge", "households": 5.0, "geometry": on_edge},
             {"building_id": "fp", "households": 9.0, "geometry": straddle},
             {"building_id": "away", "households": 4.0, "geometry": away},
+            {"building_id": "grazing", "households": 6.0, "geometry": grazing},
         ]
     )
     inputs = prepare(comm, bld)
@@ -178,7 +181,7 @@ def test_buildings_on_the_outline_or_overlapping_by_footprint_get_their_communit
     assert b.loc["edge", "community_id"] == "C1"
     assert b.loc["fp", "community_id"] == "C1"
     assert pd.isna(b.loc["away", "community_id"])
-    assert inputs.unassigned["building_id"].tolist() == ["away"]
+    assert sorted(inputs.unassigned["building_id"]) == ["away", "grazing"]
     pts = gpd.GeoSeries(b.geometry, crs=4326).to_crs(inputs.metric_crs)
     metric = gpd.GeoSeries([square], crs=4326).to_crs(inputs.metric_crs)[0]
     assert metric.contains(pts["fp"])  # moved onto the footprint's part inside

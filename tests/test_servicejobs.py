@@ -92,6 +92,13 @@ def test_coverage_file_has_the_contract_layers(files: Path) -> None:
     plan = pyogrio.read_dataframe(files / "plan.gpkg", layer="assignments")
     assert set(access["facility_type"]) == {"kindergarten", "社区服务站"}
     assert len(access) == 2 * len(plan)  # every building × every type
+    # the facilities carry their catalogue category, as the access layer does (README)
+    fac = pyogrio.read_dataframe(out, layer="facilities", read_geometry=False)
+    by_type = dict(zip(fac["type"], fac["category"], strict=True))
+    assert by_type["kindergarten"] == "kindergarten"
+    assert by_type["社区服务站"] == "community_service_station"
+    pairs = access[["facility_type", "category"]].drop_duplicates()
+    assert all(by_type[t] == c for t, c in zip(pairs["facility_type"], pairs["category"]))
     # walking minutes follow distance and speed (4.5 km/h)
     ok = access["dist_m"].notna()
     np.testing.assert_allclose(

@@ -67,6 +67,24 @@ def test_diff_added_removed_and_writers(district_plan: Path, tmp_path: Path) -> 
     assert wb["buildings"].max_row == len(diff.buildings) + 1
 
 
+def test_grids_whose_households_changed_are_not_called_unchanged(
+    district_plan: Path, tmp_path: Path
+) -> None:
+    plan = PlanFile.read(district_plan)
+    a = plan.assignments
+    bid = a["building_id"].iloc[0]
+    gid = a["grid_id"].iloc[0]
+    a.loc[a["building_id"] == bid, "households"] += 15  # a year later, same grids
+    new = plan.write(tmp_path / "new.gpkg")
+    diff = diff_plans(district_plan, new)
+    row = diff.grids.set_index("grid_id").loc[gid]
+    assert row["status"] == "households_changed"
+    assert row["households_new"] - row["households_old"] == 15
+    assert diff.summary["grids_households_changed"] == 1
+    assert diff.summary["grids_unchanged"] == len(plan.grids) - 1
+    assert diff.summary["buildings_moved"] == 0
+
+
 def test_hierarchy_totals(district_plan: Path) -> None:
     plan = PlanFile.read(district_plan)
     h = plan_hierarchy(plan)
