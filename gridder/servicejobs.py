@@ -310,13 +310,18 @@ def site_job(
     if measured and threshold > max(measured) + 1e-6:
         # access holds distances up to the coverage's cutoff only: beyond it, a building
         # the existing facilities reach would count as uncovered
-        speed = float(meta.get("parameters", {}).get("speed_kmh", 4.5))
+        params = meta.get("parameters", {})
+        speed = float(params.get("speed_kmh", 4.5))
         need = math.ceil(threshold / (speed * 1000.0 / 60.0))
+        standard = params.get("standard")
+        cap = f" (the longest distance of the {standard} catalogue)" if standard else ""
+        again = f"--minutes {need} or more" + (" and without --standard" if standard else "")
         raise InputError.single(
             source,
             "--minutes/--distance-m",
-            f"the coverage file measured walking distances up to {max(measured):.0f} m; "
-            f"a {threshold:.0f} m threshold needs coverage made with --minutes {need} or more",
+            f"the coverage file measured walking distances up to {max(measured):.0f} m{cap}; "
+            f"a {threshold:.0f} m threshold is longer: give --distance-m {max(measured):.0f} "
+            f"or less, or make the coverage again with {again}",
         )
     mine = access[access[column].astype(str) == facility_type]
     # nearest of the type (or of any type of the category) per building

@@ -218,6 +218,7 @@ def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*longer, "--distance-m", "1500", "--out", str(files / "z.gpkg")]) == 2
     err = capsys.readouterr().err
     assert "measured walking distances up to 1125 m" in err and "--minutes 20" in err
+    assert "give --distance-m 1125 or less" in err and "without --standard" not in err
     assert not (files / "z.gpkg").exists()
     assert _coverage(files, files / "y.gpkg", "--minutes", "five") == 2
     assert (
