@@ -171,6 +171,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from api.main import create_app
     from api.settings import ApiSettings
 
+    if args.plans is not None and not Path(args.plans).is_dir():
+        # a mistyped directory would serve an empty store: refuse it (an empty store
+        # is served from an existing, empty directory)
+        raise InputError.single(
+            "--plans",
+            str(args.plans),
+            "no such directory (create it first to serve an empty plan store)",
+        )
     if not _port_free(args.host, args.port):
         log.error(
             "port %d on %s is busy: stop the program using it or choose another "
@@ -180,8 +188,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         return 1
     plan, coverage, maps = args.plan, args.coverage, args.maps
-    if args.plans is not None and not Path(args.plans).is_dir():
-        log.warning("%s does not exist: serving an empty plan store there", args.plans)
     if args.demo:  # a demo folder brings its own plan, coverage and maps
         demo = Path(args.demo)
         if plan is None and args.plans is None and (demo / "plan.gpkg").exists():

@@ -300,6 +300,16 @@ def workload(buildings: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarra
             )
         col = pd.to_numeric(buildings.get(name), errors="coerce")
         values = np.zeros(len(buildings)) if col is None else col.fillna(0).to_numpy(float)
+        blank = len(buildings) if col is None else int(col.isna().sum())
+        if blank and weight:
+            log.warning(
+                "--weights %s=%g: %d of %d buildings have no %s; counted as 0",
+                name,
+                weight,
+                blank,
+                len(buildings),
+                name,
+            )
         total += weight * values
     return total
 
@@ -379,6 +389,20 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     )
     meta = result.to_meta()
     meta["components"] = len(np.unique(tess.components))
+    if task.exact_value is not None:
+        # the solver balances each building's workload rounded to a whole unit: say so
+        # where the exact sums put other grids out of band
+        exact = partition_quality(
+            instance, result.labels, config, unit_value=np.asarray(task.exact_value, float)
+        )
+        out_exact = exact.n_counted - exact.n_in_band
+        meta["out_of_band_exact"] = out_exact
+        if out_exact != result.out_of_band:
+            meta["notes"].append(
+                f"{out_exact} grid(s) out of band by their exact workload, "
+                f"{result.out_of_band} by the workloads the solver balances (each "
+                "building's rounded to a whole unit)"
+            )
     return _finish(task, polys, result.labels, meta, result, instance, near, total)
 
 

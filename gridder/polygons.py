@@ -160,14 +160,24 @@ def _bad_edges(
     new: GeomArray,
     points: GeomArray,
     footprints: GeomArray,
+    hard: GeomArray | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Simplified edges that would move a building or a footprint, or cross another edge."""
+    """Simplified edges that move a building or footprint, cross an edge, or sweep a barrier.
+
+    A barrier is a ``hard`` line (a river, a major street) the swept land's
+    interior meets: the boundary would move over it.
+    """
     bad = np.zeros(len(new), dtype=bool)
     swept = _swept(old, new)
     changed = np.flatnonzero(~shapely.is_empty(swept))
     if len(changed) == 0:
         return bad
     sw = swept[changed]
+    if hard is not None and len(hard):
+        si, hi = shapely.STRtree(hard).query(sw, predicate="intersects")
+        # the swept land's interior meets the line: the boundary moved over it
+        over = shapely.relate_pattern(sw[si], hard[hi], "T********")
+        bad[changed[si[over]]] = True
     si, _ = shapely.STRtree(points).query(sw, predicate="intersects")
     bad[changed[si]] = True
     if len(footprints):
@@ -199,13 +209,15 @@ def _smooth(
     *,
     fixed: npt.NDArray[np.bool_],
     footprint_faces: tuple[GeomArray, npt.NDArray[np.int64]],
+    hard: GeomArray | None = None,
 ) -> GeomArray:
     """Straighten the internal boundaries between grids, edge by edge.
 
     Each edge between two grids (a chain of cell boundaries from one junction
     to the next) is simplified by Douglas–Peucker within ``tolerance`` metres,
     its end points held. An edge whose simplification would move a building
-    point or a footprint into the other grid, or cross another edge, tries half
+    point or a footprint into the other grid, cross another edge, or sweep over a
+    ``hard`` barrier line (the boundary would leave the river or road), tries half
     the tolerance, down to :data:`MIN_SMOOTH_TOLERANCE`, then stays as it was.
     Edges of ``fixed`` grids (locked grids) and the community outline never
     move. The grids are then rebuilt from the edges and checked once more; on
@@ -222,7 +234,7 @@ def _smooth(
     new = chains
     for _ in range(12):
         new = np.asarray(shapely.simplify(chains, tol, preserve_topology=True), dtype=object)
-        bad = _bad_edges(chains, new, points, faces)
+        bad = _bad_edges(chains, new, points, faces, hard)
         if not bad.any():
             break
         tol[bad] = np.where(tol[bad] / 2.0 >= MIN_SMOOTH_TOLERANCE, tol[bad] / 2.0, 0.0)
@@ -314,8 +326,15 @@ def grid_polygons(
             else np.zeros(len(faces.faces), dtype=bool)
         )
         fp_faces = (faces.faces[under], label_index[faces.face_owner[under]])
+        hard = np.asarray(tessellation.hard_lines, dtype=object)
         geoms = _smooth(
-            geoms, label_index, points, smooth, fixed=is_fixed, footprint_faces=fp_faces
+            geoms,
+            label_index,
+            points,
+            smooth,
+            fixed=is_fixed,
+            footprint_faces=fp_faces,
+            hard=shapely.intersection(hard, tessellation.community) if len(hard) else None,
         )
     n_parts = shapely.get_num_geometries(geoms)
     community_parts = shapely.get_num_geometries(tessellation.community)

@@ -169,6 +169,13 @@ def _check_geometry(
 ) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     problems: list[Problem] = []
     geoms = frame.geometry.to_numpy()
+    if "Point" in spec.geometry:
+        # a MultiPoint of one point (as some GIS exports write points) is that point
+        single = (shapely.get_type_id(geoms) == 4) & (shapely.get_num_geometries(geoms) == 1)
+        if single.any():
+            geoms = geoms.copy()
+            geoms[single] = shapely.get_geometry(geoms[single], 0)
+            frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
     missing = shapely.is_missing(geoms)
     empty = ~missing & shapely.is_empty(geoms)
     if spec.name == "streets" and (missing | empty).any():

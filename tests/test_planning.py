@@ -235,6 +235,9 @@ def test_workload_balancing(city_files: Path, tmp_path: Path) -> None:
     meta = read_meta(out)
     assert meta["parameters"]["balance_on"] == "workload"
     assert meta["quality"]["in_band_share"] == pytest.approx(in_band[counted].mean())
+    # each community says how many grids its exact workloads put out of band
+    out_exact = sum(c["out_of_band_exact"] for c in meta["solver"]["communities"])
+    assert out_exact == int((~in_band[counted]).sum())
 
 
 def test_bad_options_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) -> None:
@@ -383,3 +386,18 @@ def test_an_edit_keeps_deviation_signed_and_quality_current(plan: Path, tmp_path
     assert quality["in_band_share"] == pytest.approx(g.loc[counted, "in_band"].mean())
     assert main(["edit", "--plan", str(edited), "--undo"]) == 0
     assert PlanFile.read(edited).meta["quality"] == before.meta["quality"]
+
+
+def test_workload_warns_about_buildings_without_a_weighted_column(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gridder.planning import workload
+
+    frame = pd.DataFrame({"households": [10, 20, 30], "special_care": [1.0, np.nan, 2.0]})
+    with caplog.at_level("WARNING", logger="gridder.planning"):
+        got = workload(frame, {"households": 1, "special_care": 30})
+    np.testing.assert_allclose(got, [40, 20, 90])
+    assert any(
+        "special_care=30: 1 of 3 buildings have no special_care" in r.getMessage()
+        for r in caplog.records
+    )

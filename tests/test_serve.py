@@ -107,4 +107,8 @@ def test_bad_port_and_missing_files_exit_2(demo_dir: Path, tmp_path: Path) -> No
         free = sock.getsockname()[1]
     missing = serve("--plan", str(tmp_path / "nope.gpkg"), "--port", str(free))
     assert missing.returncode == 2 and "no such plan file" in missing.stderr
-    assert "Traceback" not in bad_port.stderr + missing.stderr
+    # a mistyped --plans directory used to start an empty server (and create it)
+    typo = serve("--plans", str(tmp_path / "plnas"), "--port", str(free))
+    assert typo.returncode == 2 and "no such directory" in typo.stderr
+    assert not (tmp_path / "plnas").exists()
+    assert "Traceback" not in bad_port.stderr + missing.stderr + typo.stderr

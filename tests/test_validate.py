@@ -157,6 +157,24 @@ def test_streets_without_geometry_are_left_out_with_a_warning(
     assert run_check(tmp_path, "--streets", str(tmp_path / "streets.gpkg")) == 0
 
 
+def test_single_point_multipoints_are_points(tmp_path: Path) -> None:
+    pts = [shapely.MultiPoint([(118.782, 32.042)]), shapely.MultiPoint([(118.785, 32.045)])]
+    frame = gpd.GeoDataFrame(
+        {"building_id": ["B1", "B2"], "households": [120, 80]}, geometry=pts, crs=4326
+    )
+    frame.to_file(tmp_path / "mp.gpkg", driver="GPKG")
+    got = read_valid(str(tmp_path / "mp.gpkg"), "buildings")
+    assert (got.geom_type == "Point").all()
+    two = gpd.GeoDataFrame(
+        {"building_id": ["B1"], "households": [1]},
+        geometry=[shapely.MultiPoint([(118.782, 32.042), (118.785, 32.045)])],
+        crs=4326,
+    )
+    two.to_file(tmp_path / "mp2.gpkg", driver="GPKG")
+    with pytest.raises(InputError, match="geometry is MultiPoint"):
+        read_valid(str(tmp_path / "mp2.gpkg"), "buildings")
+
+
 def test_wrong_geometry_type_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     comm = communities(tmp_path, [shapely.Point(118.78, 32.04)], ["C1"])
     assert run_check(tmp_path, comm=comm) == 2

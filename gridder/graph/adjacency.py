@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
 
@@ -351,6 +351,9 @@ class Tessellation:
         Outlines of the given compound polygons, clipped to the community.
     streets
         All street lines, clipped to the community's surroundings.
+    hard_lines
+        Lines of the hard barriers (major streets, rivers, railways): drawn grid
+        boundaries never move across them.
     """
 
     community_id: str
@@ -364,6 +367,7 @@ class Tessellation:
     compound_ids: tuple[str, ...]
     compound_outlines: GeomArray
     streets: GeomArray
+    hard_lines: GeomArray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @property
     def n(self) -> int:
@@ -551,6 +555,7 @@ def build_tessellation(
         compound_ids=compound_ids,
         compound_outlines=compound_lines,
         streets=street_lines,
+        hard_lines=hard_lines,
     )
     n_comp = int(tess.components.max()) + 1 if tess.n else 0
     n_soft = int(tess.components_soft.max()) + 1 if tess.n else 0
