@@ -336,6 +336,9 @@ def refresh_grid_stats(
         grids.loc[sel, "deviation"] = [  # signed, as the partition writes it
             round((float(value.get(g, 0.0)) - band.target) / band.target, 4) for g in gid
         ]
+    if "single_building_over_max" in grids.columns:
+        skip = _excluded(plan, band)  # a tower that took in a neighbour is counted again
+        grids.loc[sel, "single_building_over_max"] = [g in skip for g in gid]
     if "polsby_popper" in grids.columns:
         metric = grids.loc[sel].to_crs(plan.metric_crs()).geometry.to_numpy()
         perim = shapely.length(metric)

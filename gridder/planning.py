@@ -398,11 +398,12 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         out_exact = exact.n_counted - exact.n_in_band
         meta["out_of_band_exact"] = out_exact
         if out_exact != result.out_of_band:
-            meta["notes"].append(
+            meta["notes"] = [
+                *list(result.notes),
                 f"{out_exact} grid(s) out of band by their exact workload, "
                 f"{result.out_of_band} by the workloads the solver balances (each "
-                "building's rounded to a whole unit)"
-            )
+                "building's rounded to a whole unit)",
+            ]
     return _finish(task, polys, result.labels, meta, result, instance, near, total)
 
 

@@ -355,6 +355,38 @@ def attach_communities(
     return result
 
 
+def _warn_overlapping(communities: gpd.GeoDataFrame, metric: CRS) -> None:
+    """Warn about communities that overlap: their grids overlap too.
+
+    A building in the overlap goes to the smallest ``community_id`` (the rule
+    of :func:`attach_communities`); each community is still tiled by its own
+    grids.
+    """
+    geoms = communities.geometry.to_crs(metric).to_numpy()
+    if len(geoms) < 2:
+        return
+    ids = communities["community_id"].astype(str).to_numpy()
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if not len(a):
+        return
+    shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    big = shared > np.maximum(
+        1.0, 1e-3 * np.minimum(shapely.area(geoms[a]), shapely.area(geoms[b]))
+    )
+    for i, j, area in zip(a[big].tolist(), b[big].tolist(), shared[big].tolist(), strict=True):
+        first = min(ids[i], ids[j])
+        log.warning(
+            "communities %s and %s overlap (%.0f m²): their grids overlap there, and a "
+            "building there goes to %s",
+            ids[i],
+            ids[j],
+            area,
+            first,
+        )
+
+
 def _attach_by_overlap(
     buildings: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
@@ -554,6 +586,7 @@ def prepare(
     """
     rule = rule or HouseholdRule()
     metric = _metric_crs_for(communities)
+    _warn_overlapping(communities, metric)
     b = buildings.copy()
     geoms = b.geometry.to_numpy()
     polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])

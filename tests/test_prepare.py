@@ -219,3 +219,24 @@ def test_buildings_take_the_compound_polygon_that_holds_them() -> None:
     assert pd.isna(b.loc["out", "compound_id"])
     plain = prepare(comm, bld).buildings.set_index("building_id")
     assert pd.isna(plain.loc["in", "compound_id"]) and plain.loc["own", "compound_id"] == "Y"
+
+
+def test_overlapping_communities_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    comm = gpd.GeoDataFrame(
+        {"community_id": ["C2", "C1", "C3"]},
+        geometry=[
+            shapely.box(118.78, 32.04, 118.79, 32.05),
+            shapely.box(118.785, 32.04, 118.795, 32.05),  # half over C2
+            shapely.box(118.795, 32.04, 118.80, 32.05),  # touches C1 only along an edge
+        ],
+        crs=4326,
+    )
+    bld = _buildings(
+        [{"building_id": "b", "households": 5.0, "geometry": shapely.Point(118.787, 32.045)}]
+    )
+    with caplog.at_level("WARNING", logger="gridder.prepare"):
+        inputs = prepare(comm, bld)
+    overlaps = [r.getMessage() for r in caplog.records if "overlap" in r.getMessage()]
+    assert len(overlaps) == 1 and "C2 and C1 overlap" in overlaps[0]
+    assert "goes to C1" in overlaps[0]
+    assert inputs.buildings["community_id"].tolist() == ["C1"]

@@ -98,7 +98,9 @@ def test_coverage_file_has_the_contract_layers(files: Path) -> None:
     assert by_type["kindergarten"] == "kindergarten"
     assert by_type["社区服务站"] == "community_service_station"
     pairs = access[["facility_type", "category"]].drop_duplicates()
-    assert all(by_type[t] == c for t, c in zip(pairs["facility_type"], pairs["category"]))
+    assert all(
+        by_type[t] == c for t, c in zip(pairs["facility_type"], pairs["category"], strict=True)
+    )
     # walking minutes follow distance and speed (4.5 km/h)
     ok = access["dist_m"].notna()
     np.testing.assert_allclose(
