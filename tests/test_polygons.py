@@ -432,3 +432,17 @@ def test_nanjing_codes_ordered_and_stable(nanjing):
         members=pd.Series(moved, index=tess.building_ids),
     )
     assert by_members == recodes
+
+
+def test_straightening_never_sweeps_a_boundary_over_a_barrier_line() -> None:
+    from gridder.polygons import _bad_edges
+
+    old = np.array([shapely.LineString([(0, 0), (0, 50), (50, 50)])], dtype=object)
+    new = np.array([shapely.LineString([(0, 0), (50, 50)])], dtype=object)  # cuts the corner
+    nothing = np.empty(0, dtype=object)
+    points = np.array([shapely.Point(500, 500)], dtype=object)
+    assert not _bad_edges(old, new, points, nothing)[0]
+    river = np.array([shapely.LineString([(-10, 40), (60, 40)])], dtype=object)
+    assert _bad_edges(old, new, points, nothing, river)[0]  # the corner holds the river
+    along = np.array([shapely.LineString([(0, -10), (0, 60)])], dtype=object)
+    assert not _bad_edges(old, new, points, nothing, along)[0]  # the old boundary's own street
