@@ -177,7 +177,7 @@ def _bad_edges(
         # the swept land, shrunk by 0.1 m (a boundary drawn along the line stays clear
         # of it, snapping aside), still meets the line: the boundary moved over it
         core = shapely.buffer(sw, -0.1)
-        si, hi = shapely.STRtree(hard).query(core, predicate="intersects")
+        si, _ = shapely.STRtree(hard).query(core, predicate="intersects")
         bad[changed[si]] = True
     si, _ = shapely.STRtree(points).query(sw, predicate="intersects")
     bad[changed[si]] = True
