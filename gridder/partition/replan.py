@@ -31,6 +31,7 @@ from gridder.errors import InputError
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.quality import partition_quality
 from gridder.partition.solver import GridPartitioner, PartitionResult
 
 __all__ = ["match_labels", "moved_share", "rebalance", "replan"]
@@ -172,6 +173,7 @@ def _matched(
         fresh,
         labels=labels,
         grids=grid_stats(instance, labels, config),
+        quality=partition_quality(instance, labels, config),
         objective=objective,
         gap=(objective - fresh.bound) / objective if objective > 0 else 0.0,
         notes=(*fresh.notes, note),

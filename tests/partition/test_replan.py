@@ -230,6 +230,9 @@ def test_replan_balances_first_as_well_as_a_fresh_plan() -> None:
         fresh = GridPartitioner(replace(now, previous=np.empty(0, dtype=np.int64)), FAST).solve()
         assert check_partition(now, out.labels, FAST).ok
         assert out.out_of_band <= fresh.out_of_band, seed
+        # the result describes its own labels
+        assert out.quality.labels.tolist() == sorted(set(out.labels.tolist()))
+        assert out.grids.labels.tolist() == out.quality.labels.tolist()
         assert moved_share(now, out.labels, first.labels) <= 0.3
 
 
