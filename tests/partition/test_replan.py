@@ -248,3 +248,22 @@ def test_match_labels_gives_grids_the_labels_they_share_most_with() -> None:
     assert len(set(out[5:].tolist()) & {5, 7}) == 0
     assert len(set(out.tolist())) == 4
     assert match_labels(new, prev, hh, fixed=[2])[5] == 2  # a locked label keeps itself
+
+
+def test_replan_with_keep_compounds_keeps_fitting_compounds_whole() -> None:
+    cfg = FAST.with_(keep_compounds=True)
+    for seed in (7, 8):
+        inst = compound_district(seed)
+        first = GridPartitioner(inst, cfg).solve()
+        rng = np.random.default_rng(seed)
+        value = inst.value.copy()
+        low = np.flatnonzero(inst.compound < 0)
+        grown = rng.choice(low, len(low) // 3, replace=False)
+        value[grown] = np.rint(value[grown] * 1.6)
+        now = replace(inst, value=value, households=value, previous=first.labels)
+        out = replan(now, cfg)
+        assert check_partition(now, out.labels, cfg).ok
+        for c in np.unique(inst.compound[inst.compound >= 0]):
+            members = inst.compound == c
+            if cfg.in_band(int(value[members].sum())):
+                assert len(np.unique(out.labels[members])) == 1, (seed, c)
