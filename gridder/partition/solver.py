@@ -403,16 +403,16 @@ class GridPartitioner:
         self._previous = None if previous is None else np.asarray(previous, dtype=np.int64)
         # --keep-compounds: a compound kept whole in the plan started from stays whole
         # (its grid keeps every unit it holds; see WorkingPlan.fixed)
-        kept: set[int] = set()
+        whole: set[int] = set()
         for p in red.frozen_piece:
             labs = {sup_label[s] for s in np.flatnonzero(red.piece == p).tolist()}
             if len(labs) == 1 and min(labs) >= 0:
-                kept |= labs
+                whole |= labs
         plan = WorkingPlan(
             red,
             self.config,
             sup_label,
-            fixed=kept,
+            fixed=whole,
             previous=prev_sup,
             reserved=reserved,
             blocked=locked_labels,
