@@ -102,6 +102,35 @@ class PreviousPlan:
             meta = read_meta(path)
         except Exception as exc:  # any unreadable plan is bad input
             raise InputError.single(source, "", f"not a gridder plan: {exc}") from exc
+        problems: list[Problem] = []
+        for col in ("building_id", "grid_id"):
+            if col not in assign.columns:
+                problems.append(Problem(source, "assignments", f"missing column {col!r}"))
+        if problems:
+            raise InputError(problems)
+        blank = assign["grid_id"].isna() | (assign["grid_id"].astype(str).str.strip() == "")
+        for row in np.flatnonzero(blank.to_numpy())[:20].tolist():
+            bid = assign["building_id"].iloc[row]
+            problems.append(
+                Problem(source, f"assignments row {row + 1}", f"building {bid}: no grid_id")
+            )
+        dup = assign["building_id"].astype(str).duplicated(keep=False)
+        for bid in sorted(set(assign.loc[dup, "building_id"].astype(str)))[:20]:
+            problems.append(
+                Problem(source, f"building_id={bid}", "assigned more than once in the plan")
+            )
+        known = set(grids["grid_id"].astype(str)) if "grid_id" in grids.columns else set()
+        stray = sorted(set(assign.loc[~blank, "grid_id"].astype(str)) - known)
+        for gid in stray[:20]:
+            problems.append(
+                Problem(
+                    source,
+                    f"grid_id={gid}",
+                    "buildings are assigned to a grid not in its grids layer",
+                )
+            )
+        if problems:
+            raise InputError(problems)
         series = pd.Series(
             assign["grid_id"].astype(str).to_numpy(),
             index=assign["building_id"].astype(str).to_numpy(),
@@ -407,6 +436,29 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     return _finish(task, polys, result.labels, meta, result, instance, near, total)
 
 
+def _persisting_codes(
+    task: CommunityTask, labels: np.ndarray, instance: PartitionInstance | None
+) -> dict[Any, str]:
+    """Codes of a re-plan's grids that kept the label of a previous grid they share buildings with.
+
+    The re-plan labels grids by the previous grids' codes (sorted, numbered
+    from 0) and keeps a label only for the grid that continues the previous one
+    (most of its value; or the best household match of a plan drawn afresh),
+    so the code follows the label rather than an overlap threshold.
+    """
+    if (
+        task.previous_assignment is None
+        or instance is None
+        or len(instance.previous) != len(labels)
+    ):
+        return {}
+    prev_codes = sorted(set(task.previous_assignment.astype(str)))
+    prev = np.asarray(instance.previous, dtype=np.int64)
+    lab = np.asarray(labels, dtype=np.int64)
+    shared = (lab == prev) & (prev >= 0) & (prev < len(prev_codes))
+    return {int(g): prev_codes[int(g)] for g in np.unique(lab[shared]).tolist()}
+
+
 def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     task: CommunityTask,
     polys: gpd.GeoDataFrame,
@@ -427,7 +479,12 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     elif task.locked is not None and "grid_id" in task.locked.columns:
         previous = task.locked[["grid_id", "geometry"]]
     codes = assign_grid_codes(
-        cid, polys, previous, members=members, fill_gaps=task.previous_assignment is None
+        cid,
+        polys,
+        previous,
+        members=members,
+        fill_gaps=task.previous_assignment is None,
+        known=_persisting_codes(task, labels, instance),
     )
     labels_sorted = np.asarray(polys.index)
     grid_ids = [codes[lab] for lab in labels_sorted]
@@ -619,6 +676,19 @@ def partition_inputs(
     communities = inputs.communities
     buildings = inputs.metric("buildings")
     inside = buildings[buildings["community_id"].notna()].copy()
+    if previous is not None and len(inside):
+        ids = set(inside["building_id"].astype(str))
+        shared = len(ids & set(previous.assignment.index))
+        if shared == 0:
+            raise InputError.single(
+                "--previous",
+                str(previous.plan_id),
+                "the plan shares no building id with the buildings: not a plan of these data",
+            )
+        if shared < 0.5 * len(ids):
+            log.warning(
+                "--previous: only %d of %d buildings were in the previous plan", shared, len(ids)
+            )
     exact = None
     if config.balance_on == "workload":
         # the solver balances whole numbers; grids report and measure the exact workload

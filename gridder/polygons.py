@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Final
 
 import geopandas as gpd
@@ -515,6 +515,7 @@ def assign_grid_codes(
     members: pd.Series | None = None,
     min_jaccard: float = 0.5,
     fill_gaps: bool = False,
+    known: Mapping[Hashable, str] | None = None,
 ) -> dict[Hashable, str]:
     """Grid codes ``{community_id}-NNN``: reading order, kept across re-plans.
 
@@ -545,6 +546,10 @@ def assign_grid_codes(
         Number the other grids with the lowest numbers not kept (001, 002, ...
         around the kept codes) rather than above the highest: for a first plan
         whose only "previous" grids are locked ones, where no code was retired.
+    known
+        Labels whose code is already known (a re-plan's grids that kept their
+        previous grid's label: the solver's own record of what persists); they
+        and their codes take no part in the overlap matching.
 
     Returns
     -------
@@ -556,7 +561,7 @@ def assign_grid_codes(
     )
     labels = list(grids.index)
     order = grid_order(geoms)
-    codes: dict[Hashable, str] = {}
+    codes: dict[Hashable, str] = {k: v for k, v in (known or {}).items() if k in set(labels)}
     next_number = 1
     if previous is not None and len(previous):
         pattern = re.compile(rf"^{re.escape(str(community_id))}-(\d+)$")
@@ -571,8 +576,8 @@ def assign_grid_codes(
         numbers = [int(m.group(1)) for c in old_codes if (m := pattern.match(c))]
         next_number = max(numbers, default=0) + 1
         rank = np.lexsort((ni, old_codes[oi] if len(oi) else oi, -jac))
-        used_new: set[int] = set()
-        used_old: set[int] = set()
+        used_new: set[int] = {i for i, lab in enumerate(labels) if lab in codes}
+        used_old: set[int] = {i for i, c in enumerate(old_codes) if c in set(codes.values())}
         for k in rank:
             if jac[k] < min_jaccard:
                 break

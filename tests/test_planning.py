@@ -401,3 +401,41 @@ def test_workload_warns_about_buildings_without_a_weighted_column(
         "special_care=30: 1 of 3 buildings have no special_care" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_a_broken_or_unrelated_previous_plan_is_bad_input(
+    plan: Path, city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gridder.planfile import PlanFile
+
+    def broken(name: str, change) -> Path:  # type: ignore[no-untyped-def]
+        p = PlanFile.read(plan)
+        p.assignments = change(p.assignments.copy())
+        return p.write(tmp_path / f"{name}.gpkg")
+
+    def blank(a: pd.DataFrame) -> pd.DataFrame:
+        a.loc[a.index[0], "grid_id"] = None
+        return a
+
+    def twice(a: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([a, a.iloc[[3]]], ignore_index=True)
+
+    def stray(a: pd.DataFrame) -> pd.DataFrame:
+        a.loc[a.index[0], "grid_id"] = "C0000-999"
+        return a
+
+    def unrelated(a: pd.DataFrame) -> pd.DataFrame:
+        a["building_id"] = "X" + a["building_id"].astype(str)
+        return a
+
+    for name, change, says in (
+        ("blank", blank, "no grid_id"),
+        ("twice", twice, "assigned more than once"),
+        ("stray", stray, "grid_id=C0000-999"),
+        ("unrelated", unrelated, "shares no building id"),
+    ):
+        out = tmp_path / f"out_{name}.gpkg"
+        code = main(_args(city_files, out, "--previous", str(broken(name, change))))
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        assert says in err and not out.exists()

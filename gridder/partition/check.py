@@ -115,6 +115,35 @@ def excluded_grids(
     return single & big
 
 
+def split_compounds(
+    instance: PartitionInstance, labels: npt.ArrayLike, config: PartitionConfig
+) -> list[int]:
+    """Compounds that ``--keep-compounds`` keeps whole and the labels split.
+
+    A compound's part counts when its buildings are connected without crossing
+    a hard barrier and its balance value lies in the band; it must lie in one
+    grid. Returns the compound indices (empty when every such part is whole).
+    """
+    lab = np.asarray(labels, dtype=np.int64)
+    comp = np.asarray(instance.compound, dtype=np.int64)
+    if len(comp) != instance.n or not (comp >= 0).any():
+        return []
+    value = balance_value(instance, config)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    hard = np.asarray(instance.edge_hard, dtype=bool)
+    inside = (comp[e[:, 0]] == comp[e[:, 1]]) & (comp[e[:, 0]] >= 0) & ~hard if len(e) else hard
+    graph = coo_matrix(
+        (np.ones(int(inside.sum())), (e[inside, 0], e[inside, 1])), shape=(instance.n, instance.n)
+    )
+    _, part = connected_components(graph, directed=False)
+    out: set[int] = set()
+    for p in np.unique(part[comp >= 0]).tolist():
+        members = part == p
+        if config.in_band(float(value[members].sum())) and len(np.unique(lab[members])) > 1:
+            out.add(int(comp[members][0]))
+    return sorted(out)
+
+
 def check_partition(
     instance: PartitionInstance,
     labels: npt.ArrayLike,

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gridder.errors import InputError
+from gridder.partition.check import split_compounds
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
@@ -94,14 +95,19 @@ def replan(
             moved_share(instance, result.labels, prev),
         ):
             result = other
-    if result.out_of_band > result.lower_bound.min_out_of_band:
+    cfg = config or PartitionConfig()
+    split = cfg.keep_compounds and bool(split_compounds(instance, result.labels, cfg))
+    if split or result.out_of_band > result.lower_bound.min_out_of_band:
         # balance comes first: when a plan drawn afresh leaves fewer grids out of band,
-        # it is taken, its grids matched to the previous ones (most households shared)
+        # it is taken, its grids matched to the previous ones (most households shared);
+        # so is it when the re-plan splits a compound --keep-compounds keeps whole (a
+        # previous plan made without the option) and the fresh plan does not
         fresh = GridPartitioner(
             replace(instance, previous=np.empty(0, dtype=np.int64)), config, seed=seed
         ).solve()
-        if fresh.out_of_band < result.out_of_band:
-            result = _matched(instance, fresh, prev, config or PartitionConfig(), result)
+        fresh_whole = not (cfg.keep_compounds and split_compounds(instance, fresh.labels, cfg))
+        if (split and fresh_whole) or (not split and fresh.out_of_band < result.out_of_band):
+            result = _matched(instance, fresh, prev, cfg, result, compounds=split)
     return solver.keep_start(start, result)
 
 
@@ -149,6 +155,8 @@ def _matched(
     prev: npt.NDArray[np.int64],
     config: PartitionConfig,
     replanned: PartitionResult,
+    *,
+    compounds: bool = False,
 ) -> PartitionResult:
     """A fresh plan with its grids matched to the previous plan's labels."""
     locked = np.asarray(instance.locked, dtype=np.int64)
@@ -163,9 +171,14 @@ def _matched(
         replanned.out_of_band,
         100 * moved,
     )
+    why = (
+        "re-planning from the previous grids split a compound --keep-compounds keeps whole"
+        if compounds
+        else f"re-planning from the previous grids left {replanned.out_of_band} grid(s) out "
+        f"of band, a fresh plan {fresh.out_of_band}"
+    )
     note = (
-        f"drawn afresh: re-planning from the previous grids left {replanned.out_of_band} "
-        f"grid(s) out of band, a fresh plan {fresh.out_of_band}; its grids take the codes "
+        f"drawn afresh: {why}; its grids take the codes "
         f"of the previous grids they share most households with ({moved:.0%} of households "
         "moved)"
     )

@@ -40,7 +40,12 @@ import numpy as np
 import numpy.typing as npt
 
 from gridder.errors import InputError, Problem
-from gridder.partition.check import check_partition, excluded_grids, grid_components
+from gridder.partition.check import (
+    check_partition,
+    excluded_grids,
+    grid_components,
+    split_compounds,
+)
 from gridder.partition.compact import compactness_polish
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import (
@@ -449,6 +454,8 @@ class GridPartitioner:
             return result
         if not check_partition(inst, lab, config).ok:
             return result
+        if config.keep_compounds and split_compounds(inst, lab, config):
+            return result  # the plan started from splits a compound --keep-compounds keeps
         valued = self.value > 0
         for u in np.flatnonzero(self.over).tolist():
             if int((valued & (lab == lab[u])).sum()) > 1:

@@ -267,3 +267,24 @@ def test_replan_with_keep_compounds_keeps_fitting_compounds_whole() -> None:
             members = inst.compound == c
             if cfg.in_band(int(value[members].sum())):
                 assert len(np.unique(out.labels[members])) == 1, (seed, c)
+
+
+def test_replan_with_keep_compounds_mends_a_compound_the_previous_plan_split() -> None:
+    from gridder.partition.check import split_compounds
+
+    cfg = FAST.with_(keep_compounds=True)
+    inst = lattice(12, 4, [15] * 48, compound_block=4, community_id="K")  # three of 240
+    first = GridPartitioner(inst, cfg).solve()
+    assert not split_compounds(inst, first.labels, cfg)
+    # a previous plan made without the option: one kept compound cut into two grids
+    prev = first.labels.copy()
+    for c in np.unique(inst.compound[inst.compound >= 0]):
+        members = np.flatnonzero(inst.compound == c)
+        if cfg.in_band(int(inst.value[members].sum())) and len(set(prev[members])) == 1:
+            north = members[inst.xy[members, 1] > np.median(inst.xy[members, 1])]
+            prev[north] = prev.max() + 1
+            break
+    assert check_partition(inst, prev, cfg).ok and split_compounds(inst, prev, cfg)
+    out = replan(replace(inst, previous=prev), cfg)
+    assert check_partition(inst, out.labels, cfg).ok
+    assert split_compounds(inst, out.labels, cfg) == []
