@@ -177,7 +177,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise InputError.single(
             "--plans",
             str(args.plans),
-            "no such directory (create it first to serve an empty plan store)",
+            "not a directory of plans"
+            + ("" if Path(args.plans).exists() else " (create it first to serve an empty store)"),
         )
     if not _port_free(args.host, args.port):
         log.error(

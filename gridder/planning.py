@@ -179,6 +179,11 @@ def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataF
         if ids is not None:
             if previous is None:
                 raise InputError.single(path, "", "grid ids need --previous PLAN")
+            twice = sorted({g for g in ids if ids.count(g) > 1})
+            if twice:
+                raise InputError(
+                    [Problem(path, f"grid_id={g}", "the grid is locked twice") for g in twice]
+                )
             known = set(previous.grids["grid_id"].astype(str))
             unknown = sorted(set(ids) - known)
             if unknown:
@@ -872,9 +877,9 @@ def _meta(
         "n_grids": len(g),
         "n_counted": n_counted,
         "in_band_share": float(in_band[counted].mean()) if n_counted else 1.0,
-        "in_band_ceiling": (1.0 - lower / n_counted) if n_counted else 1.0,
+        "in_band_ceiling": max(0.0, 1.0 - lower / n_counted) if n_counted else 1.0,
         "lower_bound_out_of_band": lower,
-        "in_band_ceiling_respecting_major_streets": (1.0 - lower_streets / n_counted)
+        "in_band_ceiling_respecting_major_streets": max(0.0, 1.0 - lower_streets / n_counted)
         if n_counted
         else 1.0,
         "out_of_band": int((~in_band[counted]).sum()),

@@ -167,6 +167,11 @@ def test_locked_grids_are_kept_exactly(plan: Path, city_files: Path, tmp_path: P
     meta = read_meta(out)
     assert meta["replan"]["households_moved"] == 0
     assert set(new_grids["grid_id"]) == set(grids["grid_id"])
+    twice = tmp_path / "twice.txt"
+    twice.write_text(f"{keep['grid_id'].iloc[0]}\n{keep['grid_id'].iloc[0]}\n", encoding="utf-8")
+    bad = tmp_path / "twice.gpkg"
+    assert main(_args(city_files, bad, "--previous", str(plan), "--locked", str(twice))) == 2
+    assert not bad.exists()
     params = meta["parameters"]
     assert params["locked_file"] == str(locked)
     assert params["locked_grids"] == sorted(keep["grid_id"])

@@ -109,6 +109,6 @@ def test_bad_port_and_missing_files_exit_2(demo_dir: Path, tmp_path: Path) -> No
     assert missing.returncode == 2 and "no such plan file" in missing.stderr
     # a mistyped --plans directory used to start an empty server (and create it)
     typo = serve("--plans", str(tmp_path / "plnas"), "--port", str(free))
-    assert typo.returncode == 2 and "no such directory" in typo.stderr
+    assert typo.returncode == 2 and "not a directory of plans" in typo.stderr
     assert not (tmp_path / "plnas").exists()
     assert "Traceback" not in bad_port.stderr + missing.stderr + typo.stderr

@@ -152,6 +152,7 @@ def canonical_columns(
             continue
         if isinstance(given, ColumnMapping):
             given.used.add(str(col) if col in given else original[_normalise(str(col))])
+    mapped = set(renames.values())  # canonical names the user's mapping gives
     for col in frame.columns:
         if col == "geometry" or col in renames:
             continue
@@ -159,6 +160,12 @@ def canonical_columns(
         target = aliases.get(norm)
         if target is None and norm != col:
             target = norm  # e.g. "Households " → "households"
+        if (target or norm) in mapped:
+            # the user's mapping wins over a column already so named or an alias: that
+            # column is kept under another name, out of the way
+            if norm in mapped:
+                renames[col] = f"{norm}_unmapped"
+            continue
         if target is not None and target in present and target not in renames.values():
             continue  # a column already named so wins over an alias (levels, building:levels)
         if target is not None and target != col:

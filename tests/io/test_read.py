@@ -274,6 +274,15 @@ def test_user_column_mapping_on_tables_and_sheets(
             typo.check_used()
     with pytest.raises(InputError, match="'household' is not a column gridder reads"):
         parse_column_mapping("household=HH_TOTAL")
+    # the mapping wins over a column already named households, or an alias (户数)
+    both = table.assign(households=1, 户数=2)
+    both.to_csv(tmp_path / "both.csv", index=False)
+    got = read_valid(
+        str(tmp_path / "both.csv"),
+        "buildings",
+        columns=parse_column_mapping("households=HH_TOTAL,building_id=BLDG,lon=X,lat=Y"),
+    )
+    assert got["households"].sum() == planner_buildings["households"].sum()
     mapping = {"HH_TOTAL": "households", "BLDG": "building_id", "X": "lon", "Y": "lat"}
     with pytest.raises(InputError, match="cannot read the Excel file"):
         read_valid(f"{tmp_path / 'b.xlsx'}:nope", "buildings", columns=mapping)
