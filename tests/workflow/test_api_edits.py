@@ -23,11 +23,8 @@ from gridder.planfile import PlanFile
 KEY = "edit-key-1"
 
 
-@pytest.fixture
-def client(district_plan: Path, tmp_path: Path) -> Iterator[TestClient]:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    shutil.copy(district_plan, plans / "plan.gpkg")
+def _app(plans: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The app over a plans directory, with the edits router behind KEY."""
     settings = ApiSettings(
         plans_dir=plans,
         api_key_hashes=[hash_api_key(KEY)],
@@ -36,7 +33,15 @@ def client(district_plan: Path, tmp_path: Path) -> Iterator[TestClient]:
     )
     app = create_app(settings)
     app.include_router(edits.router, prefix="/v1")
-    with TestClient(app) as c:
+    return app
+
+
+@pytest.fixture
+def client(district_plan: Path, tmp_path: Path) -> Iterator[TestClient]:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(district_plan, plans / "plan.gpkg")
+    with TestClient(_app(plans, tmp_path)) as c:
         yield c
 
 
@@ -89,17 +94,9 @@ def test_edits_to_a_plan_not_active_are_seen_by_its_lookups(
     with sqlite3.connect(other) as db:  # the same grids under another plan id
         db.execute("UPDATE plan_meta SET value = ? WHERE key = 'plan_id'", (json.dumps("plan-o"),))
         db.execute("UPDATE plan_meta SET value = ? WHERE key = 'created'", (json.dumps("2099"),))
-    settings = ApiSettings(
-        plans_dir=plans,
-        api_key_hashes=[hash_api_key(KEY)],
-        refresh_seconds=0,
-        jobs_dir=tmp_path / "jobs",
-    )
-    app = create_app(settings)
-    app.include_router(edits.router, prefix="/v1")
     plan = PlanFile.read(district_plan)
     bid = boundary_building(plan, "C01-001", "C01-002")
-    with TestClient(app) as c:
+    with TestClient(_app(plans, tmp_path)) as c:
         assert c.get("/health").json()["active_plan"] == "plan-o"
         q = {"plan_id": "plan-test"}
         assert c.get(f"/v1/buildings/{bid}", params=q).json()["grid_id"] == "C01-001"
