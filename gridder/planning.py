@@ -382,8 +382,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     previous_labels = None
     number: dict[str, int] = {}
     if task.previous_assignment is not None:
-        prev_codes = sorted(set(task.previous_assignment.astype(str)))
-        number = {code: k for k, code in enumerate(prev_codes)}
+        number = {code: k for k, code in enumerate(_previous_codes(task))}
         mapped = task.previous_assignment.map(number)
         previous_labels = mapped.reindex(b["building_id"].astype(str)).fillna(-1).astype(int)
         previous_labels.index = b.index
@@ -441,6 +440,12 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     return _finish(task, polys, result.labels, meta, result, instance, near, total)
 
 
+def _previous_codes(task: CommunityTask) -> list[str]:
+    """The previous plan's grid codes of a community in label order (label k: the k-th)."""
+    prev = task.previous_assignment
+    return [] if prev is None else sorted(set(prev.astype(str)))
+
+
 def _persisting_codes(
     task: CommunityTask, labels: np.ndarray, instance: PartitionInstance | None
 ) -> dict[Any, str]:
@@ -457,7 +462,7 @@ def _persisting_codes(
         or len(instance.previous) != len(labels)
     ):
         return {}
-    prev_codes = sorted(set(task.previous_assignment.astype(str)))
+    prev_codes = _previous_codes(task)
     prev = np.asarray(instance.previous, dtype=np.int64)
     lab = np.asarray(labels, dtype=np.int64)
     shared = (lab == prev) & (prev >= 0) & (prev < len(prev_codes))
