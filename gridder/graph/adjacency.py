@@ -45,7 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from shapely.geometry.base import BaseGeometry
 
 from gridder.errors import GridderError
@@ -135,7 +135,7 @@ def bridge_parts(
     A community drawn in several parts (CONTRACT §3 lets a grid be a
     MultiPolygon there) would otherwise make each part with households a grid
     of its own, out of band when small. The parts are joined by a minimum
-    spanning tree of *bridges*: per pair of parts, an edge between the
+    spanning tree (scipy's) of *bridges*: per pair of parts, an edge between the
     buildings owning the two nearest cells; a bridge is a compound-like (soft)
     edge of :data:`BRIDGE_LENGTH`, hard when the straight line between the two
     cells crosses a hard barrier.
@@ -151,27 +151,19 @@ def bridge_parts(
     face_comp = comp[faces.face_owner]
     idx = [np.flatnonzero(face_comp == c) for c in range(k)]
     trees = [shapely.STRtree(faces.faces[i]) for i in idx]
-    cands: list[tuple[float, int, int, int, int]] = []
+    gap = np.zeros((k, k))
+    nearest: dict[tuple[int, int], tuple[int, int]] = {}
     for a in range(k):
         for b in range(a + 1, k):
             (ia, ib), dist = trees[b].query_nearest(faces.faces[idx[a]], return_distance=True)
             j = int(np.argmin(dist))
-            cands.append((float(dist[j]), a, b, int(idx[a][ia[j]]), int(idx[b][ib[j]])))
-    parent = list(range(k))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+            gap[a, b] = float(dist[j]) + 1e-6  # parts touching at a point: still an edge
+            nearest[a, b] = (int(idx[a][ia[j]]), int(idx[b][ib[j]]))
+    tree = minimum_spanning_tree(gap).tocoo()
     bridges: list[tuple[int, int, bool]] = []
     hard_union = shapely.union_all(hard_lines) if len(hard_lines) else None
-    for _, a, b, fa, fb in sorted(cands):
-        ra, rb = root(a), root(b)
-        if ra == rb:
-            continue
-        parent[max(ra, rb)] = min(ra, rb)
+    for a, b in sorted(zip(tree.row.tolist(), tree.col.tolist(), strict=True)):
+        fa, fb = nearest[min(a, b), max(a, b)]
         link = shapely.shortest_line(faces.faces[fa], faces.faces[fb])
         crosses = hard_union is not None and bool(shapely.intersects(link, hard_union))
         i, j = sorted((int(faces.face_owner[fa]), int(faces.face_owner[fb])))
