@@ -115,6 +115,29 @@ def excluded_grids(
     return single & big
 
 
+def fitting_compound_parts(
+    compound: npt.ArrayLike, value: npt.ArrayLike, edges: npt.ArrayLike, config: PartitionConfig
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Connected parts of one compound over ``edges`` and which units lie in one within the band.
+
+    Returns the part of each unit and, per unit, whether it belongs to a compound
+    (``compound >= 0``) part whose total ``value`` lies in ``[min, max]``: the
+    parts ``--keep-compounds`` keeps whole.
+    """
+    comp = np.asarray(compound, dtype=np.int64)
+    n = len(comp)
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    same = (comp[e[:, 0]] == comp[e[:, 1]]) & (comp[e[:, 0]] >= 0)
+    graph = coo_matrix((np.ones(int(same.sum())), (e[same, 0], e[same, 1])), shape=(n, n))
+    _, part = connected_components(graph, directed=False)
+    part = np.asarray(part, dtype=np.int64)
+    tot = np.bincount(
+        part, weights=np.asarray(value, dtype=np.float64), minlength=part.max(initial=-1) + 1
+    )
+    fits = np.array([config.in_band(float(t)) for t in tot], dtype=bool)
+    return part, (comp >= 0) & fits[part] if n else np.zeros(0, dtype=bool)
+
+
 def split_compounds(
     instance: PartitionInstance, labels: npt.ArrayLike, config: PartitionConfig
 ) -> list[int]:
@@ -128,19 +151,14 @@ def split_compounds(
     comp = np.asarray(instance.compound, dtype=np.int64)
     if len(comp) != instance.n or not (comp >= 0).any():
         return []
-    value = balance_value(instance, config)
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    hard = np.asarray(instance.edge_hard, dtype=bool)
-    inside = (comp[e[:, 0]] == comp[e[:, 1]]) & (comp[e[:, 0]] >= 0) & ~hard if len(e) else hard
-    graph = coo_matrix(
-        (np.ones(int(inside.sum())), (e[inside, 0], e[inside, 1])), shape=(instance.n, instance.n)
-    )
-    _, part = connected_components(graph, directed=False)
-    out: set[int] = set()
-    for p in np.unique(part[comp >= 0]).tolist():
-        members = part == p
-        if config.in_band(float(value[members].sum())) and len(np.unique(lab[members])) > 1:
-            out.add(int(comp[members][0]))
+    soft = ~np.asarray(instance.edge_hard, dtype=bool)
+    part, kept = fitting_compound_parts(comp, balance_value(instance, config), e[soft], config)
+    out = {
+        int(comp[part == p][0])
+        for p in np.unique(part[kept]).tolist()
+        if len(np.unique(lab[part == p])) > 1
+    }
     return sorted(out)
 
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
+from gridder.partition.check import fitting_compound_parts
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import balance_value, edge_cut_cost
 from gridder.partition.instance import PartitionInstance
@@ -377,7 +378,11 @@ def reduce_instance(
             None if group is None else np.asarray(group, dtype=np.int64)[fidx],
             keep_compounds=config.keep_compounds,
         )
-        kept = _kept_compound_units(comp[fidx], fval, le, config) if config.keep_compounds else None
+        kept = (
+            fitting_compound_parts(comp[fidx], fval, le, config)[1]
+            if config.keep_compounds
+            else None
+        )
         host = _attach_hosts(nf, le, d, fval, grp=grp, kept=kept)
     _, sup = np.unique(host, return_inverse=True)
     sup = sup.astype(np.int64)
@@ -603,18 +608,6 @@ def _attach_hosts(
         for i in np.flatnonzero(left).tolist():
             host[i] = first.setdefault(int(lc[i]), i)
     return host
-
-
-def _kept_compound_units(
-    compound: IntArray, fval: IntArray, le: IntArray, config: PartitionConfig
-) -> npt.NDArray[np.bool_]:
-    """Units of a connected part of one compound whose total lies in the band (kept whole)."""
-    n = len(compound)
-    same = (compound[le[:, 0]] == compound[le[:, 1]]) & (compound[le[:, 0]] >= 0)
-    _, part = components(n, le[same])
-    tot = np.bincount(part, weights=fval, minlength=int(part.max(initial=-1)) + 1)
-    fits = np.array([config.in_band(float(t)) for t in tot], dtype=bool)
-    return (compound >= 0) & fits[part] if n else np.zeros(0, dtype=bool)
 
 
 def _attach_groups(
