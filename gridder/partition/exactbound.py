@@ -9,18 +9,15 @@ relaxation is loose: on Nanjing's NJ-NE (9 household buildings among 246) it
 says 0 grids out of band where no plan has fewer than 2.
 
 This model is exact for the plans the other bounds compare with (grids of at
-most ``cap``). It places every free household building in one *slot* (a
-grid), owned by its largest building (slots are indexed by decreasing value,
-which breaks the symmetry); empty buildings may join at most one slot and may
-stay in none (a relaxation: a real plan puts them somewhere, which only
-restricts it). A slot is connected through its own buildings
-(single-commodity flow from its owner) and holds at most ``cap``; it is out of
-band unless its total lies in ``[min, max]``. CP-SAT minimises the number of
-out-of-band slots; its proven objective bound is the lower bound, so a time
-limit never makes it wrong. Locked grids and buildings above the maximum are
-left out (the caller counts them). Only small models are built
-(:data:`MAX_VALUED` household buildings, :data:`MAX_NODES` units after empty
-leaves are pruned); otherwise no bound is returned.
+most ``cap``): the slot model (:mod:`~gridder.partition.slots`) on the
+buildings themselves, where empty buildings may stay in no slot (a
+relaxation: a real plan puts them somewhere, which only restricts it).
+CP-SAT minimises the number of out-of-band slots; its proven objective
+bound is the lower bound, so a time limit never makes it wrong. Locked
+grids and buildings above the maximum are left out (the caller counts
+them). Only small models are built (:data:`MAX_VALUED` household buildings,
+:data:`MAX_NODES` units after empty leaves are pruned); otherwise no bound
+is returned.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from gridder.partition.cpsat import deterministic_solver
+from gridder.partition.slots import prune_empty_leaves, slot_model
 
 __all__ = ["MAX_NODES", "MAX_VALUED", "exact_lower_bound"]
 
@@ -85,73 +83,16 @@ def exact_lower_bound(
     val = np.asarray(value, dtype=np.int64)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     e = e[free[e[:, 0]] & free[e[:, 1]]] if len(e) else e
-    nbrs: list[set[int]] = [set() for _ in range(n)]
-    for a, b in e.tolist():
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    alive = np.asarray(free, dtype=bool).copy()
-    # empty units with one live neighbour at most connect nothing: prune them, repeatedly
-    stack: list[int] = np.flatnonzero(alive & (val == 0)).tolist()
-    while stack:
-        u = stack.pop()
-        if not alive[u] or val[u] != 0:
-            continue
-        live = [w for w in nbrs[u] if alive[w]]
-        if len(live) <= 1:
-            alive[u] = False
-            stack.extend(w for w in live if val[w] == 0)
+    alive = prune_empty_leaves(n, e, val, free)
     valued = [int(u) for u in np.flatnonzero(alive & (val > 0))]
     nodes = [int(u) for u in np.flatnonzero(alive)]
     if not valued:
         return 0
     if len(valued) > MAX_VALUED or len(nodes) > MAX_NODES:
         return None
-    valued.sort(key=lambda u: (-int(val[u]), u))
-    rank = {u: i for i, u in enumerate(valued)}
-    slots = len(valued)
-    m = cp_model.CpModel()
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
-    for u in nodes:
-        allowed = range(rank[u] + 1) if u in rank else range(slots)
-        for s in allowed:
-            x[u, s] = m.new_bool_var("")
-        if u in rank:
-            m.add_exactly_one(x[u, s] for s in allowed)
-        else:
-            m.add_at_most_one(x[u, s] for s in allowed)
-    for u in valued:  # a slot exists only with its owner, its largest building
-        for s in range(rank[u]):
-            m.add_implication(x[u, s], x[valued[s], s])
     arcs = [(a, b) for a, b in e.tolist() if alive[a] and alive[b]]
-    arcs += [(b, a) for a, b in arcs]
-    size = len(nodes)
-    for s in range(slots):
-        root = valued[s]
-        inflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in nodes}
-        outflow: dict[int, list[cp_model.IntVar]] = {u: [] for u in nodes}
-        for a, b in arcs:
-            if b == root or (a, s) not in x or (b, s) not in x:
-                continue
-            f = m.new_int_var(0, size, "")
-            m.add(f == 0).only_enforce_if(x[a, s].Not())
-            m.add(f == 0).only_enforce_if(x[b, s].Not())
-            outflow[a].append(f)
-            inflow[b].append(f)
-        for u in nodes:
-            if u != root and (u, s) in x:
-                m.add(sum(inflow[u]) - sum(outflow[u]) == x[u, s])
-    out = []
-    for s in range(slots):
-        total = sum(int(val[u]) * x[u, s] for u in valued if (u, s) in x)
-        used = x[valued[s], s]
-        inside = m.new_bool_var("")
-        m.add_implication(inside, used)
-        m.add(total <= cap)
-        m.add(total >= low).only_enforce_if(inside)
-        m.add(total <= high).only_enforce_if(inside)
-        bad = m.new_bool_var("")
-        m.add(bad >= used - inside)
-        out.append(bad)
+    sm = slot_model(nodes, arcs, val, low=low, high=high, cap=cap)
+    m, out = sm.model, sm.out
     m.minimize(sum(out))
     solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit)
     status = solver.solve(m)

@@ -73,6 +73,7 @@ from gridder.partition.repair import (
 )
 from gridder.partition.reservoir import Reservoir, realise_draw, solve_with_reservoirs
 from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
+from gridder.partition.sparse import sparse_plan
 from gridder.partition.transfer import transfer_repair
 from gridder.partition.zonebound import (
     ZoneBound,
@@ -101,11 +102,13 @@ _ZONE_SETS = 10_000
 _RELAX_ROUNDS = 2
 #: Deterministic time of the building-by-building pair repair, per community.
 _PAIR_TIME = 0.5
-#: Deterministic time of the region repair per community, and per region.
-_REGION_TIME = 4.0
+#: Deterministic time of the region repair per attempt (over its solves), and per region.
+_REGION_TIME = 2.5
 _REGION_EACH = 1.0
 #: Deterministic time of the exact bound of a small, sparse community (once per community).
 _EXACT_TIME = 5.0
+#: Deterministic time of the sparse model (:mod:`~gridder.partition.sparse`).
+_SPARSE_TIME = 2.0
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,9 @@ class GridPartitioner:
         self.over = (value > self.config.max) & (self.locked < 0)
         self.free = (self.locked < 0) & ~self.over
         self.budget = Budget(left=self.config.time_limit)
+        # the region repair's time, shared by the solves of one attempt (zones joined, the
+        # sparse model's start): where it finds nothing it would cost each of them again
+        self._region_budget = Budget(left=_REGION_TIME)
         self._bound_cache: tuple[int, BandLowerBound] | None = None
         # zone bounds hold for any plan: by (hard edges, regions), shared by re-solves
         self._bounds: dict[tuple[bytes, bytes], ZoneBound] = {}
@@ -362,6 +368,7 @@ class GridPartitioner:
             # small for a grid would each be a grid of their own, all out of band)
             return self._solve_relaxed(replace(self.instance, edge_hard=np.zeros_like(hard)), 0, t0)
         best = self._attempt(t0)
+        best = self._sparse(best, t0)
         return self._restart(best, t0)
 
     def improve(
@@ -509,6 +516,63 @@ class GridPartitioner:
             above_proven_zone_bound=out_of_band_above_proven(inst, config, lab, zb),
         )
 
+    def _sparse(self, first: PartitionResult, t0: float) -> PartitionResult:
+        """The sparse model's plan (:mod:`~gridder.partition.sparse`), if it does better.
+
+        Tried on a fresh solve without locks whose plan stays above the band's
+        lower bound, when the free units are a few household buildings among
+        many empty ones. The model's grids are the start of :meth:`improve`
+        (local search and repairs), so the plan kept is checked and polished as
+        any other.
+        """
+        config = self.config
+        if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
+            return first
+        cap = config.max + (config.max - config.min)
+        found = sparse_plan(
+            self.instance,
+            self.value,
+            self.free,
+            low=config.min,
+            high=config.max,
+            cap=cap,
+            seed=self.seed,
+            time_limit=min(_SPARSE_TIME, config.time_limit),
+        )
+        if found is None or found.out_of_band >= first.out_of_band:
+            return first
+        again = self._sibling(self.seed)
+        other = again.improve(found.labels)
+        spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
+        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective):
+            return replace(first, deterministic_time=spent)
+        logger.info(
+            "%s: the sparse model leaves %d grid(s) out of band instead of %d",
+            self.instance.community_id,
+            other.out_of_band,
+            first.out_of_band,
+        )
+        self.relaxation = again.relaxation
+        note = (
+            "few household buildings among many empty ones: grids and the empty buildings "
+            f"joining them chosen at once, {first.out_of_band - other.out_of_band} fewer grid(s) "
+            "out of band"
+        )
+        return replace(
+            other,
+            notes=(*other.notes, note),
+            solve_time=time.perf_counter() - t0,
+            deterministic_time=spent,
+        )
+
+    def _sibling(self, seed: int) -> GridPartitioner:
+        """Another solver of the community: it shares the bounds and the region-repair budget."""
+        again = GridPartitioner(self.instance, self.config, seed=seed)
+        again._bounds = self._bounds
+        again._band_bounds = self._band_bounds
+        again._region_budget = self._region_budget
+        return again
+
     def _improve_relaxed(
         self,
         current: PartitionInstance,
@@ -517,11 +581,9 @@ class GridPartitioner:
         previous: IntArray | None,
     ) -> PartitionResult:
         """:meth:`improve` on ``current``, with ``pairs`` zones joined across barriers."""
-        again = GridPartitioner(self.instance, self.config, seed=self.seed)
+        again = self._sibling(self.seed)
         again._relaxed_pairs = pairs
         again._repair_instance = current
-        again._bounds = self._bounds
-        again._band_bounds = self._band_bounds
         again.group_start = self.group_start
         return again.improve(labels, previous=previous)
 
@@ -536,7 +598,9 @@ class GridPartitioner:
         out of band (then the lowest objective; then the earliest) is kept.
         When the first plan joined zones across a barrier, the restarts solve
         on the same joined zones (:attr:`relaxation`). Deterministic: the
-        attempts and their seeds depend on the plans only.
+        attempts and their seeds depend on the plans only. Each attempt has its
+        own region-repair budget (HEL-01 reaches the band only by a restart's
+        repairs).
         """
         best, kept, tried = first, 0, 0
         spent = first.deterministic_time
@@ -545,9 +609,8 @@ class GridPartitioner:
                 break
             tried = attempt
             seed = self.config.attempt_seed(self.seed, attempt)
-            again = GridPartitioner(self.instance, self.config, seed=seed)
-            again._bounds = self._bounds
-            again._band_bounds = self._band_bounds
+            again = self._sibling(seed)
+            again._region_budget = Budget(left=_REGION_TIME)  # each attempt its own
             other = again._attempt(t0, self.relaxation)
             spent += other.deterministic_time
             if (other.out_of_band, other.objective) < (best.out_of_band, best.objective):
@@ -667,11 +730,9 @@ class GridPartitioner:
 
     def _solve_relaxed(self, current: PartitionInstance, pairs: int, t0: float) -> PartitionResult:
         """Solve on ``current``, the instance with ``pairs`` zone joins across barriers."""
-        again = GridPartitioner(self.instance, self.config, seed=self.seed)
+        again = self._sibling(self.seed)
         again._relaxed_pairs = pairs
         again._repair_instance = current  # repairs may keep the joined barriers' links
-        again._bounds = self._bounds
-        again._band_bounds = self._band_bounds
         red = reduce_instance(current, self.config, free=again.free)
         plan = again._initial(red)
         again._improve(plan)
@@ -1080,7 +1141,8 @@ class GridPartitioner:
         self._bound_cache = (cap, lb)
         if lb.min_out_of_band >= out_of_band:
             return labels
-        t = self.budget.take(min(_REGION_TIME, self.config.time_limit / 2))
+        t = self.budget.take(self.config.time_limit / 2)
+        t = min(t, self._region_budget.take(_REGION_TIME))
         if t <= 0:
             return labels
         hopeless = set(labels[np.asarray(lb.forced_units, dtype=np.int64)].tolist())
@@ -1100,6 +1162,7 @@ class GridPartitioner:
             total_time=t,
         )
         self.budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
+        self._region_budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
         return labels
 
     def _counted_out_of_band(self, labels: IntArray) -> int:
