@@ -444,3 +444,29 @@ def test_a_broken_or_unrelated_previous_plan_is_bad_input(
         err = capsys.readouterr().err
         assert code == 2, (name, err)
         assert says in err and not out.exists()
+
+
+def test_grids_are_polygons_beside_a_community_in_two_parts(
+    city_files: Path, tmp_path: Path
+) -> None:
+    """CONTRACT §3: a MultiPolygon only where the community itself is in several parts."""
+    src = city_files / "inputs.gpkg"
+    communities = pyogrio.read_dataframe(src, layer="communities")
+    metric = communities.to_crs(communities.estimate_utm_crs())
+    x0, y0, _, _ = metric.total_bounds
+    islet = shapely.box(x0, y0 - 80, x0 + 40, y0 - 40)  # detached, south of the city
+    parts = metric.geometry.to_numpy()
+    parts[0] = shapely.union(parts[0], islet)
+    metric = metric.set_geometry(list(parts))
+    inputs = tmp_path / "inputs.gpkg"
+    layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
+    write_geopackage(inputs, {"communities": metric.to_crs(4326), **layers})
+    out = tmp_path / "plan.gpkg"
+    args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
+    assert main(args) == 0
+    assert pyogrio.read_info(out, layer="grids")["geometry_type"] in ("Unknown", "Geometry")
+    grids = pyogrio.read_dataframe(out, layer="grids")
+    multi = grids[grids.geom_type == "MultiPolygon"]
+    first = str(communities["community_id"].iloc[0])
+    assert multi["community_id"].tolist() == [first]  # the grid holding the islet
+    assert (grids.geom_type[grids["community_id"] != first] == "Polygon").all()

@@ -98,7 +98,11 @@ def write_geopackage(
     with atomic_path(path) as tmp:
         for name, frame in layers.items():
             if isinstance(frame, gpd.GeoDataFrame):
-                pyogrio.write_dataframe(_to_wgs84(frame), tmp, layer=name, driver="GPKG")
+                # each feature keeps its type: a layer of Polygons and a few MultiPolygons
+                # (grids of a community in parts) is a GEOMETRY layer, not all MultiPolygons
+                pyogrio.write_dataframe(
+                    _to_wgs84(frame), tmp, layer=name, driver="GPKG", promote_to_multi=False
+                )
             else:
                 pyogrio.write_dataframe(pd.DataFrame(frame), tmp, layer=name, driver="GPKG")
         if meta is not None:
