@@ -368,15 +368,54 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             crs=b.crs,
         ).set_index("label")
         # its one grid holds no household: out of band, and nothing could change that
+        # the keys of every other community (PartitionResult.to_meta), for systems reading them
+        bound = {"min_out_of_band": 1, "zones": 1, "zones_proven": 1, "zones_fallback": 0}
+        bound["deterministic_time"] = 0.0
         meta = {
             "community_id": cid,
-            "status": "TRIVIAL",
             "n_grids": 1,
+            "k_target": 1,
+            "status": "TRIVIAL",
+            "objective": 0.0,
+            "bound": 0.0,
+            "bound_kind": "band_lower_bound",
+            "gap": 0.0,
+            "limit_hit": False,
+            "solve_time_s": 0.0,
+            "deterministic_time": 0.0,
+            "seed": config.community_seed(cid),
+            "attempts": 1,
+            "attempt_kept": 0,
             "out_of_band": 1,
             "lower_bound_out_of_band": 1,
-            "lower_bound_respecting_barriers": {"with_band_bound": 1},
+            "lower_bound_forced": 1,
+            "lower_bound_packing": -1,
+            "lower_bound_exact": -1,
+            "lower_bound_cap": config.max + (config.max - config.min),
+            "out_of_band_above_lower_bound": 0,
             "in_band_ceiling": 0.0,
+            "lower_bound_respecting_barriers": {**bound, "with_band_bound": 1},
+            "lower_bound_within_solver_regions": bound,
+            "out_of_band_above_proven_zone_bound": 0,
+            "over_max_unit_ids": [],
+            "forced_unit_ids": [],
+            "hard_barrier_merges": 0,
+            "quality": {
+                "n_grids": 1,
+                "n_counted": 1,
+                "in_band_share": 0.0,
+                "max_deviation": 1.0,
+                "contiguity_share": 1.0,
+                "single_compound_share": 1.0,
+                "weighted_distance_m": 0.0,
+                "mean_polsby_popper": float(
+                    4 * np.pi * task.geometry.area / max(task.geometry.length, 1e-9) ** 2
+                ),
+                "households_min": 0,
+                "households_max": 0,
+            },
             "notes": ["no buildings: one grid of the whole community, holding no household"],
+            "components": len(shapely.get_parts(task.geometry)),
         }
         return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
     previous_labels = None

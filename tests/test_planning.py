@@ -470,3 +470,32 @@ def test_grids_are_polygons_beside_a_community_in_two_parts(
     first = str(communities["community_id"].iloc[0])
     assert multi["community_id"].tolist() == [first]  # the grid holding the islet
     assert (grids.geom_type[grids["community_id"] != first] == "Polygon").all()
+
+
+def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
+    city_files: Path, tmp_path: Path
+) -> None:
+    src = city_files / "inputs.gpkg"
+    communities = pyogrio.read_dataframe(src, layer="communities")
+    metric = communities.to_crs(communities.estimate_utm_crs())
+    x0, y0, _, _ = metric.total_bounds
+    empty = gpd.GeoDataFrame(
+        {"community_id": ["C9999"]},
+        geometry=[shapely.box(x0, y0 - 300, x0 + 200, y0 - 100)],  # south of the city
+        crs=metric.crs,
+    )
+    both = pd.concat([metric[["community_id", "geometry"]], empty], ignore_index=True)
+    inputs = tmp_path / "inputs.gpkg"
+    layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
+    write_geopackage(inputs, {"communities": both.to_crs(4326), **layers})
+    out = tmp_path / "plan.gpkg"
+    args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
+    assert main(args) == 0
+    grids = pyogrio.read_dataframe(out, layer="grids")
+    lone = grids[grids["community_id"] == "C9999"]
+    assert lone["grid_id"].tolist() == ["C9999-001"] and int(lone["households"].iloc[0]) == 0
+    per = {c["community_id"]: c for c in read_meta(out)["solver"]["communities"]}
+    other = next(c for cid, c in per.items() if cid != "C9999")
+    assert set(per["C9999"]) == set(other)
+    assert set(per["C9999"]["quality"]) == set(other["quality"])
+    assert per["C9999"]["out_of_band"] == per["C9999"]["lower_bound_out_of_band"] == 1
