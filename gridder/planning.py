@@ -369,8 +369,8 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         ).set_index("label")
         # its one grid holds no household: out of band, and nothing could change that
         # the keys of every other community (PartitionResult.to_meta), for systems reading them
-        bound = {"min_out_of_band": 1, "zones": 1, "zones_proven": 1, "zones_fallback": 0}
-        bound["deterministic_time"] = 0.0
+        bound: dict[str, float] = {"min_out_of_band": 1, "zones": 1, "zones_proven": 1}
+        bound |= {"zones_fallback": 0, "deterministic_time": 0.0}
         meta = {
             "community_id": cid,
             "n_grids": 1,
