@@ -118,8 +118,8 @@ def sparse_plan(
     Returns
     -------
     SparsePlan or None
-        ``None`` when the community is not sparse (:func:`is_sparse`) or the
-        model found no solution.
+        ``None`` when the community is not sparse (:func:`is_sparse`), the
+        model found no solution, or a free unit is linked to no grid.
     """
     val = np.asarray(value, dtype=np.int64)
     free = np.asarray(free, dtype=bool)
@@ -179,6 +179,8 @@ def sparse_plan(
     for u in np.flatnonzero(alive).tolist():
         labels[u] = slot.get(int(node[u]), -1)
     labels = _attach(n, e, hard, labels, free)
+    if (labels[free] < 0).any():
+        return None  # a free unit no grid reaches (no link at all): not a plan
     return SparsePlan(
         labels=labels,
         out_of_band=sum(int(solver.boolean_value(b)) for b in sm.out),

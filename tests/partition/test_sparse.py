@@ -103,3 +103,15 @@ def test_nanjing_corner_of_few_towers_among_empty_buildings(
     assert any("few household buildings among many empty ones" in n for n in solved["notes"])
     grids = pyogrio.read_dataframe(out, layer="grids")
     assert len(grids) == solved["n_grids"]
+
+
+def test_no_plan_when_a_free_unit_is_linked_to_nothing() -> None:
+    value = [120, 0, 0, 150, 0, 0, 0]  # unit 6 has no link
+    xy = np.array([[0, 0], [30, 40], [70, 40], [100, 0], [30, -40], [70, -40], [500, 500]])
+    edges = [(0, 1), (0, 4), (1, 2), (2, 3), (3, 5), (4, 5)]
+    inst = make_instance(value, xy.astype(float), edges)
+    free = np.ones(7, dtype=bool)
+    assert sparse_plan(inst, inst.households, free, low=200, high=300, cap=400) is None
+    free[6] = False  # not free (e.g. locked): the others make a plan
+    got = sparse_plan(inst, inst.households, free, low=200, high=300, cap=400)
+    assert got is not None and got.labels[6] == -1 and (got.labels[:6] >= 0).all()
