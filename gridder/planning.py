@@ -362,9 +362,10 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     b = task.buildings
     cid = task.community_id
     if len(b) == 0:
+        parts = shapely.get_parts(task.geometry)  # a one-part MultiPolygon is a Polygon
         grids = gpd.GeoDataFrame(
             {"label": [0], "n_buildings": [0], "area_m2": [task.geometry.area]},
-            geometry=[task.geometry],
+            geometry=[parts[0] if len(parts) == 1 else task.geometry],
             crs=b.crs,
         ).set_index("label")
         # its one grid holds no household: out of band, and nothing could change that

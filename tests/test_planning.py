@@ -481,7 +481,8 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     x0, y0, _, _ = metric.total_bounds
     empty = gpd.GeoDataFrame(
         {"community_id": ["C9999"]},
-        geometry=[shapely.box(x0, y0 - 300, x0 + 200, y0 - 100)],  # south of the city
+        # south of the city, as a one-part MultiPolygon (as GeoPackage layers often hold)
+        geometry=[shapely.MultiPolygon([shapely.box(x0, y0 - 300, x0 + 200, y0 - 100)])],
         crs=metric.crs,
     )
     both = pd.concat([metric[["community_id", "geometry"]], empty], ignore_index=True)
@@ -494,6 +495,7 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     grids = pyogrio.read_dataframe(out, layer="grids")
     lone = grids[grids["community_id"] == "C9999"]
     assert lone["grid_id"].tolist() == ["C9999-001"] and int(lone["households"].iloc[0]) == 0
+    assert (grids.geom_type == "Polygon").all()  # CONTRACT §3: the community is in one part
     per = {c["community_id"]: c for c in read_meta(out)["solver"]["communities"]}
     other = next(c for cid, c in per.items() if cid != "C9999")
     assert set(per["C9999"]) == set(other)

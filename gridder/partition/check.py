@@ -149,17 +149,29 @@ def split_compounds(
     """
     lab = np.asarray(labels, dtype=np.int64)
     comp = np.asarray(instance.compound, dtype=np.int64)
-    if len(comp) != instance.n or not (comp >= 0).any():
-        return []
-    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    soft = ~np.asarray(instance.edge_hard, dtype=bool)
-    part, kept = fitting_compound_parts(comp, balance_value(instance, config), e[soft], config)
+    part = kept_part_ids(instance, config)
     out = {
         int(comp[part == p][0])
-        for p in np.unique(part[kept]).tolist()
+        for p in np.unique(part[part >= 0]).tolist()
         if len(np.unique(lab[part == p])) > 1
     }
     return sorted(out)
+
+
+def kept_part_ids(instance: PartitionInstance, config: PartitionConfig) -> IntArray:
+    """Per unit, the compound part ``--keep-compounds`` keeps whole (``-1``: none).
+
+    A part is a compound's buildings connected without crossing a hard
+    barrier; it is kept whole when its balance value lies in the band.
+    """
+    comp = np.asarray(instance.compound, dtype=np.int64)
+    none = np.full(instance.n, -1, dtype=np.int64)
+    if len(comp) != instance.n or not (comp >= 0).any():
+        return none
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    soft = ~np.asarray(instance.edge_hard, dtype=bool)
+    part, kept = fitting_compound_parts(comp, balance_value(instance, config), e[soft], config)
+    return np.where(kept, part, none)
 
 
 def check_partition(

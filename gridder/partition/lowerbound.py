@@ -186,6 +186,7 @@ def band_lower_bound(
     stop_at: int | None = None,
     seed: int = 0,
     exact_time: float = 0.0,
+    exact_known: dict[int, int] | None = None,
 ) -> BandLowerBound:
     """Forced buildings and a lower bound on the number of out-of-band grids.
 
@@ -211,6 +212,10 @@ def band_lower_bound(
         Deterministic time for the exact bound of a small, sparse community
         (:func:`~gridder.partition.exactbound.exact_lower_bound`), tried when the
         other bounds stay below ``stop_at``; 0 skips it.
+    exact_known
+        The exact bounds already found for this community, by ``cap`` (``-1``:
+        none), read and filled here: the model runs once per cap, and a bound
+        proven for larger grids holds for plans of smaller ones too.
     """
     n = instance.n
     cap = config.max + (config.max - config.min) if cap is None else cap
@@ -294,18 +299,21 @@ def band_lower_bound(
     ):
         # the plan is above these bounds: on a small sparse community the exact model
         # can tell whether the plan or the bounds are loose
-        got = exact_lower_bound(
-            n,
-            edges,
-            val_arr,
-            free,
-            low=config.min,
-            high=config.max,
-            cap=cap,
-            time_limit=exact_time,
-            seed=seed,
-        )
-        exact = -1 if got is None else got
+        known = {} if exact_known is None else exact_known
+        if cap not in known:
+            got = exact_lower_bound(
+                n,
+                edges,
+                val_arr,
+                free,
+                low=config.min,
+                high=config.max,
+                cap=cap,
+                time_limit=exact_time,
+                seed=seed,
+            )
+            known[cap] = -1 if got is None else got
+        exact = max(b for c, b in known.items() if c >= cap)
     return BandLowerBound(
         forced_units=np.array(forced, dtype=np.int64),
         undecided_units=np.array(undecided, dtype=np.int64),

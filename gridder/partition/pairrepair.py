@@ -26,7 +26,7 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import out_of_band_grids
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
-from gridder.partition.regionrepair import add_connected
+from gridder.partition.regionrepair import add_connected, compound_ties
 
 __all__ = ["repair_pairs"]
 
@@ -54,6 +54,7 @@ def repair_pairs(
     time_limit: float = 0.5,
     total_time: float = 2.0,
     max_pairs: int = 8,
+    together: IntArray | None = None,
 ) -> tuple[IntArray, int]:
     """Re-draw each out-of-band grid with one neighbour when that brings one into band.
 
@@ -77,6 +78,9 @@ def repair_pairs(
         Deterministic time for all pairs.
     max_pairs
         Largest number of pair models.
+    together
+        Per unit, a compound part ``--keep-compounds`` keeps in one grid
+        (``-1``: none; :func:`~gridder.partition.regionrepair.compound_ties`).
 
     Returns
     -------
@@ -119,6 +123,7 @@ def repair_pairs(
                     value=value,
                     seed=seed,
                     time_limit=min(time_limit, total_time - spent),
+                    together=together,
                 )
                 spent += used
                 if out is not None:
@@ -145,6 +150,7 @@ def _redraw(
     value: IntArray,
     seed: int,
     time_limit: float,
+    together: IntArray | None = None,
 ) -> tuple[IntArray | None, float]:
     """Re-draw a pair of grids on their buildings.
 
@@ -179,6 +185,11 @@ def _redraw(
     for k, (a, b) in enumerate(pairs):
         if is_hard[k] and k not in allowed_hard:
             m.add(x[a] != x[b])
+    same, pinned = compound_ties(units, lab, together)
+    for a, b in same:  # a compound part kept whole stays in one grid
+        m.add(x[a] == x[b])
+    for i in pinned:
+        m.add(x[i] == now_g[i])
     for side in (True, False):
         add_connected(m, [x[i] if side else x[i].Not() for i in range(n)], pairs)
     dev_g = m.new_int_var(0, total, "dev_g")

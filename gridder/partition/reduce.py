@@ -303,8 +303,15 @@ def reduce_instance(
     *,
     free: npt.NDArray[np.bool_],
     group: npt.ArrayLike | None = None,
+    part_barriers: npt.ArrayLike | None = None,
 ) -> Reduced:
     """Zones, super-units and pieces of the ``free`` units of a community.
+
+    ``part_barriers`` (a flag per edge; default: ``instance.edge_hard``) are
+    the barriers that cut a compound into the parts ``--keep-compounds``
+    keeps whole (:func:`~gridder.partition.check.fitting_compound_parts`):
+    the community's own major streets, also when the instance solved has some
+    of them joined across (the guarantee is checked on the community's).
 
     ``group`` (a label per unit, e.g. the grids of the plan a re-plan starts
     from; ``-1`` for none) keeps a unit holding no value with a valued unit of
@@ -331,6 +338,8 @@ def reduce_instance(
     both = free[e[:, 0]] & free[e[:, 1]] if len(e) else np.zeros(0, dtype=bool)
     fe = local[e[both]]
     fhard, fsoft, flen, fcost = hard[both], soft[both], length[both], cut_cost[both]
+    pbar = hard if part_barriers is None else np.asarray(part_barriers, dtype=bool)
+    fpart = ~pbar[both]  # links inside one compound part (keep-compounds)
     nf = len(fidx)
     fval = value[fidx]
 
@@ -373,15 +382,17 @@ def reduce_instance(
         le = fe[link]
         d = np.hypot(*(xy[fidx[le[:, 0]]] - xy[fidx[le[:, 1]]]).T) + 0.1
         d = d * np.where(fsoft[link], 3.0, 1.0)
+        kept = None
+        cls = comp[fidx]
+        if config.keep_compounds:
+            # an empty building looks for a host within its compound *part* (one side of
+            # every major street), not across a street joined for a small zone
+            part, kept = fitting_compound_parts(cls, fval, fe[link & fpart], config)
+            cls = np.where(cls >= 0, part, -1)
         grp = _attach_groups(
-            comp[fidx],
+            cls,
             None if group is None else np.asarray(group, dtype=np.int64)[fidx],
             keep_compounds=config.keep_compounds,
-        )
-        kept = (
-            fitting_compound_parts(comp[fidx], fval, le, config)[1]
-            if config.keep_compounds
-            else None
         )
         host = _attach_hosts(nf, le, d, fval, grp=grp, kept=kept)
     _, sup = np.unique(host, return_inverse=True)
@@ -435,13 +446,24 @@ def reduce_instance(
     neighbours: list[list[Neighbour]] = [
         [(j, r[0], int(r[1]), bool(r[2])) for j, r in sorted(d.items())] for d in nb
     ]
+    # super-unit pairs linked inside one compound part (--keep-compounds: a piece never
+    # spans a part barrier, so that the pieces kept whole are the parts the check counts)
+    in_part: set[tuple[int, int]] = set()
+    if config.keep_compounds and len(fe):
+        sa, sb = sup[fe[:, 0]], sup[fe[:, 1]]
+        inside = (sa != sb) & link & fpart
+        lo, hi = np.minimum(sa, sb)[inside], np.maximum(sa, sb)[inside]
+        in_part = set(zip(lo.tolist(), hi.tolist(), strict=True))
 
     # 3. pieces: connected parts of one compound class
     pe = [
         (i, j)
         for i in range(ns)
         for j, _, _, lk in neighbours[i]
-        if lk and j > i and hostcomp[i] == hostcomp[j]
+        if lk
+        and j > i
+        and hostcomp[i] == hostcomp[j]
+        and (not config.keep_compounds or (i, j) in in_part)
     ]
     pe_arr = np.array(pe, dtype=np.int64).reshape(-1, 2)
     npc, piece = components(ns, pe_arr)

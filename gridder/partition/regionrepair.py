@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from gridder.partition.costs import out_of_band_grids
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
 
-__all__ = ["add_connected", "repair_regions"]
+__all__ = ["add_connected", "compound_ties", "repair_regions"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ def repair_regions(
     time_limit: float = 1.0,
     total_time: float = 4.0,
     max_regions: int = 4,
+    together: IntArray | None = None,
 ) -> tuple[IntArray, int, float]:
     """Re-draw each out-of-band grid with the grids around it when that brings grids into band.
 
@@ -164,6 +165,10 @@ def repair_regions(
         Deterministic time for all regions.
     max_regions
         Largest number of region models.
+    together
+        Per unit, a compound part that must stay in one grid (``-1``: none;
+        ``--keep-compounds``, :func:`~gridder.partition.check.kept_part_ids`):
+        a part whole now stays whole (:func:`compound_ties`).
 
     Returns
     -------
@@ -202,6 +207,7 @@ def repair_regions(
                 value=value,
                 seed=seed,
                 time_limit=min(share * time_limit, total_time - spent),
+                together=together,
             )
             spent += used
             if out is not None:
@@ -246,6 +252,8 @@ class _Region:
     val: list[int]
     now: list[int]
     k: int
+    same: list[tuple[int, int]] = field(default_factory=list)
+    pinned: list[int] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -300,6 +308,11 @@ def _model(
         top, tree = _tree_hint([i for i in range(n) if start[i] == j], neighbours)
         hint.extend((root[i], int(i == top)) for i in range(n))
         hint.extend((f, tree.get(pq, 0)) for pq, f in flow.items())
+    for a, b in r.same:  # a compound part kept whole stays in one grid
+        for j in range(k):
+            m.add(x[a][j] == x[b][j])
+    for i in r.pinned:
+        m.add(x[i][r.now[i]] == 1)
     # hard barriers inside a grid now may stay inside it; no grid gains one
     for q, (a, b) in enumerate(r.pairs):
         if r.hard[q] and r.now[a] != r.now[b]:
@@ -349,6 +362,7 @@ def _redraw(
     value: IntArray,
     seed: int,
     time_limit: float,
+    together: IntArray | None = None,
 ) -> tuple[IntArray | None, float]:
     """Re-draw a region's grids on their buildings.
 
@@ -361,6 +375,7 @@ def _redraw(
     local = {int(u): i for i, u in enumerate(units.tolist())}
     both = np.isin(e[:, 0], units) & np.isin(e[:, 1], units)
     grid_of = {g: j for j, g in enumerate(region)}
+    same, pinned = compound_ties(units, lab, together)
     r = _Region(
         pairs=[(local[int(a)], local[int(b)]) for a, b in e[both].tolist()],
         hard=np.asarray(instance.edge_hard, dtype=bool)[both].tolist(),
@@ -370,6 +385,8 @@ def _redraw(
         val=[int(value[u]) for u in units.tolist()],
         now=[grid_of[int(lab[u])] for u in units.tolist()],
         k=len(region),
+        same=same,
+        pinned=pinned,
     )
     before = r.out_of_band(r.now, config)
     m, x = _model(r, r.now, config, keep_in_band=None)
@@ -382,3 +399,31 @@ def _redraw(
     if compact is not None and r.out_of_band(compact, config) <= r.out_of_band(chosen, config):
         chosen = compact
     return np.asarray([region[j] for j in chosen], dtype=np.int64), used
+
+
+def compound_ties(
+    units: IntArray, labels: IntArray, together: IntArray | None
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """What keeps compound parts whole in a re-draw of ``units`` (local indices).
+
+    A part that is whole now and lies entirely among ``units`` stays in one
+    grid (pairs of units that must share a grid); one that reaches beyond
+    them keeps the grid it has (pinned units). Parts already split are left
+    alone.
+    """
+    if together is None:
+        return [], []
+    tog = np.asarray(together, dtype=np.int64)
+    local = tog[units]
+    same: list[tuple[int, int]] = []
+    pinned: list[int] = []
+    for p in np.unique(local[local >= 0]).tolist():
+        inside = np.flatnonzero(local == p)
+        everywhere = np.flatnonzero(tog == p)
+        if len(np.unique(labels[everywhere])) > 1:
+            continue
+        if len(inside) == len(everywhere):
+            same.extend(zip(inside[:-1].tolist(), inside[1:].tolist(), strict=True))
+        else:
+            pinned.extend(inside.tolist())
+    return same, pinned

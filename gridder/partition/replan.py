@@ -21,6 +21,7 @@ previous grids they share most households with (:func:`match_labels`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -81,6 +82,7 @@ def replan(
             "previous",
             f"has {len(prev)} labels for {instance.n} units",
         )
+    t0 = time.perf_counter()
     solver = GridPartitioner(instance, config, seed=seed)
     start = _start(instance, prev)
     result = solver.improve(start, previous=prev)
@@ -88,6 +90,7 @@ def replan(
         # units holding no value may also move with another grid's valued unit: other
         # super-units, another search (more households may move, for fewer grids out)
         loose = GridPartitioner(instance, config, seed=seed)
+        loose._exact_bounds = solver._exact_bounds  # one community's cache
         loose.group_start = False
         other = loose.improve(start, previous=prev)
         if (other.out_of_band, moved_share(instance, other.labels, prev)) < (
@@ -102,13 +105,16 @@ def replan(
         # it is taken, its grids matched to the previous ones (most households shared);
         # so is it when the re-plan splits a compound --keep-compounds keeps whole (a
         # previous plan made without the option) and the fresh plan does not
-        fresh = GridPartitioner(
+        drawn = GridPartitioner(
             replace(instance, previous=np.empty(0, dtype=np.int64)), config, seed=seed
-        ).solve()
+        )
+        drawn._exact_bounds = solver._exact_bounds  # one community's cache
+        fresh = drawn.solve()
         fresh_whole = not (cfg.keep_compounds and split_compounds(instance, fresh.labels, cfg))
         if (split and fresh_whole) or (not split and fresh.out_of_band < result.out_of_band):
             result = _matched(instance, fresh, prev, cfg, result, compounds=split)
-    return solver.keep_start(start, result)
+    kept = solver.keep_start(start, result)
+    return replace(kept, solve_time=time.perf_counter() - t0)  # every way tried
 
 
 def match_labels(

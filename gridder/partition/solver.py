@@ -44,6 +44,7 @@ from gridder.partition.check import (
     check_partition,
     excluded_grids,
     grid_components,
+    kept_part_ids,
     split_compounds,
 )
 from gridder.partition.compact import compactness_polish
@@ -105,8 +106,8 @@ _PAIR_TIME = 0.5
 #: Deterministic time of the region repair per attempt (over its solves), and per region.
 _REGION_TIME = 2.5
 _REGION_EACH = 1.0
-#: Deterministic time of the exact bound of a small, sparse community (once per community).
-_EXACT_TIME = 5.0
+#: Deterministic time of the exact bound of a small, sparse community (once per grid cap).
+_EXACT_TIME = 2.5
 #: Deterministic time of the sparse model (:mod:`~gridder.partition.sparse`).
 _SPARSE_TIME = 2.0
 
@@ -340,6 +341,8 @@ class GridPartitioner:
         # band bounds by (cap, stop_at): they ignore barriers and labels, so the solves of
         # one community (joined zones, restarts) share them
         self._band_bounds: dict[tuple[int, int], BandLowerBound] = {}
+        # exact bounds of a small sparse community by grid cap, for every solve of it
+        self._exact_bounds: dict[int, int] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
         self.relaxation: tuple[PartitionInstance, int] | None = None
         self._exact_only = True  # the whole community is one exact model (so far)
@@ -402,7 +405,13 @@ class GridPartitioner:
             self._repair_instance = replace(self._repair_instance, edge_hard=hard & ~kept)
             self._kept_crossings = int(kept.sum())
         group = lab if self.group_start else None
-        red = reduce_instance(self._repair_instance, self.config, free=self.free, group=group)
+        red = reduce_instance(
+            self._repair_instance,
+            self.config,
+            free=self.free,
+            group=group,
+            part_barriers=self.instance.edge_hard,
+        )
         host = [int(m[np.argmax(self.value[m])]) for m in red.members]
         reserved = self._reserved(previous)
         locked_labels = set(self.locked[self.locked >= 0].tolist())
@@ -523,7 +532,8 @@ class GridPartitioner:
         lower bound, when the free units are a few household buildings among
         many empty ones. The model's grids are the start of :meth:`improve`
         (local search and repairs), so the plan kept is checked and polished as
-        any other.
+        any other; with ``--keep-compounds`` it is kept only when it splits no
+        compound the option keeps whole.
         """
         config = self.config
         if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
@@ -544,7 +554,9 @@ class GridPartitioner:
         again = self._sibling(self.seed)
         other = again.improve(found.labels)
         spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
-        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective):
+        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
+            config.keep_compounds and split_compounds(self.instance, other.labels, config)
+        ):  # the model knows no compounds: its plan may split one --keep-compounds keeps
             return replace(first, deterministic_time=spent)
         logger.info(
             "%s: the sparse model leaves %d grid(s) out of band instead of %d",
@@ -570,6 +582,7 @@ class GridPartitioner:
         again = GridPartitioner(self.instance, self.config, seed=seed)
         again._bounds = self._bounds
         again._band_bounds = self._band_bounds
+        again._exact_bounds = self._exact_bounds
         again._region_budget = self._region_budget
         return again
 
@@ -733,7 +746,9 @@ class GridPartitioner:
         again = self._sibling(self.seed)
         again._relaxed_pairs = pairs
         again._repair_instance = current  # repairs may keep the joined barriers' links
-        red = reduce_instance(current, self.config, free=again.free)
+        red = reduce_instance(
+            current, self.config, free=again.free, part_barriers=self.instance.edge_hard
+        )
         plan = again._initial(red)
         again._improve(plan)
         again._exact_only = False
@@ -755,6 +770,7 @@ class GridPartitioner:
                 seed=self.seed,
                 cap=cap,
                 exact_time=_EXACT_TIME,
+                exact_known=self._exact_bounds,
             )
         return self._band_bounds[key]
 
@@ -1095,17 +1111,19 @@ class GridPartitioner:
                     seed=self.seed,
                     time_limit=max(0.1, t / 4),
                     total_time=t,
+                    together=self._kept_parts(),
                 )
             # zone bounds hold for plans that cross no hard barrier at all
             zones_hold = not (self._relaxed_pairs or self._kept_crossings)
             zones_hold &= not red.forced_hard_merges
             labels = self._regions(labels, frozen, crossable, zones_hold=zones_hold)
+        parts = self._kept_parts()  # buildings of a kept compound part move only together
         out, moves, hit = compactness_polish(
             inst,
             labels,
             self.config,
             value=self.value,
-            movable=self.free,
+            movable=self.free if parts is None else self.free & (parts < 0),
             frozen=sorted(frozen),
             move_valued=not has_previous,
         )
@@ -1160,10 +1178,21 @@ class GridPartitioner:
             seed=self.seed,
             time_limit=min(_REGION_EACH, t),
             total_time=t,
+            together=self._kept_parts(),
         )
         self.budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
         self._region_budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
         return labels
+
+    def _kept_parts(self) -> IntArray | None:
+        """Per unit, the compound part ``--keep-compounds`` keeps whole (``None`` without it).
+
+        On the community's own barriers, as the guarantee is checked
+        (:func:`~gridder.partition.check.split_compounds`).
+        """
+        if not self.config.keep_compounds:
+            return None
+        return kept_part_ids(self.instance, self.config)
 
     def _counted_out_of_band(self, labels: IntArray) -> int:
         """Grids out of band, leaving out those the band measures leave out (CONTRACT §6)."""

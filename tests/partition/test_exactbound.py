@@ -90,3 +90,20 @@ def test_the_bound_sees_a_shared_empty_patch_and_stays_below_plans() -> None:
     e = np.array([(i, i + 1) for i in range(len(many) - 1)], dtype=np.int64)
     free = np.ones(len(many), dtype=bool)
     assert exact_lower_bound(len(many), e, many, free, low=200, high=300, cap=400) is None
+
+
+def test_the_exact_bound_runs_once_per_cap_and_a_larger_caps_bound_holds() -> None:
+    value = [0, 150, 150, 150, 150]
+    xy = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=float) * 50
+    inst = make_instance(value, xy, [(0, 1), (0, 2), (0, 3), (0, 4)])
+    known: dict[int, int] = {}
+    config = PartitionConfig()
+    for stop_at in (4, 3):  # the solves of one community ask with other plans' counts
+        lb = band_lower_bound(
+            inst, config, stop_at=stop_at, cap=400, exact_time=5.0, exact_known=known
+        )
+        assert lb.exact_out_of_band == 2
+    assert known == {400: 2}
+    known[600] = 3  # proven for grids of up to 600: holds for grids of up to 400 too
+    lb = band_lower_bound(inst, config, stop_at=4, cap=400, exact_time=5.0, exact_known=known)
+    assert lb.exact_out_of_band == 3 and lb.min_out_of_band == 3
