@@ -107,7 +107,7 @@ _PAIR_TIME = 0.5
 _REGION_TIME = 2.5
 _REGION_EACH = 1.0
 #: Deterministic time of the exact bound of a small, sparse community (once per grid cap).
-_EXACT_TIME = 2.5
+_EXACT_TIME = 1.0
 #: Deterministic time of the sparse model (:mod:`~gridder.partition.sparse`).
 _SPARSE_TIME = 2.0
 
