@@ -136,6 +136,7 @@ def repair_regions(
     total_time: float = 4.0,
     max_regions: int = 4,
     together: IntArray | None = None,
+    memo: dict[tuple[bytes, ...], tuple[int, ...] | None] | None = None,
 ) -> tuple[IntArray, int, float]:
     """Re-draw each out-of-band grid with the grids around it when that brings grids into band.
 
@@ -169,6 +170,11 @@ def repair_regions(
         Per unit, a compound part that must stay in one grid (``-1``: none;
         ``--keep-compounds``, :func:`~gridder.partition.check.kept_part_ids`):
         a part whole now stays whole (:func:`compound_ties`).
+    memo
+        Re-draws already made, by the grids re-drawn (their buildings, in
+        region order): a region met again (a restart reaching the same grids)
+        takes the answer found before instead of solving again. Read and
+        filled here.
 
     Returns
     -------
@@ -198,17 +204,27 @@ def repair_regions(
                 continue
             tried_units.add(len(units))
             tried += 1
-            out, used = _redraw(
-                instance,
-                lab,
-                units,
-                region,
-                config=config,
-                value=value,
-                seed=seed,
-                time_limit=min(share * time_limit, total_time - spent),
-                together=together,
-            )
+            key = tuple(np.flatnonzero(lab == h).tobytes() for h in region)
+            if memo is not None and key in memo:
+                # these very grids were re-drawn before (another attempt reached them too)
+                got = memo[key]
+                out = None if got is None else np.asarray([region[j] for j in got])
+                used = 0.0
+            else:
+                out, used = _redraw(
+                    instance,
+                    lab,
+                    units,
+                    region,
+                    config=config,
+                    value=value,
+                    seed=seed,
+                    time_limit=min(share * time_limit, total_time - spent),
+                    together=together,
+                )
+                if memo is not None:
+                    index = {h: j for j, h in enumerate(region)}
+                    memo[key] = None if out is None else tuple(index[int(h)] for h in out)
             spent += used
             if out is not None:
                 lab[units] = out

@@ -343,6 +343,8 @@ class GridPartitioner:
         self._band_bounds: dict[tuple[int, int], BandLowerBound] = {}
         # exact bounds of a small sparse community by grid cap, for every solve of it
         self._exact_bounds: dict[int, int] = {}
+        # region re-draws by the grids re-drawn, for every solve of the community
+        self._region_memo: dict[tuple[bytes, ...], tuple[int, ...] | None] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
         self.relaxation: tuple[PartitionInstance, int] | None = None
         self._exact_only = True  # the whole community is one exact model (so far)
@@ -583,6 +585,7 @@ class GridPartitioner:
         again._bounds = self._bounds
         again._band_bounds = self._band_bounds
         again._exact_bounds = self._exact_bounds
+        again._region_memo = self._region_memo
         again._region_budget = self._region_budget
         return again
 
@@ -1179,6 +1182,7 @@ class GridPartitioner:
             time_limit=min(_REGION_EACH, t),
             total_time=t,
             together=self._kept_parts(),
+            memo=self._region_memo,
         )
         self.budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)
         self._region_budget.spend(used, "FEASIBLE" if done else "UNKNOWN", used >= t)

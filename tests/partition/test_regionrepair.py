@@ -70,3 +70,26 @@ def test_the_reduction_names_the_barriers_a_grid_may_cross() -> None:
     pairs = [tuple(pq) for pq in np.asarray(inst.edges).tolist()]
     crossed = dict(zip(pairs, red.crossed_barriers.tolist(), strict=True))
     assert crossed[(0, 1)] and not crossed[(1, 2)]  # the small area's street; never a soft link
+
+
+def test_a_region_met_again_takes_the_answer_found_before() -> None:
+    inst = make_instance(VALUES, XY, EDGES)
+    memo: dict = {}
+    out, done, used = _repair(inst, PLAN, memo=memo)
+    assert done == 1 and used > 0 and len(memo) == 1
+    # the same grids under other labels (a restart reaching them): no model, same grids
+    relabelled = np.array([7, 4, 4, 9, 9])
+    again, done_again, used_again = _repair(inst, relabelled, memo=memo)
+    assert done_again == 1 and used_again == 0.0
+    assert sorted(map(sorted, _groups(again))) == sorted(map(sorted, _groups(out)))
+    # an answer (found or not) is remembered whatever it was: no second model
+    stuck = make_instance(VALUES, XY, [(0, 1), (1, 2), (1, 3), (3, 4)])  # T only via b1
+    start = np.array([0, 1, 1, 1, 1])
+    memo_stuck: dict = {}
+    first, _, spent = _repair(stuck, start, memo=memo_stuck)
+    second, _, spent_again = _repair(stuck, start, memo=memo_stuck)
+    assert spent > 0 and spent_again == 0.0 and np.array_equal(first, second)
+
+
+def _groups(labels: np.ndarray) -> list[list[int]]:
+    return [np.flatnonzero(labels == g).tolist() for g in np.unique(labels)]
