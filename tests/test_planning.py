@@ -450,24 +450,16 @@ def test_grids_are_polygons_beside_a_community_in_two_parts(
     city_files: Path, tmp_path: Path
 ) -> None:
     """CONTRACT §3: a MultiPolygon only where the community itself is in several parts."""
-    src = city_files / "inputs.gpkg"
-    communities = pyogrio.read_dataframe(src, layer="communities")
-    metric = communities.to_crs(communities.estimate_utm_crs())
+    metric = _metric_communities(city_files)
     x0, y0, _, _ = metric.total_bounds
     islet = shapely.box(x0, y0 - 80, x0 + 40, y0 - 40)  # detached, south of the city
     parts = metric.geometry.to_numpy()
     parts[0] = shapely.union(parts[0], islet)
-    metric = metric.set_geometry(list(parts))
-    inputs = tmp_path / "inputs.gpkg"
-    layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
-    write_geopackage(inputs, {"communities": metric.to_crs(4326), **layers})
-    out = tmp_path / "plan.gpkg"
-    args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
-    assert main(args) == 0
+    out = _plan_with(city_files, tmp_path, metric.set_geometry(list(parts)))
     assert pyogrio.read_info(out, layer="grids")["geometry_type"] in ("Unknown", "Geometry")
     grids = pyogrio.read_dataframe(out, layer="grids")
     multi = grids[grids.geom_type == "MultiPolygon"]
-    first = str(communities["community_id"].iloc[0])
+    first = str(metric["community_id"].iloc[0])
     assert multi["community_id"].tolist() == [first]  # the grid holding the islet
     assert (grids.geom_type[grids["community_id"] != first] == "Polygon").all()
 
@@ -475,9 +467,7 @@ def test_grids_are_polygons_beside_a_community_in_two_parts(
 def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     city_files: Path, tmp_path: Path
 ) -> None:
-    src = city_files / "inputs.gpkg"
-    communities = pyogrio.read_dataframe(src, layer="communities")
-    metric = communities.to_crs(communities.estimate_utm_crs())
+    metric = _metric_communities(city_files)
     x0, y0, _, _ = metric.total_bounds
     empty = gpd.GeoDataFrame(
         {"community_id": ["C9999"]},
@@ -486,12 +476,7 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
         crs=metric.crs,
     )
     both = pd.concat([metric[["community_id", "geometry"]], empty], ignore_index=True)
-    inputs = tmp_path / "inputs.gpkg"
-    layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
-    write_geopackage(inputs, {"communities": both.to_crs(4326), **layers})
-    out = tmp_path / "plan.gpkg"
-    args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
-    assert main(args) == 0
+    out = _plan_with(city_files, tmp_path, gpd.GeoDataFrame(both, crs=metric.crs))
     grids = pyogrio.read_dataframe(out, layer="grids")
     lone = grids[grids["community_id"] == "C9999"]
     assert lone["grid_id"].tolist() == ["C9999-001"] and int(lone["households"].iloc[0]) == 0
@@ -501,3 +486,21 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     assert set(per["C9999"]) == set(other)
     assert set(per["C9999"]["quality"]) == set(other["quality"])
     assert per["C9999"]["out_of_band"] == per["C9999"]["lower_bound_out_of_band"] == 1
+
+
+def _metric_communities(city_files: Path) -> gpd.GeoDataFrame:
+    """The city's communities in a metric CRS."""
+    communities = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="communities")
+    return communities.to_crs(communities.estimate_utm_crs())
+
+
+def _plan_with(city_files: Path, tmp_path: Path, communities: gpd.GeoDataFrame) -> Path:
+    """Plan the city's buildings and streets with other communities (no compounds)."""
+    src = city_files / "inputs.gpkg"
+    inputs = tmp_path / "inputs.gpkg"
+    layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
+    write_geopackage(inputs, {"communities": communities.to_crs(4326), **layers})
+    out = tmp_path / "plan.gpkg"
+    args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
+    assert main(args) == 0
+    return out

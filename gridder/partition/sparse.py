@@ -205,11 +205,7 @@ def _coarse_nodes(
     Patches grow breadth-first from the lowest unit index not yet taken, along
     links that cross no barrier. ``-1`` for units not alive.
     """
-    soft_nbrs: list[list[int]] = [[] for _ in range(n)]
-    for (a, b), h in zip(edges.tolist(), hard.tolist(), strict=True):
-        if not h:
-            soft_nbrs[a].append(b)
-            soft_nbrs[b].append(a)
+    soft_nbrs = _neighbours(n, edges[~hard])
     node = np.full(n, -1, dtype=np.int64)
     nxt = 0
     for u in np.flatnonzero(alive & (value > 0)).tolist():
@@ -241,11 +237,7 @@ def _attach(
     """Free units in no grid join a neighbouring grid, across no barrier while one is at hand."""
     out = labels.copy()
     for allow_hard in (False, True):
-        nbrs: list[list[int]] = [[] for _ in range(n)]
-        for (a, b), h in zip(edges.tolist(), hard.tolist(), strict=True):
-            if allow_hard or not h:
-                nbrs[a].append(b)
-                nbrs[b].append(a)
+        nbrs = _neighbours(n, edges if allow_hard else edges[~hard])
         queue = deque(np.flatnonzero(out >= 0).tolist())
         while queue:
             w = queue.popleft()
@@ -253,4 +245,13 @@ def _attach(
                 if free[y] and out[y] < 0:
                     out[y] = out[w]
                     queue.append(y)
+    return out
+
+
+def _neighbours(n: int, edges: IntArray) -> list[list[int]]:
+    """Adjacency lists of ``n`` units over ``edges``."""
+    out: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges.tolist():
+        out[a].append(b)
+        out[b].append(a)
     return out
