@@ -580,7 +580,7 @@ class GridPartitioner:
         )
 
     def _sibling(self, seed: int) -> GridPartitioner:
-        """Another solver of the community: it shares the bounds and the region-repair budget."""
+        """Another solver of the community: it shares the bounds, region re-draws and budget."""
         again = GridPartitioner(self.instance, self.config, seed=seed)
         again._bounds = self._bounds
         again._band_bounds = self._band_bounds
@@ -616,7 +616,8 @@ class GridPartitioner:
         on the same joined zones (:attr:`relaxation`). Deterministic: the
         attempts and their seeds depend on the plans only. Each attempt has its
         own region-repair budget (HEL-01 reaches the band only by a restart's
-        repairs).
+        repairs); the attempts share the re-draws already made (a region of the
+        same grids takes the answer found before, ``repair_regions(memo=…)``).
         """
         best, kept, tried = first, 0, 0
         spent = first.deterministic_time
