@@ -205,6 +205,9 @@ def repair_regions(
             tried_units.add(len(units))
             tried += 1
             key = tuple(np.flatnonzero(lab == h).tobytes() for h in region)
+            if together is not None:  # the same grids under other compound ties: no hit
+                ties = compound_ties(units, lab, together)
+                key += (np.asarray(ties[0]).tobytes(), np.asarray(ties[1]).tobytes())
             if memo is not None and key in memo:
                 # these very grids were re-drawn before (another attempt reached them too)
                 got = memo[key]
