@@ -36,7 +36,7 @@ from gridder.partition.exactbound import exact_lower_bound
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.packing import packing_lower_bound
 from gridder.partition.reduce import splittable
-from gridder.partition.sets import valued_adjacency
+from gridder.partition.sets import adjacency_lists, valued_adjacency
 
 __all__ = ["BandLowerBound", "band_lower_bound", "plan_cap"]
 
@@ -89,15 +89,6 @@ class BandLowerBound:
         if n_grids <= 0:
             return 1.0
         return max(0.0, 1.0 - self.min_out_of_band / n_grids)
-
-
-def _adjacency(n: int, edges: IntArray, keep: npt.NDArray[np.bool_]) -> list[list[int]]:
-    adj: list[list[int]] = [[] for _ in range(n)]
-    for a, b in edges.tolist():
-        if keep[a] and keep[b]:
-            adj[a].append(b)
-            adj[b].append(a)
-    return adj
 
 
 def _search(
@@ -226,7 +217,7 @@ def band_lower_bound(
     over = (val_arr > config.max) & (locked < 0)
     free = (locked < 0) & ~over
     edges = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
-    adj = _adjacency(n, edges, free)
+    adj = adjacency_lists(n, edges, free)
     # in-band sets are searched over the valued units (value-less ones only join
     # them): exact, and no budget spent on sets that differ in value-less units
     vadj: list[list[int]] = [[] for _ in range(n)]

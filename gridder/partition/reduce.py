@@ -40,6 +40,7 @@ __all__ = [
     "Reduced",
     "components",
     "connected_parts",
+    "nearest_sources",
     "reduce_instance",
     "splittable",
 ]
@@ -565,7 +566,7 @@ def _join_stranded(
     return piece
 
 
-def _nearest(
+def nearest_sources(
     nf: int, le: IntArray, d: FloatArray, sources: IntArray, usable: npt.NDArray[np.bool_]
 ) -> IntArray:
     """Per unit, the nearest of ``sources`` over the links between ``usable`` units (-1: none)."""
@@ -610,17 +611,17 @@ def _attach_hosts(
     sources = np.flatnonzero(valued)
     if grp is not None:
         inside = (grp[le[:, 0]] == grp[le[:, 1]]) & (grp[le[:, 0]] >= 0)
-        own = _nearest(nf, le[inside], d[inside], sources, np.ones(nf, dtype=bool))
+        own = nearest_sources(nf, le[inside], d[inside], sources, np.ones(nf, dtype=bool))
         host = np.where(host < 0, own, host)
     left = host < 0
     free_sources = sources if kept is None else sources[~kept[sources]]
     usable = (left if kept is None else left & ~kept) | np.isin(np.arange(nf), free_sources)
-    near = _nearest(nf, le, d, free_sources, usable)
+    near = nearest_sources(nf, le, d, free_sources, usable)
     host = np.where(left, near, host)
     left = host < 0
     if left.any() and not left.all():
         placed = np.flatnonzero(~left)
-        via = _nearest(nf, le, d, placed, left | ~left)
+        via = nearest_sources(nf, le, d, placed, left | ~left)
         reach = left & (via >= 0)
         host[reach] = host[via[reach]]
     left = host < 0

@@ -19,7 +19,13 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_cost
 from gridder.partition.reduce import Reduced
 
-__all__ = ["SetBudgetExceededError", "enumerate_connected_sets", "set_cost", "valued_adjacency"]
+__all__ = [
+    "SetBudgetExceededError",
+    "adjacency_lists",
+    "enumerate_connected_sets",
+    "set_cost",
+    "valued_adjacency",
+]
 
 
 IntArray = npt.NDArray[np.int64]
@@ -139,6 +145,16 @@ def set_cost(
         if votes:
             cost += config.weights.moved * (sum(votes.values()) - max(votes.values()))
     return cost
+
+
+def adjacency_lists(n: int, edges: IntArray, keep: npt.NDArray[np.bool_]) -> list[list[int]]:
+    """Neighbours of each of ``n`` units over ``edges`` whose two ends are both ``keep``."""
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in np.asarray(edges, dtype=np.int64).reshape(-1, 2).tolist():
+        if keep[a] and keep[b]:
+            adj[a].append(b)
+            adj[b].append(a)
+    return adj
 
 
 def valued_adjacency(

@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
 
+from gridder.partition.sets import adjacency_lists
+
 __all__ = ["SlotModel", "prune_empty_leaves", "slot_model"]
 
 
@@ -138,18 +140,14 @@ def prune_empty_leaves(
     no plan (it joins the grid of its one neighbour afterwards).
     """
     val = np.asarray(value, dtype=np.int64)
-    nbrs: list[set[int]] = [set() for _ in range(n)]
-    for a, b in np.asarray(edges, dtype=np.int64).reshape(-1, 2).tolist():
-        if free[a] and free[b]:
-            nbrs[a].add(b)
-            nbrs[b].add(a)
+    nbrs = adjacency_lists(n, np.asarray(edges, dtype=np.int64), free)
     alive = np.asarray(free, dtype=bool).copy()
     stack: list[int] = np.flatnonzero(alive & (val == 0)).tolist()
     while stack:
         u = stack.pop()
         if not alive[u] or val[u] != 0:
             continue
-        live = [w for w in nbrs[u] if alive[w]]
+        live = sorted({w for w in nbrs[u] if alive[w]})
         if len(live) <= 1:
             alive[u] = False
             stack.extend(w for w in live if val[w] == 0)

@@ -343,6 +343,7 @@ class GridPartitioner:
         self._band_bounds: dict[tuple[int, int], BandLowerBound] = {}
         # exact bounds of a small sparse community by grid cap, for every solve of it
         self._exact_bounds: dict[int, int] = {}
+        self._parts: IntArray | None = None  # kept compound parts (_kept_parts)
         # region re-draws by the grids re-drawn, for every solve of the community
         self._region_memo: dict[tuple[bytes, ...], tuple[int, ...] | None] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
@@ -1197,7 +1198,9 @@ class GridPartitioner:
         """
         if not self.config.keep_compounds:
             return None
-        return kept_part_ids(self.instance, self.config)
+        if self._parts is None:  # the instance and config never change: once per solver
+            self._parts = kept_part_ids(self.instance, self.config)
+        return self._parts
 
     def _counted_out_of_band(self, labels: IntArray) -> int:
         """Grids out of band, leaving out those the band measures leave out (CONTRACT §6)."""

@@ -35,6 +35,8 @@ from ortools.sat.python import cp_model
 
 from gridder.partition.cpsat import deterministic_solver
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.reduce import nearest_sources
+from gridder.partition.sets import adjacency_lists
 from gridder.partition.slots import prune_empty_leaves, slot_model
 
 __all__ = ["MAX_VALUED", "TARGET_NODES", "SparsePlan", "is_sparse", "sparse_plan"]
@@ -205,7 +207,7 @@ def _coarse_nodes(
     Patches grow breadth-first from the lowest unit index not yet taken, along
     links that cross no barrier. ``-1`` for units not alive.
     """
-    soft_nbrs = _neighbours(n, edges[~hard])
+    soft_nbrs = adjacency_lists(n, edges[~hard], alive)
     node = np.full(n, -1, dtype=np.int64)
     nxt = 0
     for u in np.flatnonzero(alive & (value > 0)).tolist():
@@ -219,7 +221,7 @@ def _coarse_nodes(
         while queue and count < size:
             w = queue.popleft()
             for y in sorted(soft_nbrs[w]):
-                if count < size and alive[y] and value[y] == 0 and node[y] < 0:
+                if count < size and value[y] == 0 and node[y] < 0:
                     node[y] = nxt
                     count += 1
                     queue.append(y)
@@ -234,24 +236,11 @@ def _attach(
     labels: IntArray,
     free: npt.NDArray[np.bool_],
 ) -> IntArray:
-    """Free units in no grid join a neighbouring grid, across no barrier while one is at hand."""
+    """Free units in no grid join the nearest grid, across no barrier while one is at hand."""
     out = labels.copy()
-    for allow_hard in (False, True):
-        nbrs = _neighbours(n, edges if allow_hard else edges[~hard])
-        queue = deque(np.flatnonzero(out >= 0).tolist())
-        while queue:
-            w = queue.popleft()
-            for y in nbrs[w]:
-                if free[y] and out[y] < 0:
-                    out[y] = out[w]
-                    queue.append(y)
-    return out
-
-
-def _neighbours(n: int, edges: IntArray) -> list[list[int]]:
-    """Adjacency lists of ``n`` units over ``edges``."""
-    out: list[list[int]] = [[] for _ in range(n)]
-    for a, b in edges.tolist():
-        out[a].append(b)
-        out[b].append(a)
+    for links in (edges[~hard], edges):
+        sources = np.flatnonzero(out >= 0)
+        near = nearest_sources(n, links, np.ones(len(links)), sources, free | (out >= 0))
+        reach = (out < 0) & (near >= 0)
+        out[reach] = out[near[reach]]
     return out
