@@ -62,7 +62,8 @@ def run_partition(runner: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     ----------
     runner
         ``module:function`` taking keyword arguments ``communities``,
-        ``buildings``, ``streets``, ``out`` and ``params``.
+        ``buildings``, ``streets``, ``out`` and ``params`` (and ``compounds``
+        and ``previous`` when given).
     kwargs
         Those arguments.
 
@@ -155,13 +156,17 @@ class JobManager:
         params: dict[str, Any],
         workdir: Path,
         activate: bool = False,
+        compounds: str | None = None,
+        previous: str | None = None,
     ) -> JobRecord:
         """Queue a partition job; returns its record at once.
 
         Parameters
         ----------
-        communities, buildings, streets
+        communities, buildings, streets, compounds
             Input paths readable by the server (uploads already saved in ``workdir``).
+        previous
+            A plan file to re-plan from (a copy in ``workdir``).
         params
             Partition options (``target``, ``min``, ``max``, ``seed``, …).
         workdir
@@ -183,6 +188,10 @@ class JobManager:
             "out": str(workdir / "plan.gpkg"),
             "params": params,
         }
+        if compounds is not None:
+            kwargs["compounds"] = compounds
+        if previous is not None:
+            kwargs["previous"] = previous
         self._queue.submit(self._run, job_id, kwargs, workdir, activate)
         log.info("job %s queued", job_id)
         return record

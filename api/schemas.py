@@ -6,9 +6,9 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from gridder.io.crs import crs_key
+from gridder.io.crs import crs_key, parse_crs
 
 __all__ = [
     "Building",
@@ -319,11 +319,56 @@ class PartitionParams(BaseModel):
     max: float | None = Field(default=None, gt=0, examples=[300])
     balance_on: Literal["households", "workload"] | None = None
     weights: dict[str, float] | None = Field(default=None, examples=[{"elderly": 0.5}])
-    barriers: str | None = Field(default=None, examples=["major"])
+    barriers: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="`major` (default), `none`, or a server path of river/rail lines or areas",
+        examples=["major"],
+    )
     keep_compounds: bool | None = None
+    area_weight: float | None = Field(default=None, ge=0, examples=[0.0])
     seed: int | None = Field(default=None, ge=0)
     time_limit: float | None = Field(default=None, gt=0, le=86_400)
+    crs: str | None = Field(
+        default=None,
+        max_length=64,
+        description="CRS of inputs that embed none: `gcj02`, `bd09` or `EPSG:n` (`--crs`)",
+        examples=["gcj02"],
+    )
+    columns: dict[str, str] | None = Field(
+        default=None,
+        description="Input header → contract column (`--columns`)",
+        examples=[{"户数": "households"}],
+    )
+    fix_geometry: bool | None = None
+    previous_plan_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Re-plan from this stored plan, moving as few households as possible",
+        examples=["2024-06"],
+    )
+    locked_grids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Grid ids of the previous plan to keep exactly (needs `previous_plan_id`)",
+        examples=[["C01-003", "C01-007"]],
+    )
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_crs(value)  # a ValueError names the accepted systems
+        return value
+
+    @model_validator(mode="after")
+    def _locks_need_a_plan(self) -> PartitionParams:
+        if self.locked_grids and self.previous_plan_id is None:
+            msg = "locked_grids are grid ids of a stored plan: give previous_plan_id too"
+            raise ValueError(msg)
+        return self
 
 
 class PlanCreate(BaseModel):
@@ -332,6 +377,9 @@ class PlanCreate(BaseModel):
     communities: str = Field(min_length=1, max_length=4096, examples=["/data/communities.gpkg"])
     buildings: str = Field(min_length=1, max_length=4096, examples=["/data/buildings.geojson"])
     streets: str | None = Field(default=None, min_length=1, max_length=4096)
+    compounds: str | None = Field(
+        default=None, min_length=1, max_length=4096, description="Compound (小区) polygons"
+    )
     params: PartitionParams = Field(default_factory=PartitionParams)
     activate: bool = Field(default=False, description="Activate the new plan when the job ends.")
     model_config = ConfigDict(extra="forbid")

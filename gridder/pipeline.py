@@ -16,7 +16,7 @@ from gridder.inputs import load_inputs, read_valid
 from gridder.io.write import atomic_path, write_geopackage
 from gridder.maps import write_maps
 from gridder.partition import PartitionConfig
-from gridder.planning import partition_inputs
+from gridder.planning import PreviousPlan, partition_inputs, read_locked
 from gridder.servicejobs import coverage_job, site_job
 
 __all__ = ["demo_job", "partition_files", "write_json"]
@@ -116,6 +116,8 @@ def partition_files(
     streets: str | None,
     out: str,
     params: dict[str, Any] | None = None,
+    compounds: str | None = None,
+    previous: str | None = None,
 ) -> str:
     """Partition input files into a plan file (what an API job runs).
 
@@ -127,8 +129,14 @@ def partition_files(
         The plan GeoPackage to write.
     params
         Options with the CLI's names: ``target``, ``min``, ``max``,
-        ``balance_on``, ``weights`` (a mapping), ``barriers`` (``major`` or
-        ``none``), ``keep_compounds``, ``seed``, ``time_limit``.
+        ``balance_on``, ``weights`` (a mapping), ``barriers`` (``major``,
+        ``none`` or a file), ``keep_compounds``, ``area_weight``, ``seed``,
+        ``time_limit``, ``crs``, ``columns`` (a mapping), ``fix_geometry``,
+        and ``locked_grids`` (grid ids of ``previous`` to keep exactly).
+    compounds
+        The compound (小区) polygons, as ``--compounds``.
+    previous
+        A plan file to re-plan from (``--previous``): few households move.
 
     Returns
     -------
@@ -136,25 +144,41 @@ def partition_files(
         The new plan's id.
     """
     params = dict(params or {})
-    inputs = load_inputs(communities=communities, buildings=buildings, streets=streets)
-    options = {
-        key: params[key]
-        for key in ("target", "min", "max", "balance_on", "seed", "time_limit", "keep_compounds")
-        if params.get(key) is not None
-    }
+    crs = params.get("crs")
+    columns = params.get("columns")
+    fix_geometry = bool(params.get("fix_geometry"))
+    inputs = load_inputs(
+        communities=communities,
+        buildings=buildings,
+        streets=streets,
+        compounds=compounds,
+        crs=crs,
+        columns=columns,
+        fix_geometry=fix_geometry,
+    )
+    keys = ("target", "min", "max", "balance_on", "seed", "time_limit", "keep_compounds")
+    options = {key: params[key] for key in (*keys, "area_weight") if params.get(key) is not None}
     for key in ("target", "min", "max", "seed"):
         if key in options:
             options[key] = int(options[key])
     barriers = params.get("barriers") or "major"
     if barriers not in {"major", "none"}:
-        barriers = read_valid(str(barriers), "streets")
+        barriers = read_valid(str(barriers), "barriers", crs=crs, fix_geometry=fix_geometry)
+    plan = PreviousPlan.open(previous) if previous else None
+    locked_ids = params.get("locked_grids")
+    locked = read_locked(None, plan, grid_ids=None if locked_ids is None else list(locked_ids))
     frames = partition_inputs(
         inputs,
         PartitionConfig(**options),
         weights=params.get("weights"),
         barriers=barriers,
+        locked=locked,
+        previous=plan,
         workers=1,
-        parameters={"source": "api"},
+        parameters={
+            "source": "api",
+            "locked_grids": [] if locked_ids is None else sorted(map(str, locked_ids)),
+        },
     )
     frames.write(out)
     return str(frames.meta["plan_id"])

@@ -151,7 +151,12 @@ def _grid_id_list(path: Path) -> list[str] | None:
     return [i for i in ids if i.lower() != "grid_id"]
 
 
-def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataFrame | None:
+def read_locked(
+    path: str | None,
+    previous: PreviousPlan | None,
+    *,
+    grid_ids: Sequence[str] | None = None,
+) -> gpd.GeoDataFrame | None:
     """The grids to keep exactly in a run (``--locked``), WGS84.
 
     Parameters
@@ -164,6 +169,9 @@ def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataF
         The earlier plan of a re-plan; its hand-locked grids
         (``plan_meta.locked_grids``, set by ``gridder edit --lock``) are
         locked too.
+    grid_ids
+        Grid ids of ``previous`` to lock, given directly (the API's
+        ``locked_grids``; instead of ``path``).
 
     Raises
     ------
@@ -173,24 +181,13 @@ def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataF
     from gridder.io.read import InputSpec, read_layer
 
     frames: list[gpd.GeoDataFrame] = []
+    if grid_ids is not None:
+        frames.append(previous_grids(grid_ids, previous, "locked_grids"))
     if path is not None:
         file, layer = InputSpec(path, "locked").file_and_layer
         ids = _grid_id_list(file)
         if ids is not None:
-            if previous is None:
-                raise InputError.single(path, "", "grid ids need --previous PLAN")
-            twice = sorted({g for g in ids if ids.count(g) > 1})
-            if twice:
-                raise InputError(
-                    [Problem(path, f"grid_id={g}", "the grid is locked twice") for g in twice]
-                )
-            known = set(previous.grids["grid_id"].astype(str))
-            unknown = sorted(set(ids) - known)
-            if unknown:
-                raise InputError.single(
-                    path, ", ".join(unknown[:10]), "grid ids not in the previous plan"
-                )
-            frames.append(previous.grids[previous.grids["grid_id"].astype(str).isin(ids)])
+            frames.append(previous_grids(ids, previous, path))
         else:
             if file.suffix.lower() == ".gpkg" and layer is None and file.exists():
                 import pyogrio
@@ -213,8 +210,35 @@ def read_locked(path: str | None, previous: PreviousPlan | None) -> gpd.GeoDataF
     if not frames:
         return None
     out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
-    _check_locked(out, str(path) if path is not None else "locked grids")
+    _check_locked(out, str(path) if path is not None else "locked_grids")
     return out
+
+
+def previous_grids(
+    ids: Sequence[str], previous: PreviousPlan | None, source: str
+) -> gpd.GeoDataFrame:
+    """The grids of ``previous`` with these ids (grid ids given to lock), WGS84.
+
+    Raises
+    ------
+    InputError
+        Naming ``source`` when there is no previous plan, an id repeats or is
+        not a grid of ``previous``.
+    """
+    if previous is None:
+        raise InputError.single(source, "", "grid ids to lock need a previous plan (--previous)")
+    twice = sorted({g for g in ids if ids.count(g) > 1})
+    if twice:
+        raise InputError(
+            [Problem(source, f"grid_id={g}", "the grid is locked twice") for g in twice]
+        )
+    known = set(previous.grids["grid_id"].astype(str))
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise InputError.single(
+            source, ", ".join(unknown[:10]), "grid ids not in the previous plan"
+        )
+    return previous.grids[previous.grids["grid_id"].astype(str).isin(list(ids))]
 
 
 #: Locked grids may overlap each other, or reach out of their community, by this

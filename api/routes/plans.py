@@ -15,7 +15,8 @@ from starlette.datastructures import UploadFile
 
 from api.deps import JobsDep, SettingsDep, StoreDep, WriteKeyDep
 from api.schemas import ErrorOut, Job, PartitionParams, PlanCreate, PlanDetail, PlanList
-from gridder.plan_store import PlanInfo
+from gridder.errors import NotFoundError
+from gridder.plan_store import PlanInfo, PlanStore
 
 __all__ = ["router"]
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 
 PlanIdPath = Annotated[str, Path(min_length=1, max_length=200, examples=["2024-06"])]
 UPLOAD_SUFFIXES = (".osm.pbf", ".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
-INPUTS = ("communities", "buildings", "streets")
+INPUTS = ("communities", "buildings", "streets", "compounds")
 
 
 def _summary(info: PlanInfo, active_id: str | None) -> dict[str, Any]:
@@ -77,7 +78,8 @@ async def activate_plan(store: StoreDep, plan_id: PlanIdPath, _key: WriteKeyDep)
 
 
 def _validation(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+    loc = ("body", *field.split("."))
+    return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
 
 
 def _existing(field: str, value: str, roots: list[FilePath]) -> str:
@@ -140,8 +142,37 @@ async def _from_json(request: Request) -> tuple[dict[str, str | None], Partition
         for error in errors:
             error["loc"] = ("body", *error["loc"])
         raise RequestValidationError(errors) from None
-    paths = {"communities": spec.communities, "buildings": spec.buildings, "streets": spec.streets}
+    paths = {field: getattr(spec, field) for field in INPUTS}
     return paths, spec.params, spec.activate
+
+
+def _previous_plan(store: PlanStore, params: PartitionParams, workdir: FilePath) -> str | None:
+    """A copy of the stored plan a re-plan starts from, in the job's directory (``None``: none).
+
+    The copy keeps the job's input fixed while the store changes. Grid ids to
+    lock are checked against the plan here, so that a typo is a 422, not a
+    failed job.
+    """
+    if params.previous_plan_id is None:
+        return None
+    try:
+        info = store.info(params.previous_plan_id)
+    except NotFoundError as exc:
+        raise _validation("params.previous_plan_id", str(exc)) from None
+    if params.locked_grids:
+        ids = params.locked_grids
+        known = set(map(str, store.get(info.plan_id).grid_ids))
+        unknown = sorted(set(ids) - known)
+        if unknown:
+            shown = ", ".join(unknown[:10])
+            msg = f"not grids of plan {info.plan_id!r}: {shown}"
+            raise _validation("params.locked_grids", msg)
+        twice = sorted({g for g in ids if ids.count(g) > 1})
+        if twice:
+            raise _validation("params.locked_grids", f"listed twice: {', '.join(twice[:10])}")
+    target = workdir / "previous.gpkg"
+    shutil.copyfile(info.path, target)
+    return str(target)
 
 
 _CREATE_SCHEMA = PlanCreate.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -172,6 +203,7 @@ _CREATE_SCHEMA["properties"]["params"] = _PARAMS_SCHEMA
                             "communities": {"type": "string", "format": "binary"},
                             "buildings": {"type": "string", "format": "binary"},
                             "streets": {"type": "string", "format": "binary"},
+                            "compounds": {"type": "string", "format": "binary"},
                             "params": {
                                 "type": "string",
                                 "description": "Partition options as JSON",
@@ -191,12 +223,15 @@ async def create_plan(
     response: Response,
     jobs: JobsDep,
     settings: SettingsDep,
+    store: StoreDep,
     _key: WriteKeyDep,
 ) -> Job:
     """Queue a partition job over uploaded (multipart) or referenced (JSON) input files.
 
     Answers 202 with the job at once; follow it at ``GET /v1/jobs/{job_id}``.
     The new plan lands in the plans directory (activated when ``activate`` is set).
+    ``params.previous_plan_id`` re-plans from a stored plan (``--previous``),
+    keeping the grids named in ``params.locked_grids`` exactly (``--locked``).
     """
     workdir = await anyio.to_thread.run_sync(jobs.new_workdir)
     try:
@@ -212,11 +247,16 @@ async def create_plan(
         for field, value in paths.items():
             if value is not None and not value.startswith(uploads):
                 _existing(field, value, settings.input_roots)
+        if params.barriers is not None and params.barriers not in {"major", "none"}:
+            _existing("params.barriers", params.barriers, settings.input_roots)
+        previous = await anyio.to_thread.run_sync(_previous_plan, store, params, workdir)
         record = jobs.submit(
             communities=str(paths["communities"]),
             buildings=str(paths["buildings"]),
             streets=paths["streets"],
-            params=params.model_dump(exclude_none=True),
+            compounds=paths["compounds"],
+            previous=previous,
+            params=params.model_dump(exclude_none=True, exclude={"previous_plan_id"}),
             workdir=workdir,
             activate=activate,
         )

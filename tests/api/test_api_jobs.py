@@ -116,6 +116,41 @@ def test_bad_job_requests_are_422(
     assert client.get("/v1/jobs/nope").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("params", "loc", "says"),
+    [
+        ({"previous_plan_id": "nope"}, ["body", "params", "previous_plan_id"], "no plan 'nope'"),
+        ({"locked_grids": ["C01-001"]}, ["body", "params"], "give previous_plan_id"),
+        (
+            {"previous_plan_id": "plan-a", "locked_grids": ["C01-001", "C09-999"]},
+            ["body", "params", "locked_grids"],
+            "C09-999",
+        ),
+        (
+            {"previous_plan_id": "plan-a", "locked_grids": ["C01-001", "C01-001"]},
+            ["body", "params", "locked_grids"],
+            "listed twice",
+        ),
+        ({"crs": "EPSG:99999999"}, ["body", "params", "crs"], "unknown CRS"),
+        ({"barriers": "/no/such/rivers.gpkg"}, ["body", "params", "barriers"], "no such file"),
+        ({"area_weight": -1}, ["body", "params", "area_weight"], "greater than or equal"),
+    ],
+)
+def test_bad_replan_requests_are_422(
+    client: TestClient, inputs: dict[str, Path], params: dict, loc: list[str], says: str
+) -> None:
+    """A re-plan's plan, locks, CRS and barrier file are checked before a job is queued."""
+    body = {
+        "communities": str(inputs["communities"]),
+        "buildings": str(inputs["buildings"]),
+        "params": params,
+    }
+    r = client.post("/v1/plans", json=body, headers=H)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"][0]
+    assert detail["loc"][: len(loc)] == loc and says in detail["msg"], detail
+
+
 def test_input_roots_restrict_referenced_paths(
     plans_dir: Path, inputs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -190,3 +225,80 @@ def test_real_partition_job_end_to_end(tmp_path: Path) -> None:
         body["buildings"] = str(bad)
         failed = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"])
         assert failed["status"] == "failed" and "negative households" in failed["error"]
+
+
+def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: Path) -> None:
+    """POST /v1/plans with previous_plan_id and locked_grids, as ``--previous`` and ``--locked``."""
+    import geopandas as gpd
+    import pyogrio
+
+    from gridder.datasets.synthetic import generate_city
+    from gridder.io.write import read_meta, write_geopackage
+
+    city = generate_city(2, 2, seed=9)
+    src = tmp_path / "inputs.gpkg"
+    layers = {
+        "communities": city.communities,
+        "buildings": city.buildings,
+        "streets": city.streets,
+        "compounds": city.compounds,
+    }
+    write_geopackage(src, layers)
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
+    with TestClient(create_app(settings)) as client:
+        body = {
+            "communities": f"{src}:communities",
+            "buildings": f"{src}:buildings",
+            "streets": f"{src}:streets",
+            "params": {"seed": 1, "time_limit": 2},
+        }
+        first = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"], 180)
+        assert first["status"] == "done", first
+        first_file = plans / f"{first['plan_id']}.gpkg"
+        grids = pyogrio.read_dataframe(first_file, layer="grids")
+        old = pyogrio.read_dataframe(first_file, layer="assignments", read_geometry=False)
+        keep = str(grids["grid_id"].iloc[0])
+        # a year later: households +40% in the east half (not in the locked grid)
+        later = city.buildings.copy()
+        locked_ids = set(old.loc[old["grid_id"] == keep, "building_id"].astype(str))
+        east = (later.geometry.x > later.geometry.x.median()) & ~later["building_id"].astype(
+            str
+        ).isin(locked_ids)
+        later.loc[east, "households"] = (later.loc[east, "households"] * 1.4).round().astype(int)
+        src2 = tmp_path / "later.gpkg"
+        write_geopackage(src2, {**layers, "buildings": later})
+        body = {
+            "communities": f"{src2}:communities",
+            "buildings": f"{src2}:buildings",
+            "streets": f"{src2}:streets",
+            "compounds": f"{src2}:compounds",
+            "params": {
+                "seed": 1,
+                "time_limit": 2,
+                "keep_compounds": True,
+                "previous_plan_id": first["plan_id"],
+                "locked_grids": [keep],
+            },
+        }
+        r = client.post("/v1/plans", json=body, headers=H)
+        assert r.status_code == 202, r.text
+        second = wait(client, r.json()["job_id"], 180)
+        assert second["status"] == "done", second
+    new_file = plans / f"{second['plan_id']}.gpkg"
+    meta = read_meta(new_file)
+    assert meta["previous_plan_id"] == first["plan_id"]
+    assert meta["parameters"]["locked_grids"] == [keep]
+    assert meta["inputs"]["compounds"]["features"] == len(city.compounds)
+    assert meta["parameters"]["keep_compounds"] is True
+    new = pyogrio.read_dataframe(new_file, layer="assignments", read_geometry=False)
+    got = set(new.loc[new["grid_id"] == keep, "building_id"].astype(str))
+    assert got == locked_ids  # the locked grid keeps exactly its buildings …
+    new_grids = gpd.read_file(new_file, layer="grids").set_index("grid_id")
+    old_grid = grids.set_index("grid_id").geometry[keep]
+    diff = new_grids.geometry[keep].symmetric_difference(old_grid)
+    assert gpd.GeoSeries([diff], crs=4326).to_crs(32650).area.iloc[0] < 1.0  # … and shape
+    replan = meta["replan"]
+    assert 0 < replan["moved_share"] <= 0.5  # households moved to rebalance, most stay
+    assert meta["quality"]["in_band_share"] >= 0.8
