@@ -478,7 +478,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         locked_labels=locked_labels,
         previous_labels=previous_labels,
     )
-    result = solve_one(instance, config.with_(seed=config.community_seed(cid)))
+    result = solve_one(instance, config)  # the solver derives the community's seed
     fixed = () if locked_labels is None else np.unique(locked_labels[locked_labels >= 0]).tolist()
     polys = grid_polygons(tess, result.labels, fixed=fixed)
     near, total = boundary_on_street_lengths(

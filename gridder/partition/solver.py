@@ -29,6 +29,7 @@ iteration counts, never by the wall clock.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import deque
@@ -346,6 +347,8 @@ class GridPartitioner:
         self._parts: IntArray | None = None  # kept compound parts (_kept_parts)
         # region re-draws by the grids re-drawn, for every solve of the community
         self._region_memo: dict[tuple[bytes, ...], tuple[int, ...] | None] = {}
+        # optimal exact plans of lumpy pieces, by the piece (_piece_key), for every solve
+        self._piece_memo: dict[bytes, tuple[SetPartitionOutcome, tuple[int, ...]]] = {}
         #: The instance with joined barriers the kept plan was solved on, and the joins.
         self.relaxation: tuple[PartitionInstance, int] | None = None
         self._exact_only = True  # the whole community is one exact model (so far)
@@ -587,6 +590,7 @@ class GridPartitioner:
         again._band_bounds = self._band_bounds
         again._exact_bounds = self._exact_bounds
         again._region_memo = self._region_memo
+        again._piece_memo = self._piece_memo
         again._region_budget = self._region_budget
         return again
 
@@ -895,10 +899,8 @@ class GridPartitioner:
             chunks = grow_regions(red, units, n_chunks, config, seed=self.seed)
         out: list[list[int]] = []
         for ch in chunks:
-            t = self.budget.take(max(0.5, config.time_limit / 4))
-            res = solve_set_partition(red, ch, config, seed=self.seed, time_limit=t) if t else None
+            res = self._exact_piece(red, ch)
             if res is not None:
-                self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
                 res = self._borrow(red, ch, res, taken, lend_left)
             if res is None:
                 self._exact_only = False
@@ -916,6 +918,35 @@ class GridPartitioner:
                         self._exact_only = False
                 out.append(list(g))
         return out
+
+    def _exact_piece(self, red: Reduced, units: list[int]) -> SetPartitionOutcome | None:
+        """The exact set partition of ``units``, or the optimum found before for the same piece.
+
+        The solves of a community (zones joined across a barrier, restarts)
+        reduce it again and meet the same lumpy pieces: an optimal plan of a
+        piece holds for the same buildings with the same values, positions and
+        links (:func:`_piece_key`), so it is taken again instead of solved.
+        Only optimal plans are kept (a plan cut by a time limit depends on it).
+        """
+        key, canon = _piece_key(red, units)
+        known = self._piece_memo.get(key)
+        if known is not None:
+            stored, order = known
+            unit_of = dict(zip(canon, units, strict=True))
+            grids = [tuple(sorted(unit_of[order[i]] for i in g)) for g in stored.grids]
+            return replace(stored, grids=grids, deterministic_time=0.0)
+        t = self.budget.take(max(0.5, self.config.time_limit / 4))
+        if t <= 0:
+            return None
+        res = solve_set_partition(red, units, self.config, seed=self.seed, time_limit=t)
+        if res is None:
+            return None
+        self.budget.spend(res.deterministic_time, res.status, res.limit_hit)
+        if res.status == "OPTIMAL" and res.complete:
+            position = {u: i for i, u in enumerate(units)}
+            positions = [tuple(position[u] for u in g) for g in res.grids]
+            self._piece_memo[key] = (replace(res, grids=positions), tuple(canon))
+        return res
 
     def _borrow(
         self,
@@ -1322,6 +1353,35 @@ class GridPartitioner:
             region_bound=rb,
             above_proven_zone_bound=above_proven,
         )
+
+
+def _piece_key(red: Reduced, units: Sequence[int]) -> tuple[bytes, list[int]]:
+    """What an exact plan of a piece depends on, and each unit's building-level name.
+
+    A super-unit is named by its smallest building index, which does not
+    depend on the reduction; the key lists, per unit, its buildings, value,
+    centre, compound classes and links (with their cut length and barrier
+    flags) to named neighbours. Two reductions giving the same key give the
+    same exact model, up to the order of the units.
+    """
+    canon = [int(red.members[u].min()) for u in units]
+    parts: list[object] = []
+    for u, name in sorted(zip(units, canon, strict=True), key=lambda p: p[1]):
+        links = sorted(
+            (int(red.members[j].min()), float(c), int(h), bool(link))
+            for j, c, h, link in red.neighbours[u]
+        )
+        parts.append(
+            (
+                name,
+                tuple(sorted(red.members[u].tolist())),
+                int(red.value[u]),
+                tuple(red.xy[u].tolist()),
+                tuple(sorted(red.classes[u].items())),
+                tuple(links),
+            )
+        )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).digest(), canon
 
 
 def _worth_restarting(result: PartitionResult, *, joined: bool) -> bool:
