@@ -20,7 +20,7 @@ def _towers() -> PartitionInstance:
     return lattice(8, 6, vals, community_id="towers", hard_row=2)
 
 
-def _zone(red, unit: int) -> list[int]:  # noqa: ANN001 - a test helper
+def _zone(red, unit: int) -> list[int]:
     """The super-units linked to ``unit`` (its zone between the hard edges)."""
     seen, todo = {unit}, [unit]
     while todo:
