@@ -216,6 +216,29 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        msg = f"expected a whole number >= 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _geopackage_out(path: str) -> None:
+    """Refuse an ``--out`` that cannot take a GeoPackage, before any work is done."""
+    from gridder.errors import InputError
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError.single("--out", path, "is a directory; name the .gpkg file to write")
+    if target.suffix.lower() != ".gpkg":
+        raise InputError.single("--out", path, "writes a GeoPackage: name it FILE.gpkg")
+
+
 def _parse_weights(text: str | None) -> dict[str, float]:
     from gridder.errors import InputError
 
@@ -224,6 +247,8 @@ def _parse_weights(text: str | None) -> dict[str, float]:
     weights: dict[str, float] = {}
     for raw in text.split(","):
         name, sep, number = raw.strip().partition("=")
+        if name.strip().lower() in {w.lower() for w in weights}:
+            raise InputError.single("--weights", raw, f"{name.strip()!r} is weighted twice")
         try:
             weights[name.strip()] = float(number)
         except ValueError:
@@ -239,7 +264,11 @@ def _parse_weights(text: str | None) -> dict[str, float]:
 
 def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     console = Console()
-    table = Table(title="grids per community")
+    # min and max of what the band is on: households, or the workload with --balance-on
+    on = "workload" if meta.get("parameters", {}).get("balance_on") == "workload" else "households"
+    if on not in grids.columns:
+        on = "households"
+    table = Table(title=f"grids per community (min and max: {on})")
     for col in ("community", "grids", "households", "in band", "min", "max", "status"):
         table.add_column(col, justify="right" if col != "community" else "left")
     for m in meta["solver"]["communities"]:
@@ -252,8 +281,8 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
             str(len(mine)),
             str(int(mine["households"].sum())),
             f"{share:.0%}",
-            str(int(mine["households"].min())),
-            str(int(mine["households"].max())),
+            f"{mine[on].min():g}",
+            f"{mine[on].max():g}",
             str(m.get("status")),
         )
     console.print(table)
@@ -286,6 +315,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     from gridder.planning import PreviousPlan, partition_inputs, read_locked
     from gridder.progress import progress_bar
 
+    _geopackage_out(args.out)
     inputs = _load(
         args,
         communities=args.communities,
@@ -373,6 +403,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridder.progress import progress_bar
     from gridder.servicejobs import coverage_job
 
+    _geopackage_out(args.out)
     minutes = _floats(args.minutes, "--minutes")
     check_thresholds(minutes, args.speed_kmh)  # before any file is read
     with progress_bar("coverage", enabled=not args.quiet) as bar:
@@ -415,6 +446,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 def _cmd_site(args: argparse.Namespace) -> int:
     from gridder.servicejobs import site_job
 
+    _geopackage_out(args.out)
     path, run = site_job(
         coverage=args.coverage,
         facility_type=args.type,
@@ -563,7 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="further attempts with derived seeds for a community whose zones had to be "
         "joined across a barrier and that stays above the bounds (0: none)",
     )
-    part.add_argument("--workers", type=int, default=2, help="communities solved in parallel")
+    part.add_argument(
+        "--workers", type=_positive_int, default=2, help="communities solved in parallel"
+    )
     part.add_argument("--out", required=True, help="the plan GeoPackage to write")
     _add_input_options(part)
     part.set_defaults(handler=_cmd_partition)

@@ -342,24 +342,53 @@ class PlanFrames:
         )
 
 
-def workload(buildings: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
+def workload(
+    buildings: pd.DataFrame, weights: Mapping[str, float], *, source: str = "buildings"
+) -> np.ndarray:
     """Weighted sum of building columns (missing values count 0).
+
+    A weight names a workload column (:data:`WORKLOAD_COLUMNS`) or any other
+    building column, in any case (``PatrolPts`` or ``patrolpts``).
 
     Raises
     ------
     InputError
-        When a weight names a column that is not a workload column.
+        When a weight names no column of the buildings, or a column holds a
+        value that is not a number, negative or above
+        :data:`~gridder.validate.MAX_COUNT` (naming ``source`` and the buildings).
     """
+    from gridder.validate import MAX_COUNT
+
+    lower = {str(c).lower(): str(c) for c in buildings.columns}
+    ids = buildings["building_id"].astype(str).to_numpy() if "building_id" in buildings else None
     total = np.zeros(len(buildings), dtype=np.float64)
+    problems: list[Problem] = []
     for name, weight in weights.items():
-        if name not in WORKLOAD_COLUMNS and name not in buildings.columns:
-            raise InputError.single(
-                "--weights", name, f"unknown column; use {', '.join(WORKLOAD_COLUMNS)}"
-            )
-        col = pd.to_numeric(buildings.get(name), errors="coerce")
+        column = name if name in buildings.columns else lower.get(name.lower())
+        if column is None and name not in WORKLOAD_COLUMNS:
+            numeric = [
+                str(c)
+                for c in buildings.columns
+                if c not in WORKLOAD_COLUMNS and pd.api.types.is_numeric_dtype(buildings[c])
+            ]
+            known = ", ".join([*WORKLOAD_COLUMNS, *numeric[:10]])
+            raise InputError.single("--weights", name, f"no such building column; use {known}")
+        raw = None if column is None else buildings[column]
+        col = None if raw is None else pd.to_numeric(raw, errors="coerce")
+        if col is not None and raw is not None:
+            given = raw.notna() & (raw.astype(str).str.strip() != "")
+            wrong = ((col < 0) | (col.abs() > MAX_COUNT)).fillna(False)
+            for i in np.flatnonzero((given & col.isna()) | wrong)[:20].tolist():
+                where = f"building_id={ids[i]}" if ids is not None else f"row {i + 1}"
+                why = (
+                    f"{name} is not a number: {raw.iloc[i]!r}"
+                    if pd.isna(col.iloc[i])
+                    else f"{name} = {col.iloc[i]:g}: a count must be 0-{MAX_COUNT:,}"
+                )
+                problems.append(Problem(source, where, why))
         values = np.zeros(len(buildings)) if col is None else col.fillna(0).to_numpy(float)
         blank = len(buildings) if col is None else int(col.isna().sum())
-        if blank and weight:
+        if blank and weight and not problems:
             log.warning(
                 "--weights %s=%g: %d of %d buildings have no %s; counted as 0",
                 name,
@@ -369,6 +398,8 @@ def workload(buildings: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarra
                 name,
             )
         total += weight * values
+    if problems:
+        raise InputError(problems)
     return total
 
 
@@ -441,6 +472,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             },
             "notes": ["no buildings: one grid of the whole community, holding no household"],
             "components": len(shapely.get_parts(task.geometry)),
+            "buildings_across_barriers": [],
         }
         return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
     previous_labels = None
@@ -486,6 +518,15 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     )
     meta = result.to_meta()
     meta["components"] = len(np.unique(tess.components))
+    across = [str(b) for b in tess.building_ids[tess.across_barriers]]
+    meta["buildings_across_barriers"] = across
+    notes = list(result.notes)
+    if across:
+        shown = ", ".join(across[:5]) + (" …" if len(across) > 5 else "")
+        notes.append(
+            f"{len(across)} building(s) stand across a major street/river/rail line ({shown}): "
+            "the land under a building stays with it, so its grid reaches across the line"
+        )
     if task.exact_value is not None:
         # the solver balances each building's workload rounded to a whole unit: say so
         # where the exact sums put other grids out of band
@@ -495,12 +536,12 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         out_exact = exact.n_counted - exact.n_in_band
         meta["out_of_band_exact"] = out_exact
         if out_exact != result.out_of_band:
-            meta["notes"] = [
-                *list(result.notes),
+            notes.append(
                 f"{out_exact} grid(s) out of band by their exact workload, "
                 f"{result.out_of_band} by the workloads the solver balances (each "
-                "building's rounded to a whole unit)",
-            ]
+                "building's rounded to a whole unit)"
+            )
+    meta["notes"] = notes
     return _finish(task, polys, result.labels, meta, result, instance, near, total)
 
 
@@ -766,7 +807,8 @@ def partition_inputs(
     exact = None
     if config.balance_on == "workload":
         # the solver balances whole numbers; grids report and measure the exact workload
-        exact = workload(inside, weights).astype(np.float64)
+        source = str(inputs.sources.get("buildings", {}).get("file", "buildings"))
+        exact = workload(inside, weights, source=source).astype(np.float64)
         value = np.round(exact).astype(np.int64)
     else:
         value = inside["households"].to_numpy(np.int64)

@@ -20,11 +20,13 @@ import shapely
 from gridder.errors import InputError, Problem
 from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
 
-__all__ = ["validate_layer"]
+__all__ = ["MAX_COUNT", "validate_layer"]
 
 log = logging.getLogger(__name__)
 
 _MAX_LISTED = 20
+#: Largest count (households, population, capacity …) one building or facility may hold.
+MAX_COUNT = 1_000_000
 
 
 def _feature_names(frame: pd.DataFrame, spec: LayerSpec) -> list[str]:
@@ -286,6 +288,15 @@ def _check_numbers(
         negative = values < 0
         for i in np.flatnonzero(negative.fillna(False).to_numpy()):
             problems.append(Problem(source, names[i], f"negative {col}: {values.iloc[i]:g}"))
+        huge = values.abs() > MAX_COUNT  # inf too: no building holds that many
+        for i in np.flatnonzero(huge.fillna(False).to_numpy()):
+            problems.append(
+                Problem(
+                    source,
+                    names[i],
+                    f"{col} = {values.iloc[i]:g}: above {MAX_COUNT:,} for one building",
+                )
+            )
         fractional = np.flatnonzero((values.notna() & (values != values.round())).to_numpy())
         if col == "households" and len(fractional):
             first = int(fractional[0])

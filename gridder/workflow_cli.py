@@ -99,7 +99,12 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A number for the console: whole numbers with thousands separators, shares to 4 digits."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:

@@ -504,3 +504,84 @@ def _plan_with(city_files: Path, tmp_path: Path, communities: gpd.GeoDataFrame) 
     args = [a for a in _args(city_files, out, inputs=inputs) if "compounds" not in a]
     assert main(args) == 0
     return out
+
+
+def test_a_footprint_across_a_barrier_is_reported(city_files: Path, tmp_path: Path) -> None:
+    """A river drawn through footprints: their grids reach across it, and the plan says so."""
+    b = gpd.read_file(city_files / "inputs.gpkg", layer="buildings").to_crs(32650)
+    squares = b.assign(geometry=b.geometry.buffer(12, cap_style="square"))
+    comms = gpd.read_file(city_files / "inputs.gpkg", layer="communities").to_crs(32650)
+    _, miny, _, maxy = comms.total_bounds
+    x = float(b.geometry.x.iloc[len(b) // 2])  # through a building's middle
+    line = shapely.LineString([(x, miny - 50), (x, maxy + 50)])
+    river = gpd.GeoDataFrame({"name": ["河"]}, geometry=[line], crs=32650).to_crs(4326)
+    river.to_file(tmp_path / "river.geojson", driver="GeoJSON")
+    inputs = tmp_path / "footprints.gpkg"
+    write_geopackage(inputs, {"buildings": squares.to_crs(4326)})
+    out = tmp_path / "plan.gpkg"
+    args = _args(city_files, out, "--barriers", str(tmp_path / "river.geojson"))
+    args[args.index("--buildings") + 1] = f"{inputs}:buildings"
+    assert main(args) == 0
+    crossed = squares.geometry.intersection(line).length > 1.0
+    want = set(squares.loc[crossed, "building_id"].astype(str))
+    assert want  # the line runs through footprints
+    meta = read_meta(out)
+    got = {bid for c in meta["solver"]["communities"] for bid in c["buildings_across_barriers"]}
+    assert got == want
+    notes = [n for c in meta["solver"]["communities"] for n in c["notes"]]
+    assert any("stand across a major street/river/rail line" in n for n in notes)
+
+
+def test_bad_numbers_and_outputs_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) -> None:
+    """Infinite counts and options, a second weight of one column, and a non-GeoPackage --out."""
+    b = gpd.read_file(city_files / "inputs.gpkg", layer="buildings")
+    infinite = tmp_path / "inf.gpkg"
+    hh = b["households"].astype(float)
+    hh.iloc[3] = np.inf
+    write_geopackage(infinite, {"buildings": b.assign(households=hh)})
+    out = tmp_path / "bad.gpkg"
+    args = _args(city_files, out)
+    args[args.index("--buildings") + 1] = f"{infinite}:buildings"
+    assert main(args) == 2
+    for extra in (
+        ("--area-weight", "inf"),
+        ("--time-limit", "nan"),
+        ("--balance-on", "workload", "--weights", "households=1,Households=2"),
+    ):
+        assert main([*_args(city_files, out), *extra]) == 2, extra
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, with the usage
+        main([*_args(city_files, out), "--workers", "0"])
+    assert stop.value.code == 2
+    assert not out.exists()
+    assert main(_args(city_files, tmp_path / "plan.geojson")) == 2
+    assert not (tmp_path / "plan.geojson").exists()
+    assert main(_args(city_files, tmp_path)) == 2  # a directory
+
+
+def test_workload_columns_in_any_case_and_text_refused(
+    city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = gpd.read_file(city_files / "inputs.gpkg", layer="buildings")
+    patrol = np.arange(len(b)) % 3
+    custom = tmp_path / "custom.gpkg"
+    write_geopackage(custom, {"buildings": b.assign(PatrolPts=patrol)})
+    out = tmp_path / "patrol.gpkg"
+    args = _args(
+        city_files, out, "--balance-on", "workload", "--weights", "households=1,PatrolPts=5"
+    )
+    args[args.index("--buildings") + 1] = f"{custom}:buildings"
+    assert main(args) == 0
+    meta = read_meta(out)
+    assert meta["parameters"]["weights"] == {"households": 1.0, "PatrolPts": 5.0}
+    total = b["households"].sum() + 5 * patrol.sum()
+    grids, _, _ = _read(out)
+    assert grids["workload"].sum() == pytest.approx(total)
+    assert "min and max: workload" in capsys.readouterr().out  # what the band is on
+    text = tmp_path / "text.gpkg"
+    write_geopackage(text, {"buildings": b.assign(PatrolPts=["x"] * len(b))})
+    args[args.index("--buildings") + 1] = f"{text}:buildings"
+    bad = tmp_path / "text_plan.gpkg"
+    args[args.index("--out") + 1] = str(bad)
+    assert main(args) == 2
+    assert "PatrolPts is not a number: 'x'" in capsys.readouterr().err
+    assert not bad.exists()

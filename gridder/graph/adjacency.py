@@ -77,6 +77,8 @@ MIN_SHARED_LENGTH: Final = 0.5
 #: A shared boundary within this distance (metres) of a street line follows it.
 STREET_TOLERANCE: Final = 5.0
 _ON_LINE: Final = 0.05  # a noded segment this close (metres) to a line lies on it
+#: A hard line running this far (metres) through a footprint puts the building across it.
+ACROSS_MIN_M: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,10 @@ class Tessellation:
     hard_lines
         Lines of the hard barriers (major streets, rivers, railways): drawn grid
         boundaries never move across them.
+    across_barriers
+        Buildings whose footprint a hard barrier line runs through (more than
+        :data:`ACROSS_MIN_M`): the land under a footprint stays with its
+        building, so its cell — and its grid — reaches across the barrier.
     """
 
     community_id: str
@@ -360,6 +366,7 @@ class Tessellation:
     compound_outlines: GeomArray
     streets: GeomArray
     hard_lines: GeomArray = field(default_factory=lambda: np.empty(0, dtype=object))
+    across_barriers: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n(self) -> int:
@@ -410,6 +417,22 @@ class Tessellation:
         c = self.faces.seg_coords[sel]
         segs = shapely.linestrings(np.stack([c[:, :2], c[:, 2:]], axis=1))
         return np.concatenate([np.asarray(segs, dtype=object), self.compound_outlines])
+
+
+def _across(footprints: GeomArray | None, hard_lines: GeomArray) -> IntArray:
+    """Buildings whose footprint a hard line runs through for more than :data:`ACROSS_MIN_M`."""
+    if footprints is None or not len(hard_lines):
+        return np.empty(0, dtype=np.int64)
+    fp = np.asarray(footprints, dtype=object).copy()
+    fp[~np.isin(shapely.get_type_id(fp), [3, 6])] = None  # polygons only (missing: type -1)
+    lines = np.asarray(hard_lines, dtype=object)
+    b, h = shapely.STRtree(lines).query(fp, predicate="intersects")
+    if not len(b):
+        return np.empty(0, dtype=np.int64)
+    inside = shapely.length(shapely.intersection(lines[h], shapely.make_valid(fp[b])))
+    length = np.zeros(len(fp))
+    np.add.at(length, b, inside)
+    return np.flatnonzero(length > ACROSS_MIN_M).astype(np.int64)
 
 
 def _compound_codes(
@@ -548,6 +571,7 @@ def build_tessellation(
         compound_outlines=compound_lines,
         streets=street_lines,
         hard_lines=hard_lines,
+        across_barriers=_across(footprints, hard_lines),
     )
     n_comp = int(tess.components.max()) + 1 if tess.n else 0
     n_soft = int(tess.components_soft.max()) + 1 if tess.n else 0

@@ -8,6 +8,7 @@ it and the same seed.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -142,12 +143,12 @@ class PartitionConfig:
                 f"need 0 < min <= target <= max, got min={self.min}, "
                 f"target={self.target}, max={self.max}"
             )
-        if self.time_limit <= 0:
-            problems.append(f"time_limit must be > 0, got {self.time_limit}")
+        if not 0 < self.time_limit < math.inf:
+            problems.append(f"time_limit must be a number > 0, got {self.time_limit}")
         if self.workers < 1:
             problems.append(f"workers must be >= 1, got {self.workers}")
-        if not self.area_weight >= 0:
-            problems.append(f"area_weight must be >= 0, got {self.area_weight}")
+        if not 0 <= self.area_weight < math.inf:
+            problems.append(f"area_weight must be a number >= 0, got {self.area_weight}")
         if self.compactness_passes < 0:
             problems.append(f"compactness_passes must be >= 0, got {self.compactness_passes}")
         if self.restarts < 0:
