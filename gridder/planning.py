@@ -830,7 +830,10 @@ def partition_inputs(
     compounds = inputs.metric("compounds") if inputs.compounds is not None else None
     locked_map = _locked_by_community(locked, communities, metric)
     comm_m = communities.to_crs(metric)
-    groups = dict(tuple(inside.groupby("community_id", sort=False)))
+    # each community's buildings in building_id order: the plan does not depend on the
+    # order of the rows in the file (ids are unique, validated)
+    order = np.argsort(inside["building_id"].astype(str).to_numpy(), kind="stable")
+    groups = dict(tuple(inside.iloc[order].groupby("community_id", sort=False)))
     tasks = []
     for cid, geom in zip(comm_m["community_id"].astype(str), comm_m.geometry, strict=True):
         mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])

@@ -585,3 +585,23 @@ def test_workload_columns_in_any_case_and_text_refused(
     assert main(args) == 2
     assert "PatrolPts is not a number: 'x'" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_the_order_of_the_rows_does_not_change_the_plan(
+    plan: Path, city_files: Path, tmp_path: Path
+) -> None:
+    """The same buildings in another row order give the same plan (ids decide, not rows)."""
+    b = gpd.read_file(city_files / "inputs.gpkg", layer="buildings")
+    shuffled = b.sample(frac=1.0, random_state=7)
+    assert not shuffled["building_id"].equals(b["building_id"])
+    inputs = tmp_path / "shuffled.gpkg"
+    write_geopackage(inputs, {"buildings": shuffled})
+    out = tmp_path / "shuffled_plan.gpkg"
+    args = _args(city_files, out)
+    args[args.index("--buildings") + 1] = f"{inputs}:buildings"
+    assert main(args) == 0
+    _, first, _ = _read(plan)
+    _, again, _ = _read(out)
+    a = first.set_index("building_id")["grid_id"].sort_index()
+    b2 = again.set_index("building_id")["grid_id"].sort_index()
+    pd.testing.assert_series_equal(a, b2)
