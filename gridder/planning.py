@@ -836,6 +836,8 @@ def partition_inputs(
     groups = dict(tuple(inside.iloc[order].groupby("community_id", sort=False)))
     tasks = []
     for cid, geom in zip(comm_m["community_id"].astype(str), comm_m.geometry, strict=True):
+        if cid not in groups:
+            log.warning("community %s holds no building: it is one grid without households", cid)
         mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])
         mine = mine.reset_index(drop=True)
         val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)

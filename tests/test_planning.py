@@ -465,7 +465,7 @@ def test_grids_are_polygons_beside_a_community_in_two_parts(
 
 
 def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
-    city_files: Path, tmp_path: Path
+    city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     metric = _metric_communities(city_files)
     x0, y0, _, _ = metric.total_bounds
@@ -477,6 +477,7 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     )
     both = pd.concat([metric[["community_id", "geometry"]], empty], ignore_index=True)
     out = _plan_with(city_files, tmp_path, gpd.GeoDataFrame(both, crs=metric.crs))
+    assert "community C9999 holds no building" in " ".join(capsys.readouterr().err.split())
     grids = pyogrio.read_dataframe(out, layer="grids")
     lone = grids[grids["community_id"] == "C9999"]
     assert lone["grid_id"].tolist() == ["C9999-001"] and int(lone["households"].iloc[0]) == 0
