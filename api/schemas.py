@@ -348,6 +348,14 @@ class PartitionParams(BaseModel):
         description="Re-plan from this stored plan, moving as few households as possible",
         examples=["2024-06"],
     )
+    max_moved: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="With `previous_plan_id`: largest share of a community's households the "
+        "re-plan may move (`--max-moved`)",
+        examples=[0.15],
+    )
     locked_grids: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         default=None,
         max_length=10_000,

@@ -336,7 +336,10 @@ def _cmd_partition(args: argparse.Namespace) -> int:
         keep_compounds=args.keep_compounds,
         area_weight=args.area_weight,
         restarts=args.restarts,
+        max_moved=args.max_moved,
     )
+    if args.max_moved < 1 and not args.previous:
+        log.warning("--max-moved counts only with --previous; this is a fresh plan")
     barriers: Any = args.barriers
     if barriers not in {"major", "none"}:
         from gridder.inputs import read_valid
@@ -580,6 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     part.add_argument(
         "--previous", metavar="PLAN", help="re-plan from this plan, moving as little as possible"
+    )
+    part.add_argument(
+        "--max-moved",
+        type=float,
+        default=1.0,
+        metavar="SHARE",
+        help="with --previous: largest share (0-1) of a community's households a re-plan may "
+        "move to bring grids into band; a plan moving more is kept only when no plan tried "
+        "stays within it (default 1: balance first)",
     )
     part.add_argument("--seed", type=int, default=0, help="the same seed gives the same plan")
     part.add_argument(

@@ -132,7 +132,8 @@ def partition_files(
         ``balance_on``, ``weights`` (a mapping), ``barriers`` (``major``,
         ``none`` or a file), ``keep_compounds``, ``area_weight``, ``seed``,
         ``time_limit``, ``crs``, ``columns`` (a mapping), ``fix_geometry``,
-        and ``locked_grids`` (grid ids of ``previous`` to keep exactly).
+        ``locked_grids`` (grid ids of ``previous`` to keep exactly) and
+        ``max_moved``.
     compounds
         The compound (小区) polygons, as ``--compounds``.
     previous
@@ -157,7 +158,8 @@ def partition_files(
         fix_geometry=fix_geometry,
     )
     keys = ("target", "min", "max", "balance_on", "seed", "time_limit", "keep_compounds")
-    options = {key: params[key] for key in (*keys, "area_weight") if params.get(key) is not None}
+    more = ("area_weight", "max_moved")
+    options = {key: params[key] for key in (*keys, *more) if params.get(key) is not None}
     for key in ("target", "min", "max", "seed"):
         if key in options:
             options[key] = int(options[key])

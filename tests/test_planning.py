@@ -146,6 +146,51 @@ def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_p
     assert len(old_ids & set(grids["grid_id"])) >= 0.5 * len(old_ids)
 
 
+def test_max_moved_caps_what_a_replan_moves_per_community(
+    plan: Path, city_files: Path, tmp_path: Path
+) -> None:
+    """``--max-moved``: no community moves more than the share (the previous grids still hold)."""
+    inputs = city_files / "inputs.gpkg"
+    buildings = pyogrio.read_dataframe(inputs, layer="buildings")
+    big = buildings["households"] > 60
+    buildings.loc[big, "households"] = (buildings.loc[big, "households"] * 1.5).round()
+    changed = tmp_path / "changed.gpkg"
+    layers = {
+        name: pyogrio.read_dataframe(inputs, layer=name)
+        for name in ("communities", "streets", "compounds")
+    }
+    write_geopackage(changed, {**layers, "buildings": buildings})
+    _, old, _ = _read(plan)
+    old_grid = old.set_index("building_id")["grid_id"]
+    hh = buildings.set_index("building_id")["households"]
+
+    def moved_by_community(out: Path) -> pd.Series:
+        _, new, _ = _read(out)
+        new = new.set_index("building_id")
+        moved = (new["grid_id"] != old_grid.reindex(new.index)) * hh.reindex(new.index)
+        return (
+            moved.groupby(new["community_id"]).sum()
+            / hh.reindex(new.index).groupby(new["community_id"]).sum()
+        )
+
+    free = tmp_path / "free.gpkg"
+    assert main(_args(tmp_path, free, "--previous", str(plan), inputs=changed)) == 0
+    assert moved_by_community(free).max() > 0.10  # balancing moves more somewhere
+    capped = tmp_path / "capped.gpkg"
+    extra = ("--previous", str(plan), "--max-moved", "0.10")
+    assert main(_args(tmp_path, capped, *extra, inputs=changed)) == 0
+    assert moved_by_community(capped).max() <= 0.10 + 1e-9
+    grids, assignments, communities = _read(capped)
+    assert_plan_valid(grids, assignments, communities, building_ids=buildings["building_id"])
+    meta = read_meta(capped)
+    assert meta["parameters"]["max_moved"] == 0.10
+    notes = [n for c in meta["solver"]["communities"] for n in c["notes"]]
+    assert any("more than --max-moved 10%" in n for n in notes)
+    # the cap costs balance, never the other way round
+    assert meta["quality"]["in_band_share"] <= read_meta(free)["quality"]["in_band_share"]
+    assert main(_args(tmp_path, capped, "--max-moved", "1.5")) == 2
+
+
 def test_locked_grids_are_kept_exactly(plan: Path, city_files: Path, tmp_path: Path) -> None:
     grids, assignments, _ = _read(plan)
     keep = grids.sort_values("grid_id").iloc[[2, 5]]

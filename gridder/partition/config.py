@@ -118,6 +118,12 @@ class PartitionConfig:
         of band than the lower bounds allow (see
         ``GridPartitioner._restart``); the best plan is kept (``0``: one
         attempt). Each attempt has its own ``time_limit``.
+    max_moved
+        Largest share of a community's households (in buildings of both
+        plans) a re-plan may move to bring grids into band. A re-plan tries
+        the previous plan as it is, the plan improved from it, and a plan drawn
+        afresh; one moving more than this share is kept only when none of the
+        others is a plan within it. ``1.0`` (the default): balance comes first.
     """
 
     min: int = 200
@@ -135,6 +141,7 @@ class PartitionConfig:
     area_weight: float = 0.0
     compactness_passes: int = 10
     restarts: int = 2
+    max_moved: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -151,6 +158,8 @@ class PartitionConfig:
             problems.append(f"area_weight must be a number >= 0, got {self.area_weight}")
         if self.compactness_passes < 0:
             problems.append(f"compactness_passes must be >= 0, got {self.compactness_passes}")
+        if not 0 <= self.max_moved <= 1:
+            problems.append(f"max_moved must be a share between 0 and 1, got {self.max_moved}")
         if self.restarts < 0:
             problems.append(f"restarts must be >= 0, got {self.restarts}")
         if self.max_set_size < 1 or self.max_sets < 1:

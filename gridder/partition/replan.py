@@ -40,6 +40,10 @@ __all__ = ["match_labels", "moved_share", "rebalance", "replan"]
 
 logger = logging.getLogger(__name__)
 
+#: Prices of a moved household (times ``weights.moved``) tried when a re-plan moves more
+#: than ``config.max_moved``.
+_HEAVIER = (4, 16, 64)
+
 
 def _start(instance: PartitionInstance, previous: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     lab = previous.copy()
@@ -83,6 +87,13 @@ def replan(
             f"has {len(prev)} labels for {instance.n} units",
         )
     t0 = time.perf_counter()
+    cfg = config or PartitionConfig()
+
+    def rank(labels: npt.ArrayLike, out_of_band: int) -> tuple[bool, int, float]:
+        # a plan within --max-moved first, then fewer grids out of band, then fewer moves
+        moved = moved_share(instance, labels, prev)
+        return (moved > cfg.max_moved + 1e-9, out_of_band, moved)
+
     solver = GridPartitioner(instance, config, seed=seed)
     start = _start(instance, prev)
     result = solver.improve(start, previous=prev)
@@ -93,12 +104,8 @@ def replan(
         loose._exact_bounds = solver._exact_bounds  # one community's cache
         loose.group_start = False
         other = loose.improve(start, previous=prev)
-        if (other.out_of_band, moved_share(instance, other.labels, prev)) < (
-            result.out_of_band,
-            moved_share(instance, result.labels, prev),
-        ):
+        if rank(other.labels, other.out_of_band) < rank(result.labels, result.out_of_band):
             result = other
-    cfg = config or PartitionConfig()
     split = cfg.keep_compounds and bool(split_compounds(instance, result.labels, cfg))
     if split or result.out_of_band > result.lower_bound.min_out_of_band:
         # balance comes first: when a plan drawn afresh leaves fewer grids out of band,
@@ -111,9 +118,41 @@ def replan(
         drawn._exact_bounds = solver._exact_bounds  # one community's cache
         fresh = drawn.solve()
         fresh_whole = not (cfg.keep_compounds and split_compounds(instance, fresh.labels, cfg))
-        if (split and fresh_whole) or (not split and fresh.out_of_band < result.out_of_band):
-            result = _matched(instance, fresh, prev, cfg, result, compounds=split)
-    kept = solver.keep_start(start, result)
+        matched = _matched(instance, fresh, prev, cfg, result, compounds=split)
+        better = (
+            rank(matched.labels, fresh.out_of_band)[:2]
+            < rank(result.labels, result.out_of_band)[:2]
+        )
+        if (split and fresh_whole) or (not split and better):
+            logger.info(
+                "%s: re-planned afresh (%d grid(s) out of band instead of %d), %.1f%% moved",
+                instance.community_id,
+                fresh.out_of_band,
+                result.out_of_band,
+                100 * moved_share(instance, matched.labels, prev),
+            )
+            result = matched
+    over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
+    for factor in _HEAVIER if over else ():
+        # --max-moved: price each moved household higher until a plan keeps within it
+        weights = replace(cfg.weights, moved=cfg.weights.moved * factor)
+        heavier = GridPartitioner(instance, replace(cfg, weights=weights), seed=seed)
+        heavier._exact_bounds = solver._exact_bounds
+        other = heavier.improve(start, previous=prev)
+        if rank(other.labels, other.out_of_band) < rank(result.labels, result.out_of_band):
+            objective = plan_objective(instance, other.labels, cfg, previous=prev)
+            result = replace(other, objective=objective)
+        over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
+        if not over:
+            break
+    kept = solver.keep_start(start, result, over_max_moved=over)
+    if over and kept is result:
+        note = (
+            f"moved {moved_share(instance, result.labels, prev):.0%} of households, above "
+            f"--max-moved {cfg.max_moved:.0%}: no plan tried moved fewer (the previous "
+            "grids no longer form a valid plan on these data)"
+        )
+        kept = replace(kept, notes=(*kept.notes, note))
     return replace(kept, solve_time=time.perf_counter() - t0)  # every way tried
 
 
@@ -170,13 +209,6 @@ def _matched(
     labels = match_labels(fresh.labels, prev, instance.households, fixed=fixed)
     objective = plan_objective(instance, labels, config, previous=prev)
     moved = moved_share(instance, labels, prev)
-    logger.info(
-        "%s: re-planned afresh (%d grid(s) out of band instead of %d), %.1f%% moved",
-        instance.community_id,
-        fresh.out_of_band,
-        replanned.out_of_band,
-        100 * moved,
-    )
     why = (
         "re-planning from the previous grids split a compound --keep-compounds keeps whole"
         if compounds

@@ -460,7 +460,9 @@ class GridPartitioner:
             solve=lambda current, pairs: self._improve_relaxed(current, pairs, start, before),
         )
 
-    def keep_start(self, start: npt.ArrayLike, result: PartitionResult) -> PartitionResult:
+    def keep_start(
+        self, start: npt.ArrayLike, result: PartitionResult, *, over_max_moved: bool = False
+    ) -> PartitionResult:
         """The plan started from, when the re-plan ``result`` brought no grid into band.
 
         A re-plan moves households only to bring grids into band: when the
@@ -468,7 +470,8 @@ class GridPartitioner:
         every unit in a grid, every grid connected, locks kept, each building
         above the maximum alone with its value — and leave no more grids out
         of band than ``result``, they are returned unchanged (nothing moves),
-        else ``result``.
+        else ``result``. With ``over_max_moved`` (``result`` moves more than
+        ``config.max_moved``) a valid start is returned whatever its grids.
         """
         inst, config = self.instance, self.config
         lab = np.asarray(start, dtype=np.int64)
@@ -484,7 +487,7 @@ class GridPartitioner:
                 return result
         quality = partition_quality(inst, lab, config)
         out_of_band = quality.n_counted - quality.n_in_band
-        if out_of_band > result.out_of_band:
+        if out_of_band > result.out_of_band and not over_max_moved:
             return result
         stats = grid_stats(inst, lab, config)
         lb = self._band_bound(plan_cap(inst, lab, config), out_of_band)
@@ -493,9 +496,14 @@ class GridPartitioner:
         objective = plan_objective(inst, lab, config, previous=previous)
         bound = max(0.0, float(config.weights.out_of_band * lb.min_out_of_band))
         ids = np.asarray(inst.unit_ids, dtype=object)
+        why = (
+            f"re-planning moved more than --max-moved {config.max_moved:.0%} of households"
+            if over_max_moved
+            else f"re-planning left {result.out_of_band} grid(s) out of band"
+        )
         notes = [
-            f"kept the previous plan unchanged: re-planning left {result.out_of_band} grid(s) "
-            f"out of band, the previous plan {out_of_band}"
+            f"kept the previous plan unchanged: {why}, the previous plan leaves "
+            f"{out_of_band} out of band"
         ]
         straddling = int((stats.hard_inside > 0).sum())
         if straddling:

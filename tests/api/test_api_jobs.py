@@ -134,6 +134,7 @@ def test_bad_job_requests_are_422(
         ({"crs": "EPSG:99999999"}, ["body", "params", "crs"], "unknown CRS"),
         ({"barriers": "/no/such/rivers.gpkg"}, ["body", "params", "barriers"], "no such file"),
         ({"area_weight": -1}, ["body", "params", "area_weight"], "greater than or equal"),
+        ({"max_moved": 1.5}, ["body", "params", "max_moved"], "less than or equal"),
     ],
 )
 def test_bad_replan_requests_are_422(
@@ -278,6 +279,7 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
                 "seed": 1,
                 "time_limit": 2,
                 "keep_compounds": True,
+                "max_moved": 0.5,
                 "previous_plan_id": first["plan_id"],
                 "locked_grids": [keep],
             },
@@ -292,6 +294,7 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
     assert meta["parameters"]["locked_grids"] == [keep]
     assert meta["inputs"]["compounds"]["features"] == len(city.compounds)
     assert meta["parameters"]["keep_compounds"] is True
+    assert meta["parameters"]["max_moved"] == 0.5
     new = pyogrio.read_dataframe(new_file, layer="assignments", read_geometry=False)
     got = set(new.loc[new["grid_id"] == keep, "building_id"].astype(str))
     assert got == locked_ids  # the locked grid keeps exactly its buildings …
