@@ -8,7 +8,10 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from gridder.io.columns import column_mapping
 from gridder.io.crs import crs_key, parse_crs
+from gridder.partition.config import PartitionConfig
+from gridder.planning import check_weights
 
 __all__ = [
     "Building",
@@ -314,11 +317,15 @@ class PlanDetail(PlanSummary):
 class PartitionParams(BaseModel):
     """Options of a partition job, as ``gridder partition`` takes them."""
 
-    target: float | None = Field(default=None, gt=0, examples=[250])
-    min: float | None = Field(default=None, ge=0, examples=[200])
-    max: float | None = Field(default=None, gt=0, examples=[300])
+    target: int | None = Field(default=None, gt=0, examples=[250])
+    min: int | None = Field(default=None, ge=0, examples=[200])
+    max: int | None = Field(default=None, gt=0, examples=[300])
     balance_on: Literal["households", "workload"] | None = None
-    weights: dict[str, float] | None = Field(default=None, examples=[{"elderly": 0.5}])
+    weights: dict[str, float] | None = Field(
+        default=None,
+        description="Column → weight of the workload (`--weights`; finite, >= 0, one above 0)",
+        examples=[{"households": 1, "elderly": 0.5}],
+    )
     barriers: str | None = Field(
         default=None,
         max_length=4096,
@@ -326,9 +333,9 @@ class PartitionParams(BaseModel):
         examples=["major"],
     )
     keep_compounds: bool | None = None
-    area_weight: float | None = Field(default=None, ge=0, examples=[0.0])
+    area_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False, examples=[0.0])
     seed: int | None = Field(default=None, ge=0)
-    time_limit: float | None = Field(default=None, gt=0, le=86_400)
+    time_limit: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     crs: str | None = Field(
         default=None,
         max_length=64,
@@ -337,8 +344,8 @@ class PartitionParams(BaseModel):
     )
     columns: dict[str, str] | None = Field(
         default=None,
-        description="Input header → contract column (`--columns`)",
-        examples=[{"户数": "households"}],
+        description="Contract column → the input's header, as `--columns households=户数`",
+        examples=[{"households": "户数"}],
     )
     fix_geometry: bool | None = None
     previous_plan_id: str | None = Field(
@@ -352,6 +359,7 @@ class PartitionParams(BaseModel):
         default=None,
         ge=0,
         le=1,
+        allow_inf_nan=False,
         description="With `previous_plan_id`: largest share of a community's households the "
         "re-plan may move (`--max-moved`)",
         examples=[0.15],
@@ -371,11 +379,28 @@ class PartitionParams(BaseModel):
             parse_crs(value)  # a ValueError names the accepted systems
         return value
 
+    @field_validator("weights")
+    @classmethod
+    def _checked_weights(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        # the CLI's checks (an InputError is a ValueError: a 422 naming the weight)
+        return None if value is None else check_weights(value, "weights")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            column_mapping(value, "columns")  # canonical names gridder reads
+        return value
+
     @model_validator(mode="after")
-    def _locks_need_a_plan(self) -> PartitionParams:
-        if self.locked_grids and self.previous_plan_id is None:
-            msg = "locked_grids are grid ids of a stored plan: give previous_plan_id too"
-            raise ValueError(msg)
+    def _consistent(self) -> PartitionParams:
+        if self.previous_plan_id is None:
+            for name in ("locked_grids", "max_moved"):
+                if getattr(self, name) is not None:
+                    msg = f"{name} belongs to a re-plan: give previous_plan_id too"
+                    raise ValueError(msg)
+        band = {k: getattr(self, k) for k in ("min", "max", "target")}
+        PartitionConfig(**{k: v for k, v in band.items() if v is not None})  # min <= target <= max
         return self
 
 

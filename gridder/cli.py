@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -233,7 +232,7 @@ def _geopackage_out(path: str) -> None:
     from gridder.errors import InputError
 
     target = Path(path)
-    if target.is_dir():
+    if target.is_dir() or path.endswith(("/", "\\")):
         raise InputError.single("--out", path, "is a directory; name the .gpkg file to write")
     if target.suffix.lower() != ".gpkg":
         raise InputError.single("--out", path, "writes a GeoPackage: name it FILE.gpkg")
@@ -241,25 +240,25 @@ def _geopackage_out(path: str) -> None:
 
 def _parse_weights(text: str | None) -> dict[str, float]:
     from gridder.errors import InputError
+    from gridder.planning import check_weights
 
     if not text:
         return {"households": 1.0}
-    weights: dict[str, float] = {}
+    pairs: list[tuple[str, float]] = []
     for raw in text.split(","):
         name, sep, number = raw.strip().partition("=")
-        if name.strip().lower() in {w.lower() for w in weights}:
-            raise InputError.single("--weights", raw, f"{name.strip()!r} is weighted twice")
         try:
-            weights[name.strip()] = float(number)
+            value = float(number)
         except ValueError:
             sep = ""
         if not sep or not name.strip():
             raise InputError.single("--weights", raw, "expected column=number, e.g. elderly=0.5")
-        if not math.isfinite(weights[name.strip()]) or weights[name.strip()] < 0:
-            raise InputError.single("--weights", raw, "a weight must be a finite number >= 0")
-    if not any(w > 0 for w in weights.values()):
-        raise InputError.single("--weights", text, "at least one weight must be above 0")
-    return weights
+        pairs.append((name.strip(), value))
+    names = [n.lower() for n, _ in pairs]
+    twice = next((n for n, _ in pairs if names.count(n.lower()) > 1), None)
+    if twice is not None:  # a dict would keep the last one silently
+        raise InputError.single("--weights", twice, f"{twice!r} is weighted twice (any case)")
+    return check_weights(dict(pairs))
 
 
 def _print_quality(meta: dict[str, Any], grids: Any) -> None:

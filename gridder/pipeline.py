@@ -13,10 +13,11 @@ from typing import Any
 
 from gridder.datasets.demo import demo_layers
 from gridder.inputs import load_inputs, read_valid
+from gridder.io.columns import column_mapping
 from gridder.io.write import atomic_path, write_geopackage
 from gridder.maps import write_maps
 from gridder.partition import PartitionConfig
-from gridder.planning import PreviousPlan, partition_inputs, read_locked
+from gridder.planning import PreviousPlan, check_weights, partition_inputs, read_locked
 from gridder.servicejobs import coverage_job, site_job
 
 __all__ = ["demo_job", "partition_files", "write_json"]
@@ -131,7 +132,8 @@ def partition_files(
         Options with the CLI's names: ``target``, ``min``, ``max``,
         ``balance_on``, ``weights`` (a mapping), ``barriers`` (``major``,
         ``none`` or a file), ``keep_compounds``, ``area_weight``, ``seed``,
-        ``time_limit``, ``crs``, ``columns`` (a mapping), ``fix_geometry``,
+        ``time_limit``, ``crs``, ``columns`` (canonical name → header, as
+        ``--columns``), ``fix_geometry``,
         ``locked_grids`` (grid ids of ``previous`` to keep exactly) and
         ``max_moved``.
     compounds
@@ -146,7 +148,7 @@ def partition_files(
     """
     params = dict(params or {})
     crs = params.get("crs")
-    columns = params.get("columns")
+    columns = column_mapping(params.get("columns") or {}, "params.columns")
     fix_geometry = bool(params.get("fix_geometry"))
     inputs = load_inputs(
         communities=communities,
@@ -157,6 +159,11 @@ def partition_files(
         columns=columns,
         fix_geometry=fix_geometry,
     )
+    paths = (communities, buildings, streets, compounds)
+    columns.check_used(", ".join(p for p in paths if p))
+    weights = params.get("weights")
+    if weights is not None:
+        weights = check_weights(weights, "params.weights")
     keys = ("target", "min", "max", "balance_on", "seed", "time_limit", "keep_compounds")
     more = ("area_weight", "max_moved")
     options = {key: params[key] for key in (*keys, *more) if params.get(key) is not None}
@@ -172,7 +179,7 @@ def partition_files(
     frames = partition_inputs(
         inputs,
         PartitionConfig(**options),
-        weights=params.get("weights"),
+        weights=weights,
         barriers=barriers,
         locked=locked,
         previous=plan,

@@ -19,6 +19,7 @@ Then the plan's guarantees are verified by the solver-independent checker
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import time
 import uuid
@@ -51,6 +52,7 @@ __all__ = [
     "CommunityPlan",
     "PlanFrames",
     "PreviousPlan",
+    "check_weights",
     "partition_inputs",
     "read_locked",
     "workload",
@@ -342,6 +344,38 @@ class PlanFrames:
         )
 
 
+def check_weights(weights: Mapping[str, float], source: str = "--weights") -> dict[str, float]:
+    """Workload weights as given, checked: finite, >= 0, one above 0, each column once.
+
+    Raises
+    ------
+    InputError
+        Naming ``source`` and the weight at fault (the CLI's ``--weights``,
+        the API's ``params.weights``).
+    """
+    seen: set[str] = set()
+    out: dict[str, float] = {}
+    for name, weight in weights.items():
+        key = str(name).strip()
+        if not key:
+            raise InputError.single(source, f"={weight}", "a weight needs a column name")
+        if key.lower() in seen:
+            raise InputError.single(source, key, f"{key!r} is weighted twice (any case)")
+        seen.add(key.lower())
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise InputError.single(
+                source, f"{key}={weight}", "a weight must be a finite number >= 0"
+            )
+        out[key] = value
+    if not any(w > 0 for w in out.values()):
+        raise InputError.single(source, "", "at least one weight must be above 0")
+    return out
+
+
 def workload(
     buildings: pd.DataFrame, weights: Mapping[str, float], *, source: str = "buildings"
 ) -> np.ndarray:
@@ -357,7 +391,7 @@ def workload(
         value that is not a number, negative or above
         :data:`~gridder.validate.MAX_COUNT` (naming ``source`` and the buildings).
     """
-    from gridder.validate import MAX_COUNT
+    from gridder.validate import MAX_COUNT, count_text
 
     lower = {str(c).lower(): str(c) for c in buildings.columns}
     ids = buildings["building_id"].astype(str).to_numpy() if "building_id" in buildings else None
@@ -369,7 +403,10 @@ def workload(
             numeric = [
                 str(c)
                 for c in buildings.columns
-                if c not in WORKLOAD_COLUMNS and pd.api.types.is_numeric_dtype(buildings[c])
+                if c not in WORKLOAD_COLUMNS
+                and not str(c).startswith("_")
+                and pd.api.types.is_numeric_dtype(buildings[c])
+                and not pd.api.types.is_bool_dtype(buildings[c])
             ]
             known = ", ".join([*WORKLOAD_COLUMNS, *numeric[:10]])
             raise InputError.single("--weights", name, f"no such building column; use {known}")
@@ -383,7 +420,7 @@ def workload(
                 why = (
                     f"{name} is not a number: {raw.iloc[i]!r}"
                     if pd.isna(col.iloc[i])
-                    else f"{name} = {col.iloc[i]:g}: a count must be 0-{MAX_COUNT:,}"
+                    else f"{name} = {count_text(col.iloc[i])}: a count must be 0-{MAX_COUNT:,}"
                 )
                 problems.append(Problem(source, where, why))
         values = np.zeros(len(buildings)) if col is None else col.fillna(0).to_numpy(float)

@@ -20,7 +20,7 @@ import shapely
 from gridder.errors import InputError, Problem
 from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
 
-__all__ = ["MAX_COUNT", "validate_layer"]
+__all__ = ["MAX_COUNT", "count_text", "validate_layer"]
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,11 @@ def _polygonal(geom: shapely.Geometry, *, point_ok: bool) -> shapely.Geometry:
     return shapely.point_on_surface(geom) if point_ok else geom
 
 
+def count_text(value: float) -> str:
+    """A count for a message: ``12.5``, ``1,000,001`` (never ``1e+06``), ``inf``."""
+    return f"{value:,.0f}" if abs(value) >= 1e6 else f"{value:g}"
+
+
 def _check_numbers(
     frame: pd.DataFrame, columns: tuple[str, ...], names: list[str], source: str
 ) -> list[Problem]:
@@ -294,7 +299,7 @@ def _check_numbers(
                 Problem(
                     source,
                     names[i],
-                    f"{col} = {values.iloc[i]:g}: above {MAX_COUNT:,} for one building",
+                    f"{col} = {count_text(values.iloc[i])}: above {MAX_COUNT:,} for one building",
                 )
             )
         fractional = np.flatnonzero((values.notna() & (values != values.round())).to_numpy())

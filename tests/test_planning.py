@@ -189,6 +189,30 @@ def test_max_moved_caps_what_a_replan_moves_per_community(
     # the cap costs balance, never the other way round
     assert meta["quality"]["in_band_share"] <= read_meta(free)["quality"]["in_band_share"]
     assert main(_args(tmp_path, capped, "--max-moved", "1.5")) == 2
+    # buildings gone: some previous grids fall apart, so a community may have to move more
+    # than the share; then the plan moving least among those tried is kept (a tighter cap
+    # never moves more than a looser one)
+    rng = np.random.default_rng(4)
+    fewer = buildings[rng.random(len(buildings)) > 0.15]
+    gone = tmp_path / "gone.gpkg"
+    write_geopackage(gone, {**layers, "buildings": fewer})
+    hh = fewer.set_index("building_id")["households"]
+    shares = {}
+    for cap in ("0", "0.05", "1"):
+        out = tmp_path / f"gone_{cap}.gpkg"
+        extra = ("--previous", str(plan), "--max-moved", cap)
+        assert main(_args(tmp_path, out, *extra, inputs=gone)) == 0
+        shares[cap] = moved_by_community(out)
+        over = shares[cap][shares[cap] > float(cap) + 1e-9].index
+        per = {c["community_id"]: c for c in read_meta(out)["solver"]["communities"]}
+        for cid in over:
+            assert any("no plan tried moved fewer" in n for n in per[cid]["notes"]), cid
+    assert (shares["0"] <= shares["0.05"] + 1e-9).all()
+    assert (shares["0"] <= shares["1"] + 1e-9).all()
+    # where the grids fell apart, the least-moving plan tried moves less than balancing did
+    fell_apart = shares["0"] > 0
+    assert fell_apart.any()
+    assert (shares["0"][fell_apart] < shares["1"][fell_apart] - 0.01).any()
 
 
 def test_locked_grids_are_kept_exactly(plan: Path, city_files: Path, tmp_path: Path) -> None:
@@ -592,6 +616,7 @@ def test_bad_numbers_and_outputs_exit_2_and_write_nothing(city_files: Path, tmp_
     for extra in (
         ("--area-weight", "inf"),
         ("--time-limit", "nan"),
+        ("--seed", "-1"),
         ("--balance-on", "workload", "--weights", "households=1,Households=2"),
     ):
         assert main([*_args(city_files, out), *extra]) == 2, extra
@@ -602,6 +627,11 @@ def test_bad_numbers_and_outputs_exit_2_and_write_nothing(city_files: Path, tmp_
     assert main(_args(city_files, tmp_path / "plan.geojson")) == 2
     assert not (tmp_path / "plan.geojson").exists()
     assert main(_args(city_files, tmp_path)) == 2  # a directory
+    slash = Path(f"{tmp_path / 'new.gpkg'}/")  # pathlib drops the slash: pass it as text
+    args = _args(city_files, slash)
+    args[args.index("--out") + 1] = f"{tmp_path / 'new.gpkg'}/"
+    assert main(args) == 2  # a directory to be
+    assert not (tmp_path / "new.gpkg").exists()
 
 
 def test_workload_columns_in_any_case_and_text_refused(

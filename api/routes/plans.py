@@ -25,6 +25,7 @@ router = APIRouter(prefix="/plans", tags=["plans"])
 PlanIdPath = Annotated[str, Path(min_length=1, max_length=200, examples=["2024-06"])]
 UPLOAD_SUFFIXES = (".osm.pbf", ".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
 INPUTS = ("communities", "buildings", "streets", "compounds")
+FORM_FIELDS = (*INPUTS, "barriers", "params", "activate")
 
 
 def _summary(info: PlanInfo, active_id: str | None) -> dict[str, Any]:
@@ -89,6 +90,8 @@ def _existing(field: str, value: str, roots: list[FilePath]) -> str:
         path = FilePath(value.rsplit(":", 1)[0])
     if not path.exists():
         raise _validation(field, f"{value}: no such file on the server")
+    if path.is_dir():
+        raise _validation(field, f"{value}: a directory, not a file")
     if roots and not any(path.resolve().is_relative_to(r.resolve()) for r in roots):
         raise _validation(field, f"{value}: not under an allowed input directory")
     return value
@@ -108,8 +111,14 @@ def _save_upload(field: str, upload: UploadFile, workdir: FilePath) -> str:
 async def _from_multipart(
     request: Request, workdir: FilePath
 ) -> tuple[dict[str, str | None], PartitionParams, bool]:
-    form = await request.form(max_files=len(INPUTS), max_fields=8)
+    form = await request.form(max_files=len(INPUTS) + 1, max_fields=8)
     try:
+        for key in sorted(set(form.keys())):
+            if key not in FORM_FIELDS:
+                fields = ", ".join(FORM_FIELDS)
+                raise _validation(key, f"not a field of this form (fields: {fields})")
+            if len(form.getlist(key)) > 1:
+                raise _validation(key, "given more than once")
         paths: dict[str, str | None] = {}
         for field in INPUTS:
             item = form.get(field)
@@ -124,6 +133,14 @@ async def _from_multipart(
             raw_params if isinstance(raw_params, str) and raw_params else "{}"
         )
         activate = str(form.get("activate") or "false").lower() in {"1", "true", "yes", "on"}
+        barriers = form.get("barriers")
+        if isinstance(barriers, UploadFile):  # rivers/rail uploaded: params.barriers is that file
+            if params.barriers is not None:
+                raise _validation("barriers", "uploaded and given in params: give one")
+            path = await anyio.to_thread.run_sync(_save_upload, "barriers", barriers, workdir)
+            params = params.model_copy(update={"barriers": path})
+        elif isinstance(barriers, str) and barriers:
+            raise _validation("barriers", "upload a file, or name a server path in params")
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         for error in errors:
@@ -204,6 +221,11 @@ _CREATE_SCHEMA["properties"]["params"] = _PARAMS_SCHEMA
                             "buildings": {"type": "string", "format": "binary"},
                             "streets": {"type": "string", "format": "binary"},
                             "compounds": {"type": "string", "format": "binary"},
+                            "barriers": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "rivers/rail (lines or areas), as --barriers",
+                            },
                             "params": {
                                 "type": "string",
                                 "description": "Partition options as JSON",
@@ -247,8 +269,9 @@ async def create_plan(
         for field, value in paths.items():
             if value is not None and not value.startswith(uploads):
                 _existing(field, value, settings.input_roots)
-        if params.barriers is not None and params.barriers not in {"major", "none"}:
-            _existing("params.barriers", params.barriers, settings.input_roots)
+        barriers = params.barriers
+        if barriers not in {None, "major", "none"} and not str(barriers).startswith(uploads):
+            _existing("params.barriers", str(barriers), settings.input_roots)
         previous = await anyio.to_thread.run_sync(_previous_plan, store, params, workdir)
         record = jobs.submit(
             communities=str(paths["communities"]),

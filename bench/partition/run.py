@@ -154,8 +154,11 @@ def run_gridder(comms, workers: int):
     return [r.labels for r in res], info
 
 
-def run_gridder_replan(comms, workers: int):
-    """Plan, then re-plan the city a year later; only the re-plan is timed by the caller."""
+def run_gridder_replan(comms, workers: int, max_moved: float = 1.0):
+    """Plan, then re-plan the city a year later; only the re-plan is timed by the caller.
+
+    ``max_moved`` is the re-plan's ``--max-moved`` (``gridder_replan_capped``: 0.05).
+    """
     from bench.partition.city import year_later
     from gridder.partition import PartitionConfig, solve_many
 
@@ -163,14 +166,17 @@ def run_gridder_replan(comms, workers: int):
     base = solve_many([c.instance for c in comms], cfg, max_workers=workers)
     now, prevs = year_later(comms, [r.labels for r in base])
     t = time.perf_counter()
-    res = solve_many(now, cfg, max_workers=workers)
+    res = solve_many(now, cfg.with_(max_moved=max_moved), max_workers=workers)
     replan_s = time.perf_counter() - t
     moved = stay = 0.0
+    worst = 0.0  # the largest share one community moved
     for inst, r, p in zip(now, res, prevs, strict=True):
         hh = inst.households.astype(float)
         both = p >= 0
         stay += float(hh[both].sum())
         moved += float(hh[both & (r.labels != p)].sum())
+        if hh[both].sum() > 0:
+            worst = max(worst, float(hh[both & (r.labels != p)].sum() / hh[both].sum()))
     kept = sum(
         len(set(r.labels.tolist()) & set(p[p >= 0].tolist()))
         for r, p in zip(res, prevs, strict=True)
@@ -178,6 +184,7 @@ def run_gridder_replan(comms, workers: int):
     before = sum(len(set(p[p >= 0].tolist())) for p in prevs)
     info = {
         "moved_share": round(moved / stay, 4),
+        "moved_share_worst_community": round(worst, 4),
         "replan_s": round(replan_s, 2),
         "codes_kept": round(kept / before, 4),
         "limit_hit": sum(r.limit_hit for r in res),
@@ -228,6 +235,8 @@ def cmd_one(name: str, method: str, workers: int) -> None:
         labels, info = run_gridder(comms, workers)
     elif method == "gridder_replan":
         labels, info, instances = run_gridder_replan(comms, workers)
+    elif method == "gridder_replan_capped":
+        labels, info, instances = run_gridder_replan(comms, workers, max_moved=0.05)
     else:
         fn = {
             "pymetis_contig": lambda i: m_pymetis(i, True),
@@ -236,7 +245,7 @@ def cmd_one(name: str, method: str, workers: int) -> None:
         }.get(method) or (lambda i: m_spopt(i, method))
         labels = [fn(c.instance) for c in comms]
     solve_s = time.perf_counter() - t
-    if method == "gridder_replan":
+    if method.startswith("gridder_replan"):
         solve_s = info["replan_s"]  # the re-plan alone (the first plan is not timed)
     res = {
         "instance": name,

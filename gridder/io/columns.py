@@ -15,7 +15,13 @@ import pandas as pd
 from gridder.errors import InputError, Problem
 from gridder.schema import ALIASES, LAYERS
 
-__all__ = ["ColumnMapping", "canonical_columns", "known_columns", "parse_column_mapping"]
+__all__ = [
+    "ColumnMapping",
+    "canonical_columns",
+    "column_mapping",
+    "known_columns",
+    "parse_column_mapping",
+]
 
 
 class ColumnMapping(dict[str, str]):
@@ -54,6 +60,30 @@ def known_columns() -> frozenset[str]:
         if spec.id_column:
             names.add(spec.id_column)
     return frozenset(names)
+
+
+def column_mapping(pairs: Mapping[str, str], source: str = "--columns") -> ColumnMapping:
+    """``{"households": "HH_TOTAL"}`` (canonical → header) as a :class:`ColumnMapping`.
+
+    The API's ``params.columns``; the same checks as :func:`parse_column_mapping`.
+
+    Raises
+    ------
+    InputError
+        When a name is empty or holds ``,`` or ``=``, or a canonical name is
+        not a column gridder reads.
+    """
+    for canonical, header in pairs.items():
+        for text in (str(canonical), str(header)):
+            if not text.strip() or "," in text or "=" in text:
+                raise InputError.single(
+                    source, f"{canonical}={header}", "names must be non-empty, without , or ="
+                )
+    text = ",".join(f"{k}={v}" for k, v in pairs.items())
+    try:
+        return parse_column_mapping(text)
+    except InputError as exc:
+        raise InputError([Problem(source, p.feature, p.problem) for p in exc.problems]) from None
 
 
 def parse_column_mapping(text: str | None) -> ColumnMapping:

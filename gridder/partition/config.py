@@ -152,6 +152,8 @@ class PartitionConfig:
             )
         if not 0 < self.time_limit < math.inf:
             problems.append(f"time_limit must be a number > 0, got {self.time_limit}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
         if self.workers < 1:
             problems.append(f"workers must be >= 1, got {self.workers}")
         if not 0 <= self.area_weight < math.inf:

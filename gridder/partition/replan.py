@@ -89,10 +89,12 @@ def replan(
     t0 = time.perf_counter()
     cfg = config or PartitionConfig()
 
-    def rank(labels: npt.ArrayLike, out_of_band: int) -> tuple[bool, int, float]:
-        # a plan within --max-moved first, then fewer grids out of band, then fewer moves
+    def rank(labels: npt.ArrayLike, out_of_band: int) -> tuple[bool, float, int, float]:
+        # a plan within --max-moved first, then fewer grids out of band, then fewer moves;
+        # among plans above the share, the one moving least (stability was asked for)
         moved = moved_share(instance, labels, prev)
-        return (moved > cfg.max_moved + 1e-9, out_of_band, moved)
+        over = moved > cfg.max_moved + 1e-9
+        return (over, moved if over else 0.0, out_of_band, moved)
 
     solver = GridPartitioner(instance, config, seed=seed)
     start = _start(instance, prev)
@@ -120,8 +122,8 @@ def replan(
         fresh_whole = not (cfg.keep_compounds and split_compounds(instance, fresh.labels, cfg))
         matched = _matched(instance, fresh, prev, cfg, result, compounds=split)
         better = (
-            rank(matched.labels, fresh.out_of_band)[:2]
-            < rank(result.labels, result.out_of_band)[:2]
+            rank(matched.labels, fresh.out_of_band)[:3]
+            < rank(result.labels, result.out_of_band)[:3]
         )
         if (split and fresh_whole) or (not split and better):
             logger.info(

@@ -135,12 +135,23 @@ def test_bad_job_requests_are_422(
         ({"barriers": "/no/such/rivers.gpkg"}, ["body", "params", "barriers"], "no such file"),
         ({"area_weight": -1}, ["body", "params", "area_weight"], "greater than or equal"),
         ({"max_moved": 1.5}, ["body", "params", "max_moved"], "less than or equal"),
+        ({"max_moved": 0.1}, ["body", "params"], "give previous_plan_id"),
+        ({"locked_grids": []}, ["body", "params"], "give previous_plan_id"),
+        ({"target": 250.7}, ["body", "params", "target"], "fractional part"),
+        ({"min": 310}, ["body", "params"], "min <= target <= max"),
+        ({"weights": {"households": 0}}, ["body", "params", "weights"], "above 0"),
+        ({"weights": {"PatrolPts": 2, "patrolpts": 1}}, ["body", "params", "weights"], "twice"),
+        ({"weights": {"households": -1}}, ["body", "params", "weights"], "finite number >= 0"),
+        ({"columns": {"HH": "households"}}, ["body", "params", "columns"], "not a column"),
+        ({"barriers": "DIR"}, ["body", "params", "barriers"], "a directory"),
     ],
 )
 def test_bad_replan_requests_are_422(
     client: TestClient, inputs: dict[str, Path], params: dict, loc: list[str], says: str
 ) -> None:
     """A re-plan's plan, locks, CRS and barrier file are checked before a job is queued."""
+    if params.get("barriers") == "DIR":
+        params = {**params, "barriers": str(inputs["communities"].parent)}
     body = {
         "communities": str(inputs["communities"]),
         "buildings": str(inputs["buildings"]),
@@ -150,6 +161,28 @@ def test_bad_replan_requests_are_422(
     assert r.status_code == 422, r.text
     detail = r.json()["detail"][0]
     assert detail["loc"][: len(loc)] == loc and says in detail["msg"], detail
+
+
+def test_multipart_refuses_unknown_and_repeated_parts(
+    client: TestClient, inputs: dict[str, Path]
+) -> None:
+    """A form field the job would not read, or a part given twice, is a 422 (as in JSON)."""
+    b = ("b.geojson", inputs["buildings"].read_bytes(), "application/geo+json")
+    c = ("c.geojson", inputs["communities"].read_bytes(), "application/geo+json")
+    r = client.post(
+        "/v1/plans", files={"communities": c, "buildings": b}, data={"bogus": "1"}, headers=H
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "bogus"]
+    twice = [("communities", c), ("buildings", b), ("buildings", b)]
+    r = client.post("/v1/plans", files=twice, headers=H)
+    assert r.status_code == 422 and "more than once" in r.json()["detail"][0]["msg"]
+    r = client.post(
+        "/v1/plans",
+        files={"communities": c, "buildings": b, "barriers": c},
+        data={"params": '{"barriers": "none"}'},
+        headers=H,
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "barriers"]
 
 
 def test_input_roots_restrict_referenced_paths(
@@ -226,6 +259,11 @@ def test_real_partition_job_end_to_end(tmp_path: Path) -> None:
         body["buildings"] = str(bad)
         failed = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"])
         assert failed["status"] == "failed" and "negative households" in failed["error"]
+        # columns as --columns (contract name → header): a header no input has is an error
+        body["buildings"] = f"{src}:buildings"
+        body["params"] = {"seed": 3, "time_limit": 2, "columns": {"households": "HH_X"}}
+        failed = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"])
+        assert failed["status"] == "failed" and "no column 'HH_X'" in failed["error"]
 
 
 def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: Path) -> None:
@@ -305,3 +343,49 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
     replan = meta["replan"]
     assert 0 < replan["moved_share"] <= 0.5  # households moved to rebalance, most stay
     assert meta["quality"]["in_band_share"] >= 0.8
+
+
+def test_real_job_with_an_uploaded_barrier_file(tmp_path: Path) -> None:
+    """A river uploaded as ``barriers`` (multipart) is the job's ``--barriers``."""
+    import geopandas as gpd
+    import shapely
+
+    from gridder.datasets.synthetic import generate_city
+    from gridder.io.write import read_meta, write_geopackage
+
+    city = generate_city(2, 2, seed=9)
+    metric = city.buildings.to_crs(32650)
+    squares = metric.assign(geometry=metric.geometry.buffer(12, cap_style="square"))
+    x = float(metric.geometry.x.iloc[len(metric) // 2])  # through a building's middle
+    _, y0, _, y1 = city.communities.to_crs(32650).total_bounds
+    line = shapely.LineString([(x, y0 - 50), (x, y1 + 50)])
+    river = gpd.GeoDataFrame({"name": ["河"]}, geometry=[line], crs=32650).to_crs(4326)
+    river_file = tmp_path / "river.geojson"
+    river.to_file(river_file, driver="GeoJSON")
+    layers = tmp_path / "inputs.gpkg"
+    write_geopackage(
+        layers,
+        {
+            "communities": city.communities,
+            "buildings": squares.to_crs(4326),
+            "streets": city.streets,
+        },
+    )
+    parts = {}
+    for name in ("communities", "buildings", "streets"):
+        one = tmp_path / f"{name}.gpkg"
+        write_geopackage(one, {name: gpd.read_file(layers, layer=name)})
+        parts[name] = (f"{name}.gpkg", one.read_bytes(), "application/geopackage+sqlite3")
+    parts["barriers"] = ("river.geojson", river_file.read_bytes(), "application/geo+json")
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/plans", files=parts, data={"params": '{"seed": 2}'}, headers=H)
+        assert r.status_code == 202, r.text
+        done = wait(client, r.json()["job_id"], 180)
+    assert done["status"] == "done", done
+    meta = read_meta(plans / f"{done['plan_id']}.gpkg")
+    crossed = squares.loc[squares.geometry.intersection(line).length > 1.0, "building_id"]
+    got = {b for c in meta["solver"]["communities"] for b in c["buildings_across_barriers"]}
+    assert len(crossed) and got == set(crossed.astype(str))  # the river was used
