@@ -15,6 +15,7 @@ import pytest
 import shapely
 from api_factory import KEY, Server, make_coverage
 
+from api.settings import hash_api_key
 from gridder.io.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gridder.plan import Plan
 
@@ -268,3 +269,99 @@ def test_schemathesis_fuzzing_finds_no_5xx(server: Server) -> None:
                 assert mode is GenerationMode.NEGATIVE
     assert failures == []
     assert calls[0] > 100
+
+
+def test_a_replan_job_over_http_in_a_worker_process(tmp_path: Path) -> None:
+    """The production set-up: the real runner in a spawned process, a plan then a re-plan.
+
+    The re-plan names the first plan by id, locks one of its grids and caps the moves;
+    the locked grid answers for its buildings in the activated re-plan.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    from gridder.datasets.synthetic import generate_city
+    from gridder.io.write import read_meta, write_geopackage
+
+    city = generate_city(2, 2, seed=4)
+    src = tmp_path / "inputs.gpkg"
+    layers = {"communities": city.communities, "buildings": city.buildings}
+    write_geopackage(src, {**layers, "streets": city.streets, "compounds": city.compounds})
+    later = city.buildings.assign(households=(city.buildings["households"] * 1.3).round())
+    src2 = tmp_path / "later.gpkg"
+    write_geopackage(src2, {**layers, "buildings": later, "streets": city.streets})
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    env = {
+        "GRIDDER_PLANS_DIR": str(plans),
+        "GRIDDER_API_KEY_HASHES": hash_api_key(KEY),
+        "GRIDDER_JOB_EXECUTOR": "process",
+        "GRIDDER_INPUT_ROOTS": str(tmp_path),
+        "GRIDDER_REFRESH_SECONDS": "0.5",
+    }
+    srv = Server(env, log=tmp_path / "server.log")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30, headers={"X-API-Key": KEY}) as c:
+
+            def run(body: dict[str, Any]) -> dict[str, Any]:
+                r = c.post("/v1/plans", json=body)
+                assert r.status_code == 202, r.text
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:
+                    job = c.get(f"/v1/jobs/{r.json()['job_id']}").json()
+                    if job["status"] in {"done", "failed"}:
+                        return job
+                    time.sleep(0.2)
+                raise AssertionError("the job did not finish")
+
+            first = run(
+                {
+                    "communities": f"{src}:communities",
+                    "buildings": f"{src}:buildings",
+                    "streets": f"{src}:streets",
+                    "compounds": f"{src}:compounds",
+                    "params": {"seed": 1, "time_limit": 2},
+                }
+            )
+            assert first["status"] == "done", first
+            grids = pyogrio.read_dataframe(plans / f"{first['plan_id']}.gpkg", layer="grids")
+            keep = str(grids["grid_id"].iloc[0])
+            bad = c.post(
+                "/v1/plans",
+                json={
+                    "communities": f"{src2}:communities",
+                    "buildings": f"{src2}:buildings",
+                    "params": {"previous_plan_id": first["plan_id"], "locked_grids": ["X-1"]},
+                },
+            )
+            assert bad.status_code == 422 and "X-1" in bad.json()["detail"][0]["msg"]
+            second = run(
+                {
+                    "communities": f"{src2}:communities",
+                    "buildings": f"{src2}:buildings",
+                    "streets": f"{src2}:streets",
+                    "params": {
+                        "seed": 1,
+                        "time_limit": 2,
+                        "previous_plan_id": first["plan_id"],
+                        "locked_grids": [keep],
+                        "max_moved": 0.2,
+                    },
+                    "activate": True,
+                }
+            )
+            assert second["status"] == "done" and second["activated"], second
+            meta = read_meta(plans / f"{second['plan_id']}.gpkg")
+            assert meta["previous_plan_id"] == first["plan_id"]
+            assert meta["parameters"]["locked_grids"] == [keep]
+            old = pyogrio.read_dataframe(
+                plans / f"{first['plan_id']}.gpkg", layer="assignments", read_geometry=False
+            )
+            inside = old.loc[old["grid_id"] == keep, "building_id"].astype(str)
+            b = gpd.read_file(src2, layer="buildings").set_index("building_id")
+            for bid in inside[:5]:
+                pt = b.geometry[bid]
+                got = c.get("/v1/locate", params={"lon": pt.x, "lat": pt.y}).json()
+                assert got["plan_id"] == second["plan_id"] and got["grid_id"] == keep
+    finally:
+        srv.stop()
