@@ -62,8 +62,8 @@ def run_partition(runner: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     ----------
     runner
         ``module:function`` taking keyword arguments ``communities``,
-        ``buildings``, ``streets``, ``out`` and ``params`` (and ``compounds``
-        and ``previous`` when given).
+        ``buildings``, ``streets``, ``out`` and ``params`` (and ``compounds``,
+        ``previous`` and ``uploads`` when given).
     kwargs
         Those arguments.
 
@@ -158,6 +158,7 @@ class JobManager:
         activate: bool = False,
         compounds: str | None = None,
         previous: str | None = None,
+        uploads: dict[str, str] | None = None,
     ) -> JobRecord:
         """Queue a partition job; returns its record at once.
 
@@ -167,6 +168,9 @@ class JobManager:
             Input paths readable by the server (uploads already saved in ``workdir``).
         previous
             A plan file to re-plan from (a copy in ``workdir``).
+        uploads
+            Input kind → the uploaded file's own name, for ``plan_meta.inputs``
+            (the saved copy is removed with ``workdir``).
         params
             Partition options (``target``, ``min``, ``max``, ``seed``, …).
         workdir
@@ -192,6 +196,8 @@ class JobManager:
             kwargs["compounds"] = compounds
         if previous is not None:
             kwargs["previous"] = previous
+        if uploads:
+            kwargs["uploads"] = dict(uploads)
         self._queue.submit(self._run, job_id, kwargs, workdir, activate)
         log.info("job %s queued", job_id)
         return record

@@ -119,6 +119,7 @@ def partition_files(
     params: dict[str, Any] | None = None,
     compounds: str | None = None,
     previous: str | None = None,
+    uploads: dict[str, str] | None = None,
 ) -> str:
     """Partition input files into a plan file (what an API job runs).
 
@@ -140,6 +141,9 @@ def partition_files(
         The compound (小区) polygons, as ``--compounds``.
     previous
         A plan file to re-plan from (``--previous``): few households move.
+    uploads
+        Input kind → the name of the file the client uploaded: ``plan_meta``
+        records ``uploaded NAME`` instead of the job's temporary copy.
 
     Returns
     -------
@@ -161,6 +165,9 @@ def partition_files(
     )
     paths = (communities, buildings, streets, compounds)
     columns.check_used(", ".join(p for p in paths if p))
+    for kind, name in (uploads or {}).items():
+        if kind in inputs.sources:
+            inputs.sources[kind]["file"] = f"uploaded {name}"
     weights = params.get("weights")
     if weights is not None:
         weights = check_weights(weights, "params.weights")

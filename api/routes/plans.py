@@ -109,7 +109,7 @@ def _save_upload(field: str, upload: UploadFile, workdir: FilePath) -> str:
 
 
 async def _from_multipart(
-    request: Request, workdir: FilePath
+    request: Request, workdir: FilePath, uploads: dict[str, str]
 ) -> tuple[dict[str, str | None], PartitionParams, bool]:
     form = await request.form(max_files=len(INPUTS) + 1, max_fields=8)
     try:
@@ -124,6 +124,7 @@ async def _from_multipart(
             item = form.get(field)
             if isinstance(item, UploadFile):
                 paths[field] = await anyio.to_thread.run_sync(_save_upload, field, item, workdir)
+                uploads[field] = str(item.filename or field)
             elif isinstance(item, str) and item:
                 paths[field] = item  # a referenced path, checked below
             else:
@@ -258,8 +259,9 @@ async def create_plan(
     workdir = await anyio.to_thread.run_sync(jobs.new_workdir)
     try:
         ctype = request.headers.get("content-type", "")
+        names: dict[str, str] = {}  # input kind -> the uploaded file's own name
         if ctype.startswith("multipart/form-data"):
-            paths, params, activate = await _from_multipart(request, workdir)
+            paths, params, activate = await _from_multipart(request, workdir, names)
         else:
             paths, params, activate = await _from_json(request)
         for field in ("communities", "buildings"):
@@ -282,6 +284,7 @@ async def create_plan(
             params=params.model_dump(exclude_none=True, exclude={"previous_plan_id"}),
             workdir=workdir,
             activate=activate,
+            uploads=names,
         )
     except BaseException:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(workdir, ignore_errors=True))

@@ -190,7 +190,15 @@ def make_coverage(
 
 
 def fake_partition(
-    *, communities: str, buildings: str, streets: str | None, out: str, params: dict[str, Any]
+    *,
+    communities: str,
+    buildings: str,
+    streets: str | None,
+    out: str,
+    params: dict[str, Any],
+    compounds: str | None = None,
+    previous: str | None = None,
+    uploads: dict[str, str] | None = None,
 ) -> str:
     """Stand-in for ``gridder.pipeline.partition_files``: writes a synthetic plan."""
     for name, value in (("communities", communities), ("buildings", buildings)):

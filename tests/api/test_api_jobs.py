@@ -389,3 +389,5 @@ def test_real_job_with_an_uploaded_barrier_file(tmp_path: Path) -> None:
     crossed = squares.loc[squares.geometry.intersection(line).length > 1.0, "building_id"]
     got = {b for c in meta["solver"]["communities"] for b in c["buildings_across_barriers"]}
     assert len(crossed) and got == set(crossed.astype(str))  # the river was used
+    # the plan names the files the client sent, not the job's temporary copies
+    assert meta["inputs"]["buildings"]["file"] == "uploaded buildings.gpkg"
