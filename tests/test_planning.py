@@ -59,6 +59,17 @@ def _args(d: Path, out: Path, *extra: str, inputs: Path | None = None) -> list[s
     ]
 
 
+def _with_buildings(city_files: Path, path: Path, buildings: gpd.GeoDataFrame) -> Path:
+    """The city's other layers with these buildings, written to ``path``."""
+    inputs = city_files / "inputs.gpkg"
+    layers = {
+        name: pyogrio.read_dataframe(inputs, layer=name)
+        for name in ("communities", "streets", "compounds")
+    }
+    write_geopackage(path, {**layers, "buildings": buildings})
+    return path
+
+
 def _read(plan: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return (
         pyogrio.read_dataframe(plan, layer="grids"),
@@ -125,16 +136,10 @@ def test_same_seed_same_plan(plan: Path, city_files: Path, tmp_path: Path) -> No
 
 
 def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_path: Path) -> None:
-    inputs = city_files / "inputs.gpkg"
-    buildings = pyogrio.read_dataframe(inputs, layer="buildings")
+    buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
     low = buildings["households"] < 30
     buildings.loc[low, "households"] = (buildings.loc[low, "households"] * 1.3).round()
-    changed = tmp_path / "changed.gpkg"
-    layers = {
-        name: pyogrio.read_dataframe(inputs, layer=name)
-        for name in ("communities", "streets", "compounds")
-    }
-    write_geopackage(changed, {**layers, "buildings": buildings})
+    changed = _with_buildings(city_files, tmp_path / "changed.gpkg", buildings)
     out = tmp_path / "replan.gpkg"
     assert main(_args(tmp_path, out, "--previous", str(plan), inputs=changed)) == 0
     grids, assignments, communities = _read(out)
@@ -150,16 +155,10 @@ def test_max_moved_caps_what_a_replan_moves_per_community(
     plan: Path, city_files: Path, tmp_path: Path
 ) -> None:
     """``--max-moved``: no community moves more than the share (the previous grids still hold)."""
-    inputs = city_files / "inputs.gpkg"
-    buildings = pyogrio.read_dataframe(inputs, layer="buildings")
+    buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
     big = buildings["households"] > 60
     buildings.loc[big, "households"] = (buildings.loc[big, "households"] * 1.5).round()
-    changed = tmp_path / "changed.gpkg"
-    layers = {
-        name: pyogrio.read_dataframe(inputs, layer=name)
-        for name in ("communities", "streets", "compounds")
-    }
-    write_geopackage(changed, {**layers, "buildings": buildings})
+    changed = _with_buildings(city_files, tmp_path / "changed.gpkg", buildings)
     _, old, _ = _read(plan)
     old_grid = old.set_index("building_id")["grid_id"]
     hh = buildings.set_index("building_id")["households"]
@@ -194,8 +193,7 @@ def test_max_moved_caps_what_a_replan_moves_per_community(
     # never moves more than a looser one)
     rng = np.random.default_rng(4)
     fewer = buildings[rng.random(len(buildings)) > 0.15]
-    gone = tmp_path / "gone.gpkg"
-    write_geopackage(gone, {**layers, "buildings": fewer})
+    gone = _with_buildings(city_files, tmp_path / "gone.gpkg", fewer)
     hh = fewer.set_index("building_id")["households"]
     shares = {}
     for cap in ("0", "0.05", "1"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,15 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
         out[name] = folder / f"{name}.geojson"
         out[name].write_text('{"type": "FeatureCollection", "features": []}')
     return out
+
+
+@contextmanager
+def real_jobs(plans: Path) -> Iterator[TestClient]:
+    """A client whose jobs run the real partition (``gridder.pipeline.partition_files``)."""
+    plans.mkdir()
+    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 def wait(client: TestClient, job_id: str, timeout: float = 60) -> dict:
@@ -233,9 +244,7 @@ def test_real_partition_job_end_to_end(tmp_path: Path) -> None:
         src, {"communities": city.communities, "buildings": city.buildings, "streets": city.streets}
     )
     plans = tmp_path / "plans"
-    plans.mkdir()
-    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
-    with TestClient(create_app(settings)) as client:
+    with real_jobs(plans) as client:
         body = {
             "communities": f"{src}:communities",
             "buildings": f"{src}:buildings",
@@ -284,9 +293,7 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
     }
     write_geopackage(src, layers)
     plans = tmp_path / "plans"
-    plans.mkdir()
-    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
-    with TestClient(create_app(settings)) as client:
+    with real_jobs(plans) as client:
         body = {
             "communities": f"{src}:communities",
             "buildings": f"{src}:buildings",
@@ -378,9 +385,7 @@ def test_real_job_with_an_uploaded_barrier_file(tmp_path: Path) -> None:
         parts[name] = (f"{name}.gpkg", one.read_bytes(), "application/geopackage+sqlite3")
     parts["barriers"] = ("river.geojson", river_file.read_bytes(), "application/geo+json")
     plans = tmp_path / "plans"
-    plans.mkdir()
-    settings = settings_for(plans, partition_runner="gridder.pipeline:partition_files")
-    with TestClient(create_app(settings)) as client:
+    with real_jobs(plans) as client:
         r = client.post("/v1/plans", files=parts, data={"params": '{"seed": 2}'}, headers=H)
         assert r.status_code == 202, r.text
         done = wait(client, r.json()["job_id"], 180)
