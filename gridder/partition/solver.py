@@ -75,6 +75,7 @@ from gridder.partition.repair import (
 )
 from gridder.partition.reservoir import Reservoir, realise_draw, solve_with_reservoirs
 from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
+from gridder.partition.sets import set_cost
 from gridder.partition.sparse import sparse_plan
 from gridder.partition.transfer import transfer_repair
 from gridder.partition.zonebound import (
@@ -942,7 +943,10 @@ class GridPartitioner:
             stored, order = known
             unit_of = dict(zip(canon, units, strict=True))
             grids = [tuple(sorted(unit_of[order[i]] for i in g)) for g in stored.grids]
-            return replace(stored, grids=grids, deterministic_time=0.0)
+            # the cut towards units outside the piece is the same for every plan of it:
+            # the optimum stands, its cost is counted again in this reduction
+            cost = float(sum(round(set_cost(red, g, self.config)) for g in grids))
+            return replace(stored, grids=grids, objective=cost, bound=cost, deterministic_time=0.0)
         t = self.budget.take(max(0.5, self.config.time_limit / 4))
         if t <= 0:
             return None
@@ -1368,16 +1372,21 @@ def _piece_key(red: Reduced, units: Sequence[int]) -> tuple[bytes, list[int]]:
 
     A super-unit is named by its smallest building index, which does not
     depend on the reduction; the key lists, per unit, its buildings, value,
-    centre, compound classes and links (with their cut length and barrier
-    flags) to named neighbours. Two reductions giving the same key give the
-    same exact model, up to the order of the units.
+    centre, compound classes and links inside the piece (with their cut cost
+    and barrier flags). Links to units outside the piece are left out: each
+    unit's cut towards them is paid by whichever grid holds it, the same sum
+    for every plan of the piece, so they shift the optimum's cost, not the
+    optimum. Two reductions giving the same key give the same exact model up
+    to that constant and the order of the units.
     """
     canon = [int(red.members[u].min()) for u in units]
+    inside = set(units)
     parts: list[object] = []
     for u, name in sorted(zip(units, canon, strict=True), key=lambda p: p[1]):
         links = sorted(
             (int(red.members[j].min()), float(c), int(h), bool(link))
             for j, c, h, link in red.neighbours[u]
+            if j in inside
         )
         parts.append(
             (
