@@ -1082,6 +1082,12 @@ def _meta(
     if previous is not None:
         meta["previous_plan_id"] = previous.plan_id
         meta["replan"] = _moved(previous.assignment, frames.assignments)
+        # grids locked by hand (gridder edit --lock) stay locked in the plan that follows:
+        # they were kept exactly, so later edits and re-plans keep them too
+        kept = set(frames.grids["grid_id"].astype(str))
+        hand = [g for g in previous.locked_grids if g in kept]
+        if hand:
+            meta["locked_grids"] = hand
     return meta
 
 

@@ -321,7 +321,9 @@ def test_bad_options_exit_2_and_write_nothing(city_files: Path, tmp_path: Path) 
     assert not out.exists()
 
 
-def test_hand_locked_grids_survive_a_replan(plan: Path, city_files: Path, tmp_path: Path) -> None:
+def test_hand_locked_grids_survive_a_replan(
+    plan: Path, city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     edited = tmp_path / "edited.gpkg"
@@ -335,6 +337,16 @@ def test_hand_locked_grids_survive_a_replan(plan: Path, city_files: Path, tmp_pa
     new_assign = _read(out)[1]
     old = set(assignments.loc[assignments["grid_id"] == gid, "building_id"])
     assert set(new_assign.loc[new_assign["grid_id"] == gid, "building_id"]) == old
+    # the lock carries into the new plan: a re-plan of it keeps the grid too, and an edit
+    # moving a building into it is refused
+    assert read_meta(out)["locked_grids"] == [gid]
+    again = tmp_path / "again.gpkg"
+    assert main(_args(city_files, again, "--previous", str(out))) == 0
+    assert read_meta(again)["locked_grids"] == [gid]
+    other = new_assign.loc[new_assign["grid_id"] != gid, "building_id"].iloc[0]
+    capsys.readouterr()
+    assert main(["edit", "--plan", str(out), "--move", str(other), "--to", gid]) == 2
+    assert "locked" in capsys.readouterr().err
 
 
 def test_area_weight_counts_land_in_the_balanced_value(city_files: Path, tmp_path: Path) -> None:
