@@ -29,12 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from gridder.errors import InputError
-from gridder.partition.check import split_compounds
+from gridder.partition.check import check_partition, split_compounds
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.quality import partition_quality
 from gridder.partition.solver import GridPartitioner, PartitionResult
+from gridder.partition.zonebound import out_of_band_above_proven
 
 __all__ = ["match_labels", "moved_share", "rebalance", "replan"]
 
@@ -143,10 +144,16 @@ def replan(
         other = heavier.improve(start, previous=prev)
         if rank(other.labels, other.out_of_band) < rank(result.labels, result.out_of_band):
             objective = plan_objective(instance, other.labels, cfg, previous=prev)
-            result = replace(other, objective=objective)
+            note = (
+                f"--max-moved {cfg.max_moved:.0%}: re-planned with each moved household "
+                f"priced {factor} times higher ({moved_share(instance, other.labels, prev):.1%}"
+                f" moved instead of {moved_share(instance, result.labels, prev):.1%})"
+            )
+            result = replace(other, objective=objective, notes=(*other.notes, note))
         over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
         if not over:
             break
+    result = _merge_strays(instance, result, prev, cfg, solver)
     kept = solver.keep_start(start, result, over_max_moved=over)
     if over and kept is result:
         note = (
@@ -156,6 +163,82 @@ def replan(
         )
         kept = replace(kept, notes=(*kept.notes, note))
     return replace(kept, solve_time=time.perf_counter() - t0)  # every way tried
+
+
+def _merge_strays(
+    instance: PartitionInstance,
+    result: PartitionResult,
+    prev: npt.NDArray[np.int64],
+    config: PartitionConfig,
+    solver: GridPartitioner,
+) -> PartitionResult:
+    """Merge grids below the band into a neighbour when that leaves fewer grids out of band.
+
+    A re-plan whose households are priced high may leave a few buildings cut
+    from their previous grid as a grid of their own, far below the band. Such a
+    grid joins the neighbouring grid (across no major street, river or rail)
+    that leaves the fewest grids out of band, then moves the fewest households
+    (its previous grid first: its buildings then move back), provided the
+    households moved stay within ``config.max_moved`` when they were. Locked
+    grids and buildings above the maximum are left alone. Every merge joins two
+    connected grids along a link, so grids stay connected.
+    """
+    lab = np.asarray(result.labels, dtype=np.int64).copy()
+    value = solver.value
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    soft = e[~np.asarray(instance.edge_hard, dtype=bool)] if len(e) else e
+    frozen = set(lab[solver.locked >= 0].tolist()) | set(lab[solver.over].tolist())
+    cap_ok = moved_share(instance, lab, prev) <= config.max_moved + 1e-9
+    merged = 0
+    for _ in range(len(np.unique(lab))):
+        totals = {int(g): int(value[lab == g].sum()) for g in np.unique(lab)}
+        small = [g for g, t in sorted(totals.items()) if t < config.min and g not in frozen]
+        best: tuple[tuple[int, float], int, int] | None = None
+        for g in small:
+            a, b = lab[soft[:, 0]], lab[soft[:, 1]]
+            near = set(b[a == g].tolist()) | set(a[b == g].tolist())
+            for h in sorted(near - {g} - frozen):
+                now = [totals[g], totals[h]]
+                after = totals[g] + totals[h]
+                change = (not config.in_band(after)) - sum(not config.in_band(t) for t in now)
+                if change >= 0:
+                    continue
+                trial = np.where(lab == g, h, lab)
+                moved = moved_share(instance, trial, prev)
+                if cap_ok and moved > config.max_moved + 1e-9:
+                    continue
+                key = (change, moved)
+                if best is None or key < best[0]:
+                    best = (key, g, h)
+        if best is None:
+            break
+        _, g, h = best
+        lab[lab == g] = h
+        merged += 1
+    if not merged:
+        return result
+    report = check_partition(instance, lab, config)
+    if not report.ok:
+        return result
+    quality = partition_quality(instance, lab, config)
+    objective = plan_objective(instance, lab, config, previous=prev)
+    zb = solver._zone_bound(instance, lab)  # as keep_start: the plan's zones
+    note = f"{merged} grid(s) below the band joined a neighbouring grid"
+    logger.info("%s: %s", instance.community_id, note)
+    return replace(
+        result,
+        labels=lab,
+        n_grids=len(np.unique(lab)),
+        grids=grid_stats(instance, lab, config),
+        quality=quality,
+        out_of_band=quality.n_counted - quality.n_in_band,
+        objective=objective,
+        gap=(objective - result.bound) / objective if objective > 0 else 0.0,
+        zone_bound=zb,
+        region_bound=zb,
+        above_proven_zone_bound=out_of_band_above_proven(instance, config, lab, zb),
+        notes=(*result.notes, note),
+    )
 
 
 def match_labels(

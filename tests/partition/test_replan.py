@@ -288,3 +288,30 @@ def test_replan_with_keep_compounds_mends_a_compound_the_previous_plan_split() -
     out = replan(replace(inst, previous=prev), cfg)
     assert check_partition(inst, out.labels, cfg).ok
     assert split_compounds(inst, out.labels, cfg) == []
+
+
+def test_a_stray_grid_below_the_band_joins_its_neighbour() -> None:
+    """A building cut off as a grid of its own rejoins the grid it came from (fewest moves)."""
+    from gridder.partition.replan import _merge_strays
+
+    inst = lattice(4, 2, [50] * 8, community_id="stray")  # two rows of 4 × 50 households
+    cfg = PartitionConfig()
+    prev = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    solver = GridPartitioner(inst, cfg)
+    result = solver.improve(prev, previous=prev)
+    stray = np.array([0, 0, 0, 2, 1, 1, 1, 1])  # unit 3 alone: grids of 150 and 50
+    cut = replace(result, labels=stray, out_of_band=2)
+    got = _merge_strays(inst, cut, prev, cfg, solver)
+    # joining grid 0 brings both into band and moves nothing; grid 1 would leave one out
+    np.testing.assert_array_equal(got.labels, prev)
+    assert got.out_of_band == 0 and got.quality.n_in_band == 2
+    assert any("joined a neighbouring grid" in n for n in got.notes)
+    assert check_partition(inst, got.labels, cfg).ok
+    # across a major street it does not join: the other neighbour takes it
+    hard = (np.asarray(inst.edges)[:, 0] == 2) & (np.asarray(inst.edges)[:, 1] == 3)
+    walled = replace(inst, edge_hard=hard)
+    solver = GridPartitioner(walled, cfg)
+    got = _merge_strays(walled, cut, prev, cfg, solver)
+    assert got.labels[3] == 1 and got.out_of_band == 1
+    # a plan without a grid below the band is returned as it is
+    assert _merge_strays(inst, result, prev, cfg, GridPartitioner(inst, cfg)) is result
