@@ -181,8 +181,8 @@ def diff_plans(
         "buildings_moved": len(moved_ids),
         "buildings_added": len(added),
         "buildings_removed": len(removed),
-        "households_in_both": both_hh,
-        "households_moved": moved_hh,
+        "households_in_both": round(both_hh),
+        "households_moved": round(moved_hh),
         "moved_share": moved_hh / both_hh if both_hh > 0 else 0.0,
         "grids_in_old_plan": int(po.grids["grid_id"].nunique()),
         "grids_in_new_plan": int(pn.grids["grid_id"].nunique()),
@@ -227,8 +227,8 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
                 "grid_id": g,
                 "community_id": comm.get(g),
                 "status": status,
-                "households_old": float(ho.get(g, 0.0)),
-                "households_new": float(hn.get(g, 0.0)),
+                "households_old": round(float(ho.get(g, 0.0))),
+                "households_new": round(float(hn.get(g, 0.0))),
                 "n_buildings_old": len(a),
                 "n_buildings_new": len(b),
                 "buildings_in": len(b - a),
@@ -290,6 +290,11 @@ def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
         ],
         ignore_index=True,
     )
+    # whole counts as whole numbers (a column of mixed values would print 115 as 115.0)
+    summary["value"] = [
+        int(v) if isinstance(v, float) and v.is_integer() and abs(v) >= 1 else v
+        for v in summary["value"]
+    ]
     for frame, target in zip((diff.buildings, diff.grids, summary), out, strict=True):
         with atomic_path(target) as tmp:
             frame.to_csv(tmp, index=False, encoding="utf-8-sig")

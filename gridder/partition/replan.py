@@ -179,7 +179,8 @@ def _merge_strays(
     grid joins the neighbouring grid (across no major street, river or rail)
     that leaves the fewest grids out of band, then moves the fewest households
     (its previous grid first: its buildings then move back), provided the
-    households moved stay within ``config.max_moved`` when they were. Locked
+    households moved stay within ``config.max_moved``, or do not grow when the
+    plan moves more than that already. Locked
     grids and buildings above the maximum are left alone. Every merge joins two
     connected grids along a link, so grids stay connected.
     """
@@ -188,7 +189,6 @@ def _merge_strays(
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     soft = e[~np.asarray(instance.edge_hard, dtype=bool)] if len(e) else e
     frozen = set(lab[solver.locked >= 0].tolist()) | set(lab[solver.over].tolist())
-    cap_ok = moved_share(instance, lab, prev) <= config.max_moved + 1e-9
     merged = 0
     for _ in range(len(np.unique(lab))):
         totals = {int(g): int(value[lab == g].sum()) for g in np.unique(lab)}
@@ -205,8 +205,8 @@ def _merge_strays(
                     continue
                 trial = np.where(lab == g, h, lab)
                 moved = moved_share(instance, trial, prev)
-                if cap_ok and moved > config.max_moved + 1e-9:
-                    continue
+                if moved > max(config.max_moved, moved_share(instance, lab, prev)) + 1e-9:
+                    continue  # above --max-moved: never more households moved
                 key = (change, moved)
                 if best is None or key < best[0]:
                     best = (key, g, h)

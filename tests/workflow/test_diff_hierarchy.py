@@ -61,6 +61,12 @@ def test_diff_added_removed_and_writers(district_plan: Path, tmp_path: Path) -> 
     assert [f.name for f in files] == ["d.csv", "d_grids.csv", "d_summary.csv"]
     back = pd.read_csv(files[0], encoding="utf-8-sig")
     assert len(back) == len(diff.buildings)
+    # counts are written as whole numbers, not 115.0
+    summary = files[2].read_text(encoding="utf-8-sig").splitlines()
+    assert f"households_in_both,{diff.summary['households_in_both']}" in summary
+    assert not any(line.startswith("quality_old_n_grids,") and "." in line for line in summary)
+    grids_csv = files[1].read_text(encoding="utf-8-sig")
+    assert ".0," not in grids_csv
     xlsx = write_diff(diff, tmp_path / "d.xlsx")[0]
     wb = openpyxl.load_workbook(xlsx)
     assert wb.sheetnames == ["summary", "buildings", "grids", "quality"]
