@@ -291,6 +291,12 @@ def _write_ledger(plan: PlanFile, out: Path, coverage: str | os.PathLike[str] | 
         per = per.explode("grid_id")
         staff = per.groupby("grid_id")["worker_id"].agg(",".join)
         grids["workers"] = grids["grid_id"].map(staff)
+        if plan.meta.get("workers_stale"):
+            log.warning(
+                "%s was edited after its workers were assigned: the ledger's workers are the "
+                "old assignment (run gridder workers again)",
+                plan.path,
+            )
     if coverage is not None:  # a coverage file, made for this plan (as gridder map checks)
         from gridder.mapdata import check_same_plan, load_coverage
 

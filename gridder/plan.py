@@ -304,6 +304,7 @@ class Plan:
         self._batch_json: list[bytes] = []
         self._feature_json: list[bytes] = []
         geojson = shapely.to_geojson(self._geoms)
+        stale = bool(self.meta.get("workers_stale"))
         for i, (grid, community) in enumerate(zip(self.grid_ids, self.community_ids, strict=True)):
             pair = b'{"grid_id":' + _dumps(grid) + b',"community_id":' + _dumps(community)
             self._batch_json.append(pair + b"}")
@@ -311,6 +312,8 @@ class Plan:
             props = dict(self._grid_props[i])
             if self._workers:
                 props["workers"] = self._workers.get(grid, [])
+                # edited since the workers were assigned: their loads are the old ones
+                props["workers_stale"] = stale
             self._feature_json.append(
                 b'{"type":"Feature","id":'
                 + _dumps(grid)

@@ -193,7 +193,7 @@ def test_locked_grids_are_never_touched_by_rebalancing(plan_copy: Path) -> None:
 
 
 def test_undo_restores_the_workers_layer_after_gridder_workers(
-    district_plan: Path, plan_copy: Path, tmp_path: Path
+    district_plan: Path, plan_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from gridder.workers import assign_workers, write_workers
 
@@ -205,12 +205,21 @@ def test_undo_restores_the_workers_layer_after_gridder_workers(
     plan = PlanFile.read(plan_copy)
     apply_edit(plan_copy, move=[boundary_building(plan, "C01-001", "C01-002")], to="C01-002")
     assert PlanFile.read(plan_copy).meta["workers_stale"] is True
+    from gridder.plan import Plan  # what the API serves says so too
+
+    assert Plan.open(plan_copy).grid("C01-002")["properties"]["workers_stale"] is True
+    from gridder.export import export_plan
+
+    with caplog.at_level("WARNING", logger="gridder.export"):
+        export_plan(plan_copy, fmt="xlsx", out=tmp_path / "ledger.xlsx")
+    assert any("workers are the old assignment" in r.getMessage() for r in caplog.records)
     # the edited plan is staffed again: different workers, 23 or 24 grids
     edited = PlanFile.read(plan_copy)
     write_workers(plan_copy, assign_workers(plan_copy, workers=n + 3, time_limit=1))
     rerun = PlanFile.read(plan_copy).layer("workers")
     assert rerun is not None and len(rerun) == n + 3
     assert "workers_stale" not in PlanFile.read(plan_copy).meta
+    assert Plan.open(plan_copy).grid("C01-002")["properties"]["workers_stale"] is False
     apply_edit(plan_copy, undo=True)
     _same_plan(staffed, plan_copy)
     assert len(edited.meta["history"]) == 1
