@@ -122,16 +122,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     console.print(table)
     changed = diff.grids[diff.grids["status"] != "unchanged"]
     if len(changed):
-        g = Table(title="changed grids")
-        for col in (
-            "grid_id",
-            "status",
-            "households_old",
-            "households_new",
-            "buildings_in",
-            "buildings_out",
-        ):
-            g.add_column(col)
+        # short headers, so that an 80-column terminal shows the whole status
+        g = Table(title="changed grids (households old → new; buildings in, out)")
+        g.add_column("grid_id", no_wrap=True)
+        g.add_column("status", no_wrap=True)
+        for col in ("old", "new", "in", "out"):
+            g.add_column(col, justify="right")
         for row in changed.head(args.limit).itertuples(index=False):
             g.add_row(
                 row.grid_id,

@@ -52,6 +52,9 @@ def test_workflow_commands(
     assert _run(["diff", str(plan_copy), str(edited), "--out", str(tmp_path / "d.xlsx")]) == 0
     out = capsys.readouterr().out
     assert "buildings moved" in out and (tmp_path / "d.xlsx").is_file()
+    # the changed grids' table fits 80 columns whole: no status or number cut short
+    table = out[out.index("changed grids") : out.index("quality")]
+    assert "…" not in table and "C01-002" in table and "changed" in table
     assert (
         _run(
             [
