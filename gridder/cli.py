@@ -201,6 +201,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         extra["api_key_hashes"] = args.api_key_hash
     if args.batch_limit:
         extra["batch_limit"] = args.batch_limit
+    if args.input_root:
+        missing = [r for r in args.input_root if not Path(r).is_dir()]
+        if missing:
+            raise InputError.single("--input-root", missing[0], "not a directory")
+        extra["input_roots"] = [Path(r) for r in args.input_root]
     settings = ApiSettings(
         plan_file=plan,
         plans_dir=args.plans,
@@ -716,6 +721,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--batch-limit", type=int, help="most points in one POST /v1/locate (default 100000)"
+    )
+    serve.add_argument(
+        "--input-root",
+        action="append",
+        metavar="DIR",
+        help="POST /v1/plans reads server files only under this directory (repeatable; "
+        "default: anywhere the server can read; GRIDDER_INPUT_ROOTS)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535")

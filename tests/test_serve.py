@@ -112,3 +112,45 @@ def test_bad_port_and_missing_files_exit_2(demo_dir: Path, tmp_path: Path) -> No
     assert typo.returncode == 2 and "not a directory of plans" in typo.stderr
     assert not (tmp_path / "plnas").exists()
     assert "Traceback" not in bad_port.stderr + missing.stderr + typo.stderr
+
+
+def test_input_root_limits_what_jobs_may_read(tmp_path: Path) -> None:
+    """``gridder serve --input-root DIR``: POST /v1/plans reads server files under DIR only."""
+    import hashlib
+
+    allowed, other, plans = tmp_path / "allowed", tmp_path / "other", tmp_path / "plans"
+    for d in (allowed, other, plans):
+        d.mkdir()
+    (other / "c.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    key = "k3y"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    cmd = [sys.executable, "-m", "gridder", "serve", "--plans", str(plans)]
+    cmd += ["--api-key-hash", digest]
+    bad = subprocess.run(
+        [*cmd, "--input-root", str(tmp_path / "nope")],
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and b"--input-root" in bad.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*cmd, "--input-root", str(allowed), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        body = {"communities": str(other / "c.geojson"), "buildings": str(other / "c.geojson")}
+        r = httpx.post(f"{url}/v1/plans", json=body, headers={"X-API-Key": key}, timeout=10)
+        assert r.status_code == 422, r.text
+        assert "not under an allowed input directory" in r.json()["detail"][0]["msg"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
