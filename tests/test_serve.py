@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,11 +29,12 @@ def demo_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def server(demo_dir: Path) -> Iterator[str]:
+@contextmanager
+def serving(*options: str) -> Iterator[str]:
+    """``gridder serve OPTIONS`` on a free port, until it answers /health; its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gridder", "serve", "--demo", str(demo_dir), "--port", str(port)],
+        [sys.executable, "-m", "gridder", "serve", *options, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -51,6 +53,12 @@ def server(demo_dir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def server(demo_dir: Path) -> Iterator[str]:
+    with serving("--demo", str(demo_dir)) as url:
+        yield url
 
 
 def test_skeleton_endpoints(server: str) -> None:
@@ -124,33 +132,16 @@ def test_input_root_limits_what_jobs_may_read(tmp_path: Path) -> None:
     (other / "c.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     key = "k3y"
     digest = hashlib.sha256(key.encode()).hexdigest()
-    cmd = [sys.executable, "-m", "gridder", "serve", "--plans", str(plans)]
-    cmd += ["--api-key-hash", digest]
+    options = ["--plans", str(plans), "--api-key-hash", digest]
     bad = subprocess.run(
-        [*cmd, "--input-root", str(tmp_path / "nope")],
+        [sys.executable, "-m", "gridder", "serve", *options, "--input-root", str(tmp_path / "no")],
         check=False,
         capture_output=True,
         timeout=60,
     )
     assert bad.returncode == 2 and b"--input-root" in bad.stderr
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*cmd, "--input-root", str(allowed), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(*options, "--input-root", str(allowed)) as url:
         body = {"communities": str(other / "c.geojson"), "buildings": str(other / "c.geojson")}
         r = httpx.post(f"{url}/v1/plans", json=body, headers={"X-API-Key": key}, timeout=10)
         assert r.status_code == 422, r.text
         assert "not under an allowed input directory" in r.json()["detail"][0]["msg"]
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)

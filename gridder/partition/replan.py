@@ -190,23 +190,23 @@ def _merge_strays(
     soft = e[~np.asarray(instance.edge_hard, dtype=bool)] if len(e) else e
     frozen = set(lab[solver.locked >= 0].tolist()) | set(lab[solver.over].tolist())
     merged = 0
-    for _ in range(len(np.unique(lab))):
-        totals = {int(g): int(value[lab == g].sum()) for g in np.unique(lab)}
-        small = [g for g, t in sorted(totals.items()) if t < config.min and g not in frozen]
+    while True:
+        totals = np.bincount(lab, weights=value).astype(np.int64)
+        small = [g for g in np.unique(lab).tolist() if totals[g] < config.min and g not in frozen]
+        # above --max-moved already: never more households moved
+        limit = max(config.max_moved, moved_share(instance, lab, prev)) + 1e-9
+        a, b = lab[soft[:, 0]], lab[soft[:, 1]]
         best: tuple[tuple[int, float], int, int] | None = None
         for g in small:
-            a, b = lab[soft[:, 0]], lab[soft[:, 1]]
             near = set(b[a == g].tolist()) | set(a[b == g].tolist())
             for h in sorted(near - {g} - frozen):
-                now = [totals[g], totals[h]]
-                after = totals[g] + totals[h]
-                change = (not config.in_band(after)) - sum(not config.in_band(t) for t in now)
+                after = not config.in_band(totals[g] + totals[h])
+                change = after - (not config.in_band(totals[g])) - (not config.in_band(totals[h]))
                 if change >= 0:
                     continue
-                trial = np.where(lab == g, h, lab)
-                moved = moved_share(instance, trial, prev)
-                if moved > max(config.max_moved, moved_share(instance, lab, prev)) + 1e-9:
-                    continue  # above --max-moved: never more households moved
+                moved = moved_share(instance, np.where(lab == g, h, lab), prev)
+                if moved > limit:
+                    continue
                 key = (change, moved)
                 if best is None or key < best[0]:
                     best = (key, g, h)

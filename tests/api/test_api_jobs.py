@@ -27,6 +27,11 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+def layers_of(gpkg: Path, *names: str) -> dict[str, str]:
+    """Request fields naming layers of one GeoPackage on the server (``file.gpkg:layer``)."""
+    return {name: f"{gpkg}:{name}" for name in names}
+
+
 @contextmanager
 def real_jobs(plans: Path) -> Iterator[TestClient]:
     """A client whose jobs run the real partition (``gridder.pipeline.partition_files``)."""
@@ -246,9 +251,7 @@ def test_real_partition_job_end_to_end(tmp_path: Path) -> None:
     plans = tmp_path / "plans"
     with real_jobs(plans) as client:
         body = {
-            "communities": f"{src}:communities",
-            "buildings": f"{src}:buildings",
-            "streets": f"{src}:streets",
+            **layers_of(src, "communities", "buildings", "streets"),
             "params": {"seed": 1, "time_limit": 2, "barriers": "major"},
             "activate": True,
         }
@@ -295,9 +298,7 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
     plans = tmp_path / "plans"
     with real_jobs(plans) as client:
         body = {
-            "communities": f"{src}:communities",
-            "buildings": f"{src}:buildings",
-            "streets": f"{src}:streets",
+            **layers_of(src, "communities", "buildings", "streets"),
             "params": {"seed": 1, "time_limit": 2},
         }
         first = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"], 180)
@@ -316,9 +317,7 @@ def test_real_replan_job_keeps_locked_grids_and_moves_few_households(tmp_path: P
         src2 = tmp_path / "later.gpkg"
         write_geopackage(src2, {**layers, "buildings": later})
         body = {
-            "communities": f"{src2}:communities",
-            "buildings": f"{src2}:buildings",
-            "streets": f"{src2}:streets",
+            **layers_of(src2, "communities", "buildings", "streets"),
             "compounds": f"{src2}:compounds",
             "params": {
                 "seed": 1,
