@@ -310,7 +310,8 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
         r = meta["replan"]
         console.print(
             f"re-plan: {r['buildings_moved']} buildings / {r['households_moved']} households "
-            f"moved ({r['moved_share']:.1%} of those kept)"
+            f"moved ({r['moved_share']:.1%} of those kept); a plan with every grid in band "
+            f"must move at least {r.get('households_moved_lower_bound', 0)}"
         )
 
 

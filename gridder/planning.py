@@ -41,6 +41,7 @@ from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
 from gridder.partition.executor import solve_one
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.movebound import moved_lower_bound
 from gridder.partition.quality import partition_quality
 from gridder.partition.solver import PartitionResult
 from gridder.polygons import assign_grid_codes, boundary_on_street_lengths, grid_polygons
@@ -510,6 +511,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             "notes": ["no buildings: one grid of the whole community, holding no household"],
             "components": len(shapely.get_parts(task.geometry)),
             "buildings_across_barriers": [],
+            "moved_lower_bound": 0 if task.previous_assignment is not None else None,
         }
         return _finish(task, grids, np.empty(0, dtype=np.int64), meta, None, None, 0.0, 0.0)
     previous_labels = None
@@ -557,6 +559,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     meta["components"] = len(np.unique(tess.components))
     across = [str(b) for b in tess.building_ids[tess.across_barriers]]
     meta["buildings_across_barriers"] = across
+    meta["moved_lower_bound"] = moved_lower_bound(instance, config)
     notes = list(result.notes)
     if across:
         shown = ", ".join(across[:5]) + (" …" if len(across) > 5 else "")
@@ -1082,6 +1085,8 @@ def _meta(
     if previous is not None:
         meta["previous_plan_id"] = previous.plan_id
         meta["replan"] = _moved(previous.assignment, frames.assignments)
+        bounds = [m.get("moved_lower_bound") for m in per_comm]
+        meta["replan"]["households_moved_lower_bound"] = sum(int(b or 0) for b in bounds)
         # grids locked by hand (gridder edit --lock) stay locked in the plan that follows:
         # they were kept exactly, so later edits and re-plans keep them too
         kept = set(frames.grids["grid_id"].astype(str))

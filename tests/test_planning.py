@@ -147,6 +147,19 @@ def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_p
     meta = read_meta(out)
     assert meta["previous_plan_id"] == read_meta(plan)["plan_id"]
     assert meta["replan"]["moved_share"] < 0.5
+    # the households a plan with every grid in band must move: never above what one moved
+    old_assign = _read(plan)[1].set_index("building_id")["grid_id"]
+    now = assignments.set_index("building_id")
+    both = now.index.intersection(old_assign.index)
+    moved = now.loc[both, "grid_id"] != old_assign.loc[both]
+    hh = buildings.set_index("building_id")["households"]
+    communities_meta = meta["solver"]["communities"]
+    for c in communities_meta:
+        mine = now.loc[both, "community_id"] == c["community_id"]
+        if c["out_of_band"] == 0:
+            assert int(hh.loc[both[moved & mine]].sum()) >= c["moved_lower_bound"] >= 0
+    bounds = sum(c["moved_lower_bound"] for c in communities_meta)
+    assert meta["replan"]["households_moved_lower_bound"] == bounds > 0
     old_ids = set(_read(plan)[0]["grid_id"])
     assert len(old_ids & set(grids["grid_id"])) >= 0.5 * len(old_ids)
 

@@ -161,6 +161,7 @@ def run_gridder_replan(comms, workers: int, max_moved: float = 1.0):
     """
     from bench.partition.city import year_later
     from gridder.partition import PartitionConfig, solve_many
+    from gridder.partition.movebound import moved_lower_bound
 
     cfg = PartitionConfig()
     base = solve_many([c.instance for c in comms], cfg, max_workers=workers)
@@ -170,11 +171,16 @@ def run_gridder_replan(comms, workers: int, max_moved: float = 1.0):
     replan_s = time.perf_counter() - t
     moved = stay = 0.0
     worst = 0.0  # the largest share one community moved
+    # where a community's every grid is in band: what it moved and what any such plan must
+    bound_in_band = moved_in_band = 0.0
     for inst, r, p in zip(now, res, prevs, strict=True):
         hh = inst.households.astype(float)
         both = p >= 0
         stay += float(hh[both].sum())
         moved += float(hh[both & (r.labels != p)].sum())
+        if r.out_of_band == 0:
+            bound_in_band += float(moved_lower_bound(inst, cfg) or 0)
+            moved_in_band += float(hh[both & (r.labels != p)].sum())
         if hh[both].sum() > 0:
             worst = max(worst, float(hh[both & (r.labels != p)].sum() / hh[both].sum()))
     kept = sum(
@@ -185,6 +191,10 @@ def run_gridder_replan(comms, workers: int, max_moved: float = 1.0):
     info = {
         "moved_share": round(moved / stay, 4),
         "moved_share_worst_community": round(worst, 4),
+        # the communities left with every grid in band: households they moved, and the
+        # fewest any such plan must move (movebound), as shares of all that stay
+        "moved_lower_bound_share": round(bound_in_band / stay, 4),
+        "moved_in_band_communities_share": round(moved_in_band / stay, 4),
         "replan_s": round(replan_s, 2),
         "codes_kept": round(kept / before, 4),
         "limit_hit": sum(r.limit_hit for r in res),
