@@ -191,6 +191,14 @@ def diff_plans(
             for s in ("new", "removed", "changed", "households_changed", "unchanged")
         },
     }
+    replan = pn.meta.get("replan")
+    if (
+        isinstance(replan, dict)
+        and "households_moved_lower_bound" in replan
+        and pn.meta.get("previous_plan_id") == po.meta.get("plan_id")
+    ):
+        # NEW was re-planned from OLD: the moves any plan with every grid in band needs
+        summary["households_moved_lower_bound"] = int(replan["households_moved_lower_bound"])
     quality = {"old": plan_quality(po), "new": plan_quality(pn)}
     for key, plan in (("old", po), ("new", pn)):
         if isinstance(plan.meta.get("quality"), dict):

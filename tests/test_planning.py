@@ -15,6 +15,7 @@ import shapely
 
 from gridder.cli import main
 from gridder.datasets.synthetic import generate_city
+from gridder.diff import diff_plans
 from gridder.io.write import read_meta, write_geopackage
 from gridder.testing import assert_plan_valid
 
@@ -160,6 +161,10 @@ def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_p
             assert int(hh.loc[both[moved & mine]].sum()) >= c["moved_lower_bound"] >= 0
     bounds = sum(c["moved_lower_bound"] for c in communities_meta)
     assert meta["replan"]["households_moved_lower_bound"] == bounds > 0
+    # gridder diff OLD NEW of a re-plan and its previous plan shows the same figures
+    diff = diff_plans(plan, out)
+    assert diff.summary["households_moved"] == meta["replan"]["households_moved"]
+    assert diff.summary["households_moved_lower_bound"] == bounds
     old_ids = set(_read(plan)[0]["grid_id"])
     assert len(old_ids & set(grids["grid_id"])) >= 0.5 * len(old_ids)
 
