@@ -34,6 +34,7 @@ from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.quality import partition_quality
+from gridder.partition.sets import adjacency_lists
 from gridder.partition.solver import GridPartitioner, PartitionResult
 from gridder.partition.zonebound import out_of_band_above_proven
 
@@ -154,6 +155,8 @@ def replan(
         if not over:
             break
     result = _merge_strays(instance, result, prev, cfg, solver)
+    result = _move_back(instance, result, prev, cfg, solver)
+    over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
     kept = solver.keep_start(start, result, over_max_moved=over)
     if over and kept is result:
         note = (
@@ -217,13 +220,120 @@ def _merge_strays(
         merged += 1
     if not merged:
         return result
+    note = f"{merged} grid(s) below the band joined a neighbouring grid"
+    return _relabelled(instance, result, lab, prev, config, solver, note)
+
+
+def _pieces(units: list[int], nbrs: list[list[int]], inside: npt.NDArray[np.bool_]) -> int:
+    """Connected pieces of ``units`` (all ``inside``) over the links of ``nbrs``."""
+    seen: set[int] = set()
+    pieces = 0
+    for u in units:
+        if u in seen:
+            continue
+        pieces += 1
+        stack = [u]
+        seen.add(u)
+        while stack:
+            x = stack.pop()
+            for y in nbrs[x]:
+                if inside[y] and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+    return pieces
+
+
+def _move_back(
+    instance: PartitionInstance,
+    result: PartitionResult,
+    prev: npt.NDArray[np.int64],
+    config: PartitionConfig,
+    solver: GridPartitioner,
+) -> PartitionResult:
+    """Move buildings back to their previous grid where that costs no grid its band.
+
+    The searches price a moved household against balance and compactness, and
+    a plan drawn afresh is matched to the previous grids only as a whole; both
+    leave buildings in a new grid that their previous grid could take back.
+    A building returns to its previous grid (still in the plan) when it touches
+    it across no major street, river or rail line, when the two grids then hold
+    no more grids out of band than before, and when the grid it leaves splits
+    into no more pieces over such links. Locked buildings and grids, buildings
+    above the maximum and buildings of a compound ``--keep-compounds`` keeps
+    whole stay. Households return before buildings holding none, larger first;
+    passes repeat until nothing returns. A building that returns no longer
+    counts as moved (CONTRACT §6), so the moved households only fall.
+    """
+    lab = np.asarray(result.labels, dtype=np.int64).copy()
+    both = prev >= 0
+    if not (both & (lab != prev)).any():
+        return result
+    value = solver.value
+    hh = np.asarray(instance.households, dtype=np.int64)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    soft = e[~np.asarray(instance.edge_hard, dtype=bool)] if len(e) else e
+    nbrs = adjacency_lists(instance.n, soft, np.ones(instance.n, dtype=bool))
+    links = adjacency_lists(instance.n, e, np.ones(instance.n, dtype=bool))
+    parts = solver._kept_parts()
+    still = (solver.locked < 0) & ~solver.over
+    if parts is not None:
+        still &= parts < 0
+    frozen = set(lab[~((solver.locked < 0) & ~solver.over)].tolist())
+    totals = np.bincount(lab, weights=value, minlength=max(int(lab.max()), int(prev.max())) + 1)
+    counts = np.bincount(lab, minlength=len(totals))
+    returned = 0
+    changed = True
+    while changed:
+        changed = False
+        moved = np.flatnonzero(both & (lab != prev) & still)
+        for u in moved[np.lexsort((moved, -hh[moved]))].tolist():
+            a, b = int(lab[u]), int(prev[u])
+            if a == b or b >= len(counts) or counts[b] == 0 or a in frozen or b in frozen:
+                continue
+            if not any(lab[y] == b for y in nbrs[u]):
+                continue
+            va, vb = totals[a] - value[u], totals[b] + value[u]
+            before = (not config.in_band(totals[a])) + (not config.in_band(totals[b]))
+            after = (counts[a] > 1 and not config.in_band(va)) + (not config.in_band(vb))
+            if after > before:
+                continue
+            if counts[a] > 1:
+                mine = lab == a
+                units = np.flatnonzero(mine).tolist()
+                # no more pieces across barriers, and still connected over every link
+                pieces = _pieces(units, nbrs, mine)
+                mine[u] = False
+                units.remove(u)
+                if _pieces(units, nbrs, mine) > pieces or _pieces(units, links, mine) > 1:
+                    continue
+            lab[u] = b
+            totals[a], totals[b] = va, vb
+            counts[a] -= 1
+            counts[b] += 1
+            returned += 1
+            changed = True
+    if not returned:
+        return result
+    note = f"{returned} building(s) went back to their previous grid at no cost to the band"
+    return _relabelled(instance, result, lab, prev, config, solver, note)
+
+
+def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
+    instance: PartitionInstance,
+    result: PartitionResult,
+    lab: npt.NDArray[np.int64],
+    prev: npt.NDArray[np.int64],
+    config: PartitionConfig,
+    solver: GridPartitioner,
+    note: str,
+) -> PartitionResult:
+    """``result`` with new labels, re-measured; ``result`` itself when a check fails."""
     report = check_partition(instance, lab, config)
     if not report.ok:
         return result
     quality = partition_quality(instance, lab, config)
     objective = plan_objective(instance, lab, config, previous=prev)
     zb = solver._zone_bound(instance, lab)  # as keep_start: the plan's zones
-    note = f"{merged} grid(s) below the band joined a neighbouring grid"
     logger.info("%s: %s", instance.community_id, note)
     return replace(
         result,

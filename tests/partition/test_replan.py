@@ -315,3 +315,32 @@ def test_a_stray_grid_below_the_band_joins_its_neighbour() -> None:
     assert got.labels[3] == 1 and got.out_of_band == 1
     # a plan without a grid below the band is returned as it is
     assert _merge_strays(inst, result, prev, cfg, GridPartitioner(inst, cfg)) is result
+
+
+def test_buildings_go_back_to_their_previous_grid_when_the_band_allows() -> None:
+    """A building left in a new grid returns to its previous one unless that costs the band."""
+    from gridder.partition.replan import _move_back
+
+    cfg = PartitionConfig()
+    prev = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    inst = lattice(4, 2, [70, 70, 70, 20, 70, 70, 70, 20], community_id="back")
+    solver = GridPartitioner(inst, cfg)
+    result = solver.improve(prev, previous=prev)
+    moved = np.array([0, 0, 0, 1, 1, 1, 1, 1])  # unit 3 in grid 1: 210 and 250, both in band
+    plan = replace(result, labels=moved)
+    got = _move_back(inst, plan, prev, cfg, solver)
+    np.testing.assert_array_equal(got.labels, prev)
+    assert got.out_of_band == 0 and check_partition(inst, got.labels, cfg).ok
+    assert any("went back to their previous grid" in n for n in got.notes)
+    # across a major street (its only link to grid 0), or locked, it stays
+    hard = (np.asarray(inst.edges)[:, 0] == 2) & (np.asarray(inst.edges)[:, 1] == 3)
+    walled = replace(inst, edge_hard=hard)
+    assert _move_back(walled, plan, prev, cfg, GridPartitioner(walled, cfg)).labels[3] == 1
+    held = replace(inst, locked=np.array([-1, -1, -1, 1, -1, -1, -1, -1]))
+    assert _move_back(held, plan, prev, cfg, GridPartitioner(held, cfg)).labels[3] == 1
+    # going back would put its previous grid above the band (310): it stays
+    heavy = lattice(4, 2, [80, 80, 80, 70, 60, 60, 60, 40], community_id="heavy")
+    solver = GridPartitioner(heavy, cfg)
+    base = solver.improve(moved, previous=prev)
+    kept = _move_back(heavy, replace(base, labels=moved), prev, cfg, solver)
+    np.testing.assert_array_equal(kept.labels, moved)
