@@ -257,8 +257,8 @@ def _move_back(
     leave buildings in a new grid that their previous grid could take back.
     A building returns to its previous grid (still in the plan) when it touches
     it across no major street, river or rail line, when the two grids then hold
-    no more grids out of band than before, and when the grid it leaves splits
-    into no more pieces over such links. Locked buildings and grids, buildings
+    no more grids out of band than before, when the grid it leaves keeps a
+    household and splits into no more pieces over such links. Locked buildings and grids, buildings
     above the maximum and buildings of a compound ``--keep-compounds`` keeps
     whole stay. Households return before buildings holding none, larger first;
     passes repeat until nothing returns. A building that returns no longer
@@ -295,8 +295,8 @@ def _move_back(
             va, vb = totals[a] - value[u], totals[b] + value[u]
             before = (not config.in_band(totals[a])) + (not config.in_band(totals[b]))
             after = (counts[a] > 1 and not config.in_band(va)) + (not config.in_band(vb))
-            if after > before:
-                continue
+            if after > before or (counts[a] > 1 and va <= 0):
+                continue  # a grid of buildings without households is left to nobody
             if counts[a] > 1:
                 mine = lab == a
                 units = np.flatnonzero(mine).tolist()
