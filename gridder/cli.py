@@ -232,15 +232,36 @@ def _positive_int(text: str) -> int:
     return number
 
 
-def _geopackage_out(path: str) -> None:
-    """Refuse an ``--out`` that cannot take a GeoPackage, before any work is done."""
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _geopackage_out(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that cannot take a GeoPackage, before any work is done.
+
+    Also one that names an input of the command (``--plan``, ``--buildings`` …):
+    writing it would replace the input.
+    """
     from gridder.errors import InputError
 
+    path: str = args.out
     target = Path(path)
     if target.is_dir() or path.endswith(("/", "\\")):
         raise InputError.single("--out", path, "is a directory; name the .gpkg file to write")
     if target.suffix.lower() != ".gpkg":
         raise InputError.single("--out", path, "writes a GeoPackage: name it FILE.gpkg")
+    for name, value in sorted(vars(args).items()):
+        if name == "out" or not isinstance(value, str) or not value:
+            continue
+        # an input may name a layer or sheet after a colon (file.gpkg:layer)
+        if any(_same_file(Path(c), target) for c in {value, value.rsplit(":", 1)[0]} if c):
+            option = "--" + name.replace("_", "-")
+            raise InputError.single(
+                "--out", path, f"is also the input {option}: writing it would replace that file"
+            )
 
 
 def _parse_weights(text: str | None) -> dict[str, float]:
@@ -279,12 +300,13 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
         cid = m["community_id"]
         mine = grids[grids["community_id"] == cid]
         counted = ~mine["single_building_over_max"].astype(bool)
-        share = mine.loc[counted, "in_band"].mean() if counted.any() else 1.0
+        # every grid a single building above --max: no share to show
+        share = f"{mine.loc[counted, 'in_band'].mean():.0%}" if counted.any() else "n/a"
         table.add_row(
             str(cid),
             str(len(mine)),
             str(int(mine["households"].sum())),
-            f"{share:.0%}",
+            share,
             f"{mine[on].min():g}",
             f"{mine[on].max():g}",
             str(m.get("status")),
@@ -320,7 +342,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     from gridder.planning import PreviousPlan, partition_inputs, read_locked
     from gridder.progress import progress_bar
 
-    _geopackage_out(args.out)
+    _geopackage_out(args)
     inputs = _load(
         args,
         communities=args.communities,
@@ -411,7 +433,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     from gridder.progress import progress_bar
     from gridder.servicejobs import coverage_job
 
-    _geopackage_out(args.out)
+    _geopackage_out(args)
     minutes = _floats(args.minutes, "--minutes")
     check_thresholds(minutes, args.speed_kmh)  # before any file is read
     with progress_bar("coverage", enabled=not args.quiet) as bar:
@@ -454,7 +476,7 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 def _cmd_site(args: argparse.Namespace) -> int:
     from gridder.servicejobs import site_job
 
-    _geopackage_out(args.out)
+    _geopackage_out(args)
     path, run = site_job(
         coverage=args.coverage,
         facility_type=args.type,

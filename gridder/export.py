@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,6 +182,10 @@ def export_plan(
             "--out",
             f"a {fmt} export is written to a file ending in {' or '.join(endings)}",
         )
+    if Path(out).exists() and Path(plan_path).exists() and Path(out).samefile(plan_path):
+        raise InputError.single(
+            str(out), "--out", "is the plan being exported: writing it would replace the plan"
+        )
     plan = PlanFile.read(plan_path)
     if crs == "gcj02":
         for name, frame in list(plan.layers.items()):
@@ -196,7 +201,11 @@ def export_plan(
             raise InputError.single(
                 plan.source, f"layer {layer}", "has no geometry; use xlsx or gpkg"
             )
-        with atomic_path(out) as tmp:
+        if crs == "gcj02":
+            # GCJ-02 has no CRS code: claim none rather than WGS84 (CRS84)
+            frame = frame.set_crs(None, allow_override=True)
+        with atomic_path(out) as tmp, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="'crs' was not provided")
             pyogrio.write_dataframe(frame, tmp, driver="GeoJSON", layer=layer)
         return [out]
     if fmt == "shp":

@@ -57,7 +57,6 @@ def _grid_table(plan: PlanFile) -> pd.DataFrame:
             "households": hh.groupby(by).sum(),
             "buildings": by.value_counts(),
             "value": value.groupby(by).sum(),
-            "carrying": (value > 0).groupby(by).sum(),
             "top": value.groupby(by).max(),
         }
     )
@@ -74,7 +73,8 @@ def _grid_table(plan: PlanFile) -> pd.DataFrame:
     else:
         out["workload"] = out["households"]
     out["buildings"] = t["buildings"].astype(int).to_numpy()
-    excluded = (t["carrying"].to_numpy() == 1) & (t["top"].to_numpy() > band.max)
+    # a single building above the maximum (CONTRACT §6)
+    excluded = (t["buildings"].to_numpy() == 1) & (t["top"].to_numpy() > band.max)
     v = t["value"].to_numpy()
     out["counted"] = ~excluded
     out["in_band"] = (v >= band.min) & (v <= band.max) & ~excluded
@@ -141,8 +141,11 @@ def plan_hierarchy(
         )
         frames.append(grid_rows)
     out = pd.concat(frames, ignore_index=True)
+    # no counted grid (every one a single building above --max): no share, not 100%
     out["in_band_share"] = np.where(
-        out["counted"] > 0, out["grids_in_band"] / out["counted"].where(out["counted"] > 0, 1), 1.0
+        out["counted"] > 0,
+        out["grids_in_band"] / out["counted"].where(out["counted"] > 0, 1),
+        np.nan,
     )
     for c in COLUMNS:
         if c not in out.columns:

@@ -210,11 +210,10 @@ class PlanFile:
 
 
 def _excluded(plan: PlanFile, band: Band) -> set[str]:
-    """Grids left out of the band measures: one value-carrying building above the maximum."""
+    """Grids left out of the band measures: a single building above the maximum (CONTRACT §6)."""
     a = plan.assignments
     value = plan.balance_values()
-    pos = a[value > 0]
-    counts = pos["grid_id"].value_counts()
+    counts = a["grid_id"].value_counts()
     single = set(counts[counts == 1].index)
     big = set(a.loc[value > band.max, "grid_id"])
     return single & big

@@ -660,6 +660,11 @@ def test_bad_numbers_and_outputs_exit_2_and_write_nothing(city_files: Path, tmp_
     args[args.index("--out") + 1] = f"{tmp_path / 'new.gpkg'}/"
     assert main(args) == 2  # a directory to be
     assert not (tmp_path / "new.gpkg").exists()
+    # an --out that is one of the inputs would replace it
+    inputs = city_files / "inputs.gpkg"
+    before = inputs.read_bytes()
+    assert main(_args(city_files, inputs)) == 2
+    assert inputs.read_bytes() == before
 
 
 def test_workload_columns_in_any_case_and_text_refused(

@@ -240,3 +240,10 @@ def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) ->
         == 2
     )
     assert not (files / "x.gpkg").exists() and not (files / "y.gpkg").exists()
+    # an --out naming an input (the plan; the coverage) would replace it: refused
+    plan = files / "plan.gpkg"
+    kept = plan.read_bytes(), cov.read_bytes()
+    assert _coverage(files, plan) == 2
+    assert main([*longer, "--out", str(cov)]) == 2
+    assert "is also the input --coverage" in capsys.readouterr().err
+    assert (plan.read_bytes(), cov.read_bytes()) == kept

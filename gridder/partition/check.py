@@ -103,12 +103,22 @@ class CheckReport:
 
 
 def excluded_grids(
-    instance: PartitionInstance, labels: npt.ArrayLike, config: PartitionConfig
+    instance: PartitionInstance,
+    labels: npt.ArrayLike,
+    config: PartitionConfig,
+    *,
+    valued: bool = False,
 ) -> set[int]:
-    """Grids left out of the band measures: one value-carrying building above the maximum."""
+    """Grids left out of the band measures: a single building above the maximum (CONTRACT §6).
+
+    With ``valued``, also a grid whose one value-carrying building lies above
+    the maximum beside buildings holding none (a tower that kept land its
+    neighbours could not take, :mod:`~gridder.partition.isolate`): the solver
+    compares its plans so, as no move can bring such a grid into band.
+    """
     lab = np.asarray(labels, dtype=np.int64)
     value = balance_value(instance, config)
-    pos = value > 0
+    pos = value > 0 if valued else np.ones(len(lab), dtype=bool)
     labs, counts = np.unique(lab[pos], return_counts=True)
     single = {int(g) for g, c in zip(labs.tolist(), counts.tolist(), strict=True) if c == 1}
     big = {int(g) for g in lab[pos & (value > config.max)].tolist()}

@@ -162,7 +162,7 @@ def plan_cap(instance: PartitionInstance, labels: npt.ArrayLike, config: Partiti
         return cap
     grids, inv = np.unique(lab, return_inverse=True)
     total = np.bincount(inv, weights=balance_value(instance, config))
-    skip = excluded_grids(instance, lab, config)
+    skip = excluded_grids(instance, lab, config, valued=True)
     counted = [t for g, t in zip(grids.tolist(), total.tolist(), strict=True) if g not in skip]
     return max([cap, *(int(np.ceil(t)) for t in counted)])
 

@@ -1247,7 +1247,7 @@ class GridPartitioner:
 
     def _counted_out_of_band(self, labels: IntArray) -> int:
         """Grids out of band, leaving out those the band measures leave out (CONTRACT §6)."""
-        skip = excluded_grids(self.instance, labels, self.config)
+        skip = excluded_grids(self.instance, labels, self.config, valued=True)
         return len(set(out_of_band_grids(labels, self.value, self.config)) - skip)
 
     def _result(self, red: Reduced, plan: WorkingPlan, t0: float) -> PartitionResult:

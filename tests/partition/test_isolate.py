@@ -67,3 +67,20 @@ def test_land_across_a_barrier_goes_there_when_nothing_else_takes_it() -> None:
     assert moved == 2
     assert np.flatnonzero(out == out[0]).tolist() == [0]
     assert check_partition(inst, out, PartitionConfig(min=1, max=10_000)).ok
+
+
+def test_a_tower_that_keeps_empty_land_is_counted_as_contract_6_reads() -> None:
+    """Only a grid of one building above the maximum is left out of the band measures."""
+    from gridder.partition.quality import partition_quality
+
+    # two towers side by side with an empty cell each: nothing else can take the land
+    values = [900, 0, 800, 0]
+    inst = lattice(2, 2, values)
+    config = PartitionConfig()
+    lab = np.array([0, 0, 1, 1])
+    assert excluded_grids(inst, lab, config) == set()  # CONTRACT §6: not single buildings
+    assert excluded_grids(inst, lab, config, valued=True) == {0, 1}  # what the solver compares
+    q = partition_quality(inst, lab, config)
+    assert q.n_counted == 2 and q.n_in_band == 0
+    alone = np.array([0, 2, 1, 3])  # the towers alone, the empty cells as grids of their own
+    assert excluded_grids(inst, alone, config) == {0, 1}

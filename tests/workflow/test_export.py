@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -43,6 +45,19 @@ def test_gcj02_coordinates(district_plan: Path, tmp_path: Path) -> None:
     assert shift.min() > 100 and shift.max() < 1000  # GCJ-02 is offset by hundreds of metres
     wx, wy = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
     assert np.abs(np.column_stack([wx, wy]) - orig).max() < 1e-6
+    # GCJ-02 has no CRS code: the file does not claim WGS84 (a WGS84 export does)
+    assert "crs" not in json.loads(gj.read_text(encoding="utf-8"))
+    wgs = export_plan(district_plan, fmt="geojson", out=tmp_path / "w.geojson")[0]
+    assert "CRS84" in json.loads(wgs.read_text(encoding="utf-8"))["crs"]["properties"]["name"]
+
+
+def test_export_refuses_to_overwrite_the_plan(district_plan: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "plan.gpkg"
+    shutil.copy(district_plan, copy)
+    before = copy.read_bytes()
+    with pytest.raises(InputError, match="replace the plan"):
+        export_plan(copy, fmt="gpkg", out=copy, crs="gcj02")
+    assert copy.read_bytes() == before
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
