@@ -28,6 +28,12 @@ building), so footprints that need fillers — in-band ones short of the
 minimum, and any whose large buildings touch only through fillers — take
 distinct *entry* fillers: a tower cluster whose only way out to a low-rise
 area is one household-less cell can feed one grid from that area, not five.
+In an in-band grid of more than one building, moreover, each large building
+with no large neighbour in its footprint touches the grid through an entry
+filler of *its own* (in-band grids hold free units only): on Nanjing's NJ-NE
+a 140 and a 189 next to each other leave their corner only through one empty
+cell, so at most one of them reaches the band, although the footprints
+{140, 62} and {189, 68} have other entries between them.
 The least number of footprints
 that fail the in-band conditions, over all exact covers of the large
 buildings by footprints that respect these filler budgets, is therefore a
@@ -344,15 +350,27 @@ def _bound_group(
     # through fillers (a relaxation: footprints with many entries are left free)
     takers: dict[int, list[cp_model.IntVar]] = {}
     for i, fp in enumerate(kept):
-        if need[i] <= 0 and _directly_connected(fp, direct):
-            continue
+        whole = not (need[i] <= 0 and _directly_connected(fp, direct))
+        # in an in-band grid (free units only) that is more than one building, a large
+        # building with no large neighbour in the footprint touches the rest of its grid
+        # through one of its own entry fillers: two towers whose only way out is one
+        # household-less cell cannot both reach the band through it
+        alone = []
+        if costs[i] == 0 and (len(fp) > 1 or need[i] > 0):
+            alone = [a for a in fp if not direct[a] & set(fp)]
+        own = [entries[a] for a in alone if len(entries[a]) <= _ENTRY_LIMIT]
         gate = frozenset().union(*(entries[a] for a in fp))
-        if len(gate) > _ENTRY_LIMIT:
+        if not own and (not whole or len(gate) > _ENTRY_LIMIT):
             continue
-        z = [model.new_bool_var(f"e{i}_{w}") for w in sorted(gate)]
-        model.add(sum(z) == x[i])
-        for w, zw in zip(sorted(gate), z, strict=True):
+        used = frozenset().union(*own) | (gate if whole and len(gate) <= _ENTRY_LIMIT else set())
+        z = {w: model.new_bool_var(f"e{i}_{w}") for w in sorted(used)}
+        for w, zw in z.items():
+            model.add_implication(zw, x[i])
             takers.setdefault(w, []).append(zw)
+        if whole and len(gate) <= _ENTRY_LIMIT:
+            model.add(sum(z[w] for w in sorted(gate)) >= x[i])
+        for ent in own:
+            model.add(sum(z[w] for w in sorted(ent)) >= x[i])
     for zs in takers.values():
         if len(zs) > 1:
             model.add_at_most_one(zs)

@@ -563,6 +563,7 @@ class GridPartitioner:
             cap=cap,
             seed=self.seed,
             time_limit=min(_SPARSE_TIME, config.time_limit),
+            at_least=first.lower_bound.min_out_of_band,  # no locks here: free grids only
         )
         if found is None or found.out_of_band >= first.out_of_band:
             return first

@@ -97,6 +97,7 @@ def sparse_plan(
     cap: int,
     seed: int = 0,
     time_limit: float = 2.0,
+    at_least: int = 0,
 ) -> SparsePlan | None:
     """Grids of the free units by the slot model on a coarse graph.
 
@@ -115,7 +116,13 @@ def sparse_plan(
     seed
         CP-SAT seed.
     time_limit
-        Deterministic time.
+        Deterministic time: up to three quarters for the grids out of band,
+        the rest (at least a quarter) for the barriers.
+    at_least
+        A proven lower bound on the grids out of band of any plan of the free
+        units with grids of at most ``cap`` (the band's lower bound): every
+        plan of the model is such a plan, so the model stops as soon as it
+        reaches it.
 
     Returns
     -------
@@ -160,8 +167,10 @@ def sparse_plan(
                 crossing.append(c)
     # the band first, then the barriers (a joint objective was measured slower to reach
     # the band's optimum)
+    if at_least > 0:  # valid for every plan: lets CP-SAT stop once a plan reaches it
+        m.add(sum(sm.out) >= at_least)
     m.minimize(sum(sm.out))
-    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit / 2)
+    solver = deterministic_solver(workers=1, seed=seed, time_limit=time_limit * 3 / 4)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -171,7 +180,8 @@ def sparse_plan(
         m.add_hint(var, solver.boolean_value(var))
     m.add(sum(sm.out) <= best_out)
     m.minimize(sum(crossing))
-    again = deterministic_solver(workers=1, seed=seed, time_limit=time_limit / 2)
+    rest = max(time_limit / 4, time_limit - used)
+    again = deterministic_solver(workers=1, seed=seed, time_limit=rest)
     got = again.solve(m)
     if got in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         solver, status = again, got

@@ -115,6 +115,22 @@ def test_packing_bound_with_fillers() -> None:
     assert lb.min_out_of_band == 1
 
 
+def test_towers_behind_one_empty_cell_cannot_both_reach_the_band() -> None:
+    # 140 and 189 touch each other (329: out of band together) and leave their corner only
+    # through the empty cell 2; 62 and 68 lie beyond it. Each tower can reach the band
+    # (140+62, 189+68), and the footprints {140, 62} and {189, 68} have two entries
+    # between them (2 and 3), but each tower needs cell 2 itself: one grid is out of band
+    value = [140, 189, 0, 0, 62, 68]
+    edges = [(0, 1), (0, 2), (1, 2), (2, 3), (3, 4), (3, 5)]
+    xy = np.array([[0, 0], [0, 20], [20, 10], [40, 10], [60, 0], [60, 20]], dtype=float)
+    lb = band_lower_bound(make_instance(value, xy, edges), PartitionConfig())
+    assert lb.forced_out_of_band == 0
+    assert lb.packing_out_of_band == 1 and lb.min_out_of_band == 1
+    # with a way of its own to the 68 for the 189, both reach the band
+    lb = band_lower_bound(make_instance(value, xy, [*edges, (1, 5)]), PartitionConfig())
+    assert lb.min_out_of_band == 0
+
+
 def test_packing_bound_is_skipped_when_the_forced_bound_is_tight() -> None:
     inst = make_instance([180, 30, 180], np.array([[0, 0], [20, 0], [40, 0]]), [(0, 1), (1, 2)])
     lb = band_lower_bound(inst, PartitionConfig(), stop_at=0)
