@@ -201,6 +201,13 @@ def _read_vector(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         frame = pyogrio.read_dataframe(target, layer=layer)
+        if path.suffix.lower() in {".shp", ".zip"} and _gbk_read_as_latin1(frame, path):
+            log.warning(
+                "%s: a Shapefile without .cpg whose text reads as Chinese only in GBK; "
+                "read as GBK (write a .cpg with GBK to say so)",
+                source,
+            )
+            frame = pyogrio.read_dataframe(target, layer=layer, encoding="gb18030")
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
         raise InputError.single(source, "", "the layer has no geometry column")
     if frame.geometry.name != "geometry":
@@ -216,6 +223,43 @@ def _read_vector(
     out = frame.to_crs(WGS84)
     out.attrs["source_crs"] = f"EPSG:{name}" if name else embedded.name
     return out
+
+
+def _has_cpg(path: Path) -> bool:
+    """Whether a Shapefile (or a zip of one) comes with a ``.cpg`` naming its encoding."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            return any(n.lower().endswith(".cpg") for n in zf.namelist())
+    return any(p.suffix.lower() == ".cpg" for p in path.parent.glob(f"{path.stem}.*"))
+
+
+def _gbk_read_as_latin1(frame: gpd.GeoDataFrame, path: Path) -> bool:
+    """Whether a Shapefile's text is GBK that GDAL decoded as Latin-1 (no ``.cpg``).
+
+    GDAL falls back to ISO-8859-1 when a DBF names no code page and no
+    ``.cpg`` lies beside it; Chinese GBK text then reads as ``¶«ÄÏ``. It is
+    taken for GBK when every non-ASCII text value is Latin-1 only, each
+    decodes as GB18030 once encoded back, and one at least gives Chinese.
+    """
+    texts = [
+        v
+        for c in frame.columns
+        if c != frame.geometry.name
+        for v in frame[c].dropna().tolist()
+        if isinstance(v, str) and not v.isascii()
+    ]
+    if not texts or _has_cpg(path):
+        return False
+    chinese = False
+    for v in texts:
+        if max(map(ord, v)) > 0xFF:
+            return False
+        try:
+            decoded = v.encode("latin-1").decode("gb18030")
+        except UnicodeError:
+            return False
+        chinese = chinese or any("\u4e00" <= ch <= "\u9fff" for ch in decoded)
+    return chinese
 
 
 def _zip_target(path: Path, source: str) -> str:

@@ -459,3 +459,39 @@ def test_dirty_hefei_streets_leave_out_the_empty_line_by_row(
         got = read_valid(path, "streets")
     assert len(got) == len(raw) - 1
     assert any("without geometry left out (row 1)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_gbk_shapefile_without_cpg_is_read_as_gbk(
+    planner_buildings: gpd.GeoDataFrame,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    zipped: bool,
+) -> None:
+    """GDAL reads a DBF naming no code page, without .cpg, as Latin-1: ``东南`` became ``¶«ÄÏ``."""
+    frame = planner_buildings[["households", "geometry"]].copy()
+    frame["name"] = [f"东南-{i}" for i in range(len(frame))]
+    shp = tmp_path / "b.shp"
+    pyogrio.write_dataframe(frame, shp, encoding="GBK")
+    shp.with_suffix(".cpg").unlink()
+    dbf = shp.with_suffix(".dbf")
+    raw = bytearray(dbf.read_bytes())
+    raw[29] = 0  # the language driver byte: no code page named
+    dbf.write_bytes(bytes(raw))
+    path = shp
+    if zipped:
+        path = tmp_path / "b.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for part in tmp_path.glob("b.*"):
+                if part.suffix != ".zip":
+                    zf.write(part, part.name)
+    # GDAL alone gives Latin-1 mojibake
+    assert not pyogrio.read_dataframe(shp)["name"].iloc[0].startswith("东南")
+    with caplog.at_level("WARNING"):
+        got = read_layer(InputSpec(str(path), "buildings"))
+    assert got["name"].tolist() == frame["name"].tolist()
+    assert "read as GBK" in caplog.text
+    # a UTF-8 Shapefile with its .cpg, or plain ASCII text, is left as GDAL reads it
+    utf = tmp_path / "u.shp"
+    pyogrio.write_dataframe(frame, utf, encoding="UTF-8")
+    assert read_layer(InputSpec(str(utf), "buildings"))["name"].tolist() == frame["name"].tolist()

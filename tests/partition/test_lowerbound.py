@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gridder.partition import GridPartitioner, PartitionConfig, band_lower_bound, plan_cap
@@ -70,14 +72,17 @@ def test_locked_out_of_band_grid_counts() -> None:
     )
     lb = band_lower_bound(inst, PartitionConfig())
     assert lb.locked_out_of_band == 1 and lb.min_out_of_band >= 1
-    # a locked grid of one tower above the maximum is left out, as the measures leave it
+    # a locked grid of one tower above the maximum is left out, as the measures leave it;
+    # a locked tower with land is more than a single building (CONTRACT §6): counted
     tower = make_instance(
         [450, 0, 150, 100],
         np.array([[0, 0], [20, 0], [40, 0], [60, 0]]),
         [(0, 1), (1, 2), (2, 3)],
-        locked=[5, 5, -1, -1],
+        locked=[5, -1, -1, -1],
     )
     assert band_lower_bound(tower, PartitionConfig()).locked_out_of_band == 0
+    with_land = replace(tower, locked=np.array([5, 5, -1, -1]))
+    assert band_lower_bound(with_land, PartitionConfig()).locked_out_of_band == 1
 
 
 def test_towers_competing_for_one_partner_force_two_grids() -> None:
@@ -160,3 +165,22 @@ def test_a_total_no_in_band_grids_can_split_forces_one() -> None:
     assert band_lower_bound(lattice(3, 1, [0, 0, 0]), PartitionConfig()).min_out_of_band == 1
     # 500 splits into 250 + 250: nothing forced
     assert band_lower_bound(lattice(10, 1, [50] * 10), PartitionConfig()).min_out_of_band == 0
+
+
+def test_empty_land_only_a_tower_can_take_puts_one_grid_out_of_band() -> None:
+    """CONTRACT §6 leaves out a single building above the maximum, not a tower with land."""
+    # a 900-household tower between two empty cells, nothing else: whichever grid takes
+    # the empty cells holds no household of the band
+    xy = np.array([[0, 0], [20, 0], [40, 0]], dtype=float)
+    lb = band_lower_bound(make_instance([0, 900, 0], xy, [(0, 1), (1, 2)]), PartitionConfig())
+    assert lb.forced_out_of_band == 0 and lb.min_out_of_band == 1
+    # with a free household building the land can join, nothing is forced
+    xy4 = np.array([[0, 0], [20, 0], [40, 0], [20, 20]], dtype=float)
+    edges = [(0, 1), (1, 2), (0, 3), (2, 3)]  # the 250 touches both empty cells
+    lb = band_lower_bound(make_instance([0, 900, 0, 250], xy4, edges), PartitionConfig())
+    assert lb.min_out_of_band == 0
+    # and the solver reaches that: the tower alone, the land with the 250
+    inst = make_instance([0, 900, 0, 250], xy4, edges)
+    result = GridPartitioner(inst, PartitionConfig()).solve()
+    assert result.out_of_band == 0
+    assert np.flatnonzero(result.labels == result.labels[1]).tolist() == [1]
