@@ -714,3 +714,35 @@ def test_the_order_of_the_rows_does_not_change_the_plan(
     a = first.set_index("building_id")["grid_id"].sort_index()
     b2 = again.set_index("building_id")["grid_id"].sort_index()
     pd.testing.assert_series_equal(a, b2)
+
+
+def test_a_community_of_towers_above_max_reports_no_share_not_100(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every grid a single building above --max: no grid is counted, so no share is shown."""
+    from gridder.hierarchy import plan_hierarchy
+    from gridder.planfile import PlanFile
+
+    square = shapely.box(118.78, 32.05, 118.781, 32.051)
+    communities = gpd.GeoDataFrame({"community_id": ["TOWERS"]}, geometry=[square], crs=4326)
+    pts = [shapely.Point(118.7802 + 0.0003 * i, 32.0505) for i in range(3)]
+    buildings = gpd.GeoDataFrame(
+        {"building_id": ["T1", "T2", "T3"], "households": [400, 450, 500]},
+        geometry=pts,
+        crs=4326,
+    )
+    inputs = tmp_path / "towers.gpkg"
+    write_geopackage(inputs, {"communities": communities, "buildings": buildings})
+    out = tmp_path / "plan.gpkg"
+    argv = ["partition", "--communities", f"{inputs}:communities"]
+    argv += ["--buildings", f"{inputs}:buildings", "--workers", "1", "--out", str(out)]
+    assert main(argv) == 0
+    grids = _read(out)[0]
+    assert len(grids) == 3 and grids["single_building_over_max"].all()
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if "TOWERS" in line)
+    assert "n/a" in row and "100%" not in row
+    h = plan_hierarchy(PlanFile.read(out))
+    community = h[h["level"] == "community"]
+    assert community["grids"].tolist() == [3] and community["grids_in_band"].tolist() == [0]
+    assert community["in_band_share"].isna().all()  # no share of 0 counted grids
