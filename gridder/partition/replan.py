@@ -136,13 +136,16 @@ def replan(
                 100 * moved_share(instance, matched.labels, prev),
             )
             result = matched
+    # buildings back to their previous grid first: a plan within --max-moved then needs
+    # no dearer search
+    result = _move_back(instance, result, prev, cfg, solver)
     over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
     for factor in _HEAVIER if over else ():
         # --max-moved: price each moved household higher until a plan keeps within it
         weights = replace(cfg.weights, moved=cfg.weights.moved * factor)
         heavier = GridPartitioner(instance, replace(cfg, weights=weights), seed=seed)
         heavier._exact_bounds = solver._exact_bounds
-        other = heavier.improve(start, previous=prev)
+        other = _move_back(instance, heavier.improve(start, previous=prev), prev, cfg, solver)
         if rank(other.labels, other.out_of_band) < rank(result.labels, result.out_of_band):
             objective = plan_objective(instance, other.labels, cfg, previous=prev)
             note = (
