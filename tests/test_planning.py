@@ -204,9 +204,9 @@ def test_max_moved_caps_what_a_replan_moves_per_community(
     notes = [n for c in meta["solver"]["communities"] for n in c["notes"]]
     # the notes say how the cap was kept: the previous grids, dearer moves, or buildings
     # sent back to their previous grid
-    assert any(
-        "--max-moved 10%" in n or "went back to their previous grid" in n for n in notes
-    ), notes
+    assert any("--max-moved 10%" in n or "went back to their previous grid" in n for n in notes), (
+        notes
+    )
     # the cap costs balance, never the other way round
     assert meta["quality"]["in_band_share"] <= read_meta(free)["quality"]["in_band_share"]
     assert main(_args(tmp_path, capped, "--max-moved", "1.5")) == 2
