@@ -138,14 +138,14 @@ def replan(
             result = matched
     # buildings back to their previous grid first: a plan within --max-moved then needs
     # no dearer search
-    result = _move_back(instance, result, prev, cfg, solver)
+    result = _within(instance, result, prev, cfg, solver)
     over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
     for factor in _HEAVIER if over else ():
         # --max-moved: price each moved household higher until a plan keeps within it
         weights = replace(cfg.weights, moved=cfg.weights.moved * factor)
         heavier = GridPartitioner(instance, replace(cfg, weights=weights), seed=seed)
         heavier._exact_bounds = solver._exact_bounds
-        other = _move_back(instance, heavier.improve(start, previous=prev), prev, cfg, solver)
+        other = _within(instance, heavier.improve(start, previous=prev), prev, cfg, solver)
         if rank(other.labels, other.out_of_band) < rank(result.labels, result.out_of_band):
             objective = plan_objective(instance, other.labels, cfg, previous=prev)
             note = (
@@ -158,7 +158,7 @@ def replan(
         if not over:
             break
     result = _merge_strays(instance, result, prev, cfg, solver)
-    result = _move_back(instance, result, prev, cfg, solver)
+    result = _within(instance, result, prev, cfg, solver)
     over = moved_share(instance, result.labels, prev) > cfg.max_moved + 1e-9
     kept = solver.keep_start(start, result, over_max_moved=over)
     if over and kept is result:
@@ -252,6 +252,8 @@ def _move_back(
     prev: npt.NDArray[np.int64],
     config: PartitionConfig,
     solver: GridPartitioner,
+    *,
+    trade: bool = False,
 ) -> PartitionResult:
     """Move buildings back to their previous grid where that costs no grid its band.
 
@@ -259,9 +261,12 @@ def _move_back(
     a plan drawn afresh is matched to the previous grids only as a whole; both
     leave buildings in a new grid that their previous grid could take back.
     A building returns to its previous grid (still in the plan) when it touches
-    it across no major street, river or rail line, when the two grids then hold
-    no more grids out of band than before, when the grid it leaves keeps a
-    household and splits into no more pieces over such links. Locked buildings and grids, buildings
+    it across no major street, river or rail line, when neither grid leaves
+    the band (nor vanishes) by it, when the grid it leaves keeps a household
+    and splits into no more pieces over such links. With ``trade`` (a plan
+    moving more than ``--max-moved``: stability first) a grid may leave the
+    band, or vanish, where another enters it: the two then hold no more grids
+    out of band than before. Locked buildings and grids, buildings
     above the maximum and buildings of a compound ``--keep-compounds`` keeps
     whole stay. Households return before buildings holding none, larger first;
     passes repeat until nothing returns. A building that returns no longer
@@ -296,10 +301,19 @@ def _move_back(
             if not any(lab[y] == b for y in nbrs[u]):
                 continue
             va, vb = totals[a] - value[u], totals[b] + value[u]
-            before = (not config.in_band(totals[a])) + (not config.in_band(totals[b]))
-            after = (counts[a] > 1 and not config.in_band(va)) + (not config.in_band(vb))
-            if after > before or (counts[a] > 1 and va <= 0):
-                continue  # a grid of buildings without households is left to nobody
+            # no grid in band leaves it (nor vanishes) — with ``trade``, no more grids out
+            # of band — and a grid of buildings without households is left to nobody
+            if trade:
+                before = (not config.in_band(totals[a])) + (not config.in_band(totals[b]))
+                after = (counts[a] > 1 and not config.in_band(va)) + (not config.in_band(vb))
+                if after > before:
+                    continue
+            elif (config.in_band(totals[a]) and not (counts[a] > 1 and config.in_band(va))) or (
+                config.in_band(totals[b]) and not config.in_band(vb)
+            ):
+                continue
+            if counts[a] > 1 and va <= 0:
+                continue
             if counts[a] > 1:
                 mine = lab == a
                 units = np.flatnonzero(mine).tolist()
@@ -319,6 +333,20 @@ def _move_back(
         return result
     note = f"{returned} building(s) went back to their previous grid at no cost to the band"
     return _relabelled(instance, result, lab, prev, config, solver, note)
+
+
+def _within(
+    instance: PartitionInstance,
+    result: PartitionResult,
+    prev: npt.NDArray[np.int64],
+    config: PartitionConfig,
+    solver: GridPartitioner,
+) -> PartitionResult:
+    """Buildings back to their previous grids; trading band for stability above ``max_moved``."""
+    result = _move_back(instance, result, prev, config, solver)
+    if moved_share(instance, result.labels, prev) > config.max_moved + 1e-9:
+        result = _move_back(instance, result, prev, config, solver, trade=True)
+    return result
 
 
 def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end

@@ -344,3 +344,21 @@ def test_buildings_go_back_to_their_previous_grid_when_the_band_allows() -> None
     base = solver.improve(moved, previous=prev)
     kept = _move_back(heavy, replace(base, labels=moved), prev, cfg, solver)
     np.testing.assert_array_equal(kept.labels, moved)
+
+
+def test_above_max_moved_a_building_goes_back_even_trading_which_grid_is_in_band() -> None:
+    """``trade``: a grid may leave the band where the one the building returns to enters it."""
+    from gridder.partition.replan import _move_back
+
+    cfg = PartitionConfig()
+    prev = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    inst = lattice(4, 2, [60, 60, 70, 20, 40, 40, 40, 70], community_id="trade")
+    solver = GridPartitioner(inst, cfg)
+    moved = np.array([0, 0, 0, 1, 1, 1, 1, 1])  # grid 0: 190 (out), grid 1: 210 (in)
+    plan = replace(solver.improve(prev, previous=prev), labels=moved)
+    # by default no grid leaves the band: it stays
+    assert _move_back(inst, plan, prev, cfg, solver).labels[3] == 1
+    # trading: grid 0 enters the band as grid 1 leaves it; one grid out of band either way
+    got = _move_back(inst, plan, prev, cfg, solver, trade=True)
+    np.testing.assert_array_equal(got.labels, prev)
+    assert got.out_of_band == 1
