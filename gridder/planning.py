@@ -889,8 +889,13 @@ def partition_inputs(
         prev_assign = prev_grids = None
         if previous is not None:
             ids = mine["building_id"].astype(str)
-            prev_assign = previous.assignment[previous.assignment.index.isin(ids)]
             prev_grids = previous.grids[previous.grids["community_id"].astype(str) == cid]
+            # only this community's previous grids: a building whose grid belonged to
+            # another community (a border moved, a community split, renamed or merged)
+            # is new here, and its code changes with it
+            own = set(prev_grids["grid_id"].astype(str))
+            a = previous.assignment
+            prev_assign = a[a.index.isin(ids) & a.astype(str).isin(own)]
         tasks.append(
             CommunityTask(
                 community_id=cid,

@@ -750,3 +750,54 @@ def test_a_community_of_towers_above_max_reports_no_share_not_100(
     community = h[h["level"] == "community"]
     assert community["grids"].tolist() == [3] and community["grids_in_band"].tolist() == [0]
     assert community["in_band_share"].isna().all()  # no share of 0 counted grids
+
+
+def test_replan_after_a_community_is_split_and_another_renamed(
+    plan: Path, city_files: Path, tmp_path: Path
+) -> None:
+    """Buildings whose previous grid was another community's are new to their community now."""
+    inputs = city_files / "inputs.gpkg"
+    layers = {n: pyogrio.read_dataframe(inputs, layer=n) for n in ("buildings", "streets")}
+    communities = pyogrio.read_dataframe(inputs, layer="communities")
+    first, second = communities["community_id"].iloc[0], communities["community_id"].iloc[1]
+    geom = communities.geometry.iloc[0]
+    minx, miny, maxx, maxy = geom.bounds
+    mid = (minx + maxx) / 2
+    west = shapely.intersection(geom, shapely.box(minx, miny, mid, maxy))
+    east = shapely.intersection(geom, shapely.box(mid, miny, maxx, maxy))
+    split = pd.concat(
+        [
+            gpd.GeoDataFrame(
+                {"community_id": [first, "NEW-EAST"]}, geometry=[west, east], crs=4326
+            ),
+            communities.iloc[1:].assign(
+                community_id=lambda f: f["community_id"].replace({second: "RENAMED"})
+            ),
+        ],
+        ignore_index=True,
+    )
+    b = layers["buildings"]
+    if "community_id" in b.columns:  # the buildings follow the polygons
+        b = b.drop(columns="community_id")
+    changed = tmp_path / "split.gpkg"
+    write_geopackage(changed, {"communities": split, "buildings": b, "streets": layers["streets"]})
+    out = tmp_path / "replan.gpkg"
+    argv = ["partition", "--communities", f"{changed}:communities"]
+    argv += ["--buildings", f"{changed}:buildings", "--streets", f"{changed}:streets"]
+    argv += ["--workers", "1", "--time-limit", "2", "--previous", str(plan), "--out", str(out)]
+    assert main(argv) == 0  # it used to stop with "grid_id values are not unique" (exit 1)
+    grids, assignments, comms = _read(out)
+    assert_plan_valid(grids, assignments, comms, building_ids=b["building_id"])
+    for cid, code in zip(grids["community_id"], grids["grid_id"], strict=True):
+        assert code.startswith(f"{cid}-"), (cid, code)  # CONTRACT §3: {community_id}-NNN
+    old = _read(plan)[1].set_index("building_id")
+    new = assignments.set_index("building_id")
+    east = new[new["community_id"] == "NEW-EAST"].index
+    # every building of the new and the renamed community changed grid: counted as moved
+    renamed = new[new["community_id"] == "RENAMED"].index
+    assert (
+        new.loc[east.union(renamed), "grid_id"] != old.loc[east.union(renamed), "grid_id"]
+    ).all()
+    # the west half kept some of its codes
+    west_codes = set(new.loc[new["community_id"] == first, "grid_id"])
+    assert west_codes & set(old["grid_id"])
