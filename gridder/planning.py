@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import platform
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -769,9 +770,54 @@ def _locked_by_community(
         for k in range(len(lm))
         if area[k] > 0 and inside[k] < (1 - LOCKED_SLACK) * area[k]
     ]
+    # a grid code names its community ({community_id}-NNN): a locked grid whose code
+    # names another community than the one it lies in would be coded as neither
+    if "grid_id" in lm.columns:
+        lies = {
+            k: str(cid)
+            for cid, mine in out.items()
+            for k in np.flatnonzero(
+                lm["grid_id"].astype(str).isin(mine["grid_id"].astype(str)).to_numpy()
+            ).tolist()
+        }
+        for k, code in enumerate(lm["grid_id"].astype(str)):
+            named = re.fullmatch(r"(.+)-\d{3,}", code)
+            if named and k in lies and named.group(1) != lies[k]:
+                problems.append(
+                    Problem(
+                        "--locked",
+                        names[k],
+                        f"the code names community {named.group(1)} but the locked grid "
+                        f"lies in community {lies[k]}; grid codes are {{community_id}}-NNN",
+                    )
+                )
     if problems:
         raise InputError(problems[:50])
     return out
+
+
+def _empty_locks(
+    locked: gpd.GeoDataFrame | None, points: gpd.GeoSeries, community_id: str
+) -> list[Problem]:
+    """Locked grids holding none of the community's buildings (all demolished, say).
+
+    Such a grid cannot be kept: a grid is its buildings' land, and its land
+    would go to its neighbours.
+    """
+    if locked is None or not len(locked):
+        return []
+    names = _locked_names(locked)
+    pts = points.to_numpy()
+    return [
+        Problem(
+            "--locked",
+            names[k],
+            f"holds none of community {community_id}'s buildings now (all removed?): "
+            "leave it out of --locked",
+        )
+        for k, poly in enumerate(locked.geometry.to_numpy())
+        if not shapely.covered_by(pts, poly).any()
+    ]
 
 
 def partition_inputs(
@@ -875,11 +921,13 @@ def partition_inputs(
     order = np.argsort(inside["building_id"].astype(str).to_numpy(), kind="stable")
     groups = dict(tuple(inside.iloc[order].groupby("community_id", sort=False)))
     tasks = []
+    empty_locks: list[Problem] = []
     for cid, geom in zip(comm_m["community_id"].astype(str), comm_m.geometry, strict=True):
         if cid not in groups:
             log.warning("community %s holds no building: it is one grid without households", cid)
         mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])
         mine = mine.reset_index(drop=True)
+        empty_locks += _empty_locks(locked_map.get(cid), mine.geometry, cid)
         val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)
         exact_val = (
             groups[cid]["_exact"].to_numpy(np.float64)
@@ -914,6 +962,8 @@ def partition_inputs(
                 exact_value=exact_val,
             )
         )
+    if empty_locks:
+        raise InputError(empty_locks[:50])
     plans = _run_ordered(
         _plan_community, tasks, workers=workers, executor=executor, progress=progress
     )

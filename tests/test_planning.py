@@ -290,6 +290,23 @@ def test_locked_polygons_that_cannot_be_kept_are_refused(
     assert "locked grids overlap" in capsys.readouterr().err
     assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "across.geojson"))) == 2
     assert "lies outside" in capsys.readouterr().err
+    # a locked polygon coded as another community's grid: it would be coded as neither
+    foreign = metric.iloc[[0]].copy()
+    foreign["grid_id"] = f"{other['community_id'].iloc[0]}-001"
+    foreign.drop(columns=["community_id"]).to_crs(4326).to_file(tmp_path / "foreign.geojson")
+    assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "foreign.geojson"))) == 2
+    assert "the code names community" in capsys.readouterr().err
+    # a locked grid whose buildings are all gone cannot be kept (its land would be given away)
+    assignments = _read(plan)[1]
+    gone = set(assignments.loc[assignments["grid_id"] == first["grid_id"].iloc[0], "building_id"])
+    buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
+    fewer = _with_buildings(
+        city_files, tmp_path / "fewer.gpkg", buildings[~buildings["building_id"].isin(gone)]
+    )
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{first['grid_id'].iloc[0]}\n", encoding="utf-8")
+    assert main(_args(tmp_path, out, *prev, "--locked", str(ids), inputs=fewer)) == 2
+    assert "holds none of community" in capsys.readouterr().err
     assert not out.exists()
 
 
