@@ -319,10 +319,12 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     allow = f"the data allow at most {q['in_band_ceiling']:.1%}"
     if streets_ceiling is not None and streets_ceiling < q["in_band_ceiling"] - 1e-9:
         allow += f", {streets_ceiling:.1%} without crossing a major street"
+    share = "n/a" if q["in_band_share"] is None else f"{q['in_band_share']:.1%}"
+    worst = "n/a" if q["max_deviation"] is None else f"{q['max_deviation']:.0%}"
     console.print(
-        f"{q['n_grids']} grids, {q['in_band_share']:.1%} in band "
+        f"{q['n_grids']} grids, {share} in band "
         f"({allow}), max deviation "
-        f"{q['max_deviation']:.0%}, Polsby–Popper {pp if pp is None else round(pp, 2)}, "
+        f"{worst}, Polsby–Popper {pp if pp is None else round(pp, 2)}, "
         f"weighted distance {q['weighted_distance_m']} m, single-compound "
         f"{q['single_compound_share']:.0%}, boundary on streets "
         f"{'n/a' if street is None else f'{street:.0%}'}, contiguity "

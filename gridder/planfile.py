@@ -272,8 +272,8 @@ def plan_quality(plan: PlanFile) -> dict[str, Any]:
     grid_hh = frame.groupby("g")["w"].sum()
     out = {
         "n_grids": len(grids),
-        "in_band_share": float(inb[counted].mean()) if counted.any() else 1.0,
-        "max_deviation": float(dev[counted].max()) if counted.any() else 0.0,
+        "in_band_share": float(inb[counted].mean()) if counted.any() else None,
+        "max_deviation": float(dev[counted].max()) if counted.any() else None,
         "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
         "weighted_distance_m": float((dist * frame["w"]).sum() / total_w) if total_w else 0.0,
         "households": round(float(hh.sum())),

@@ -1087,14 +1087,15 @@ def _meta(
     quality = {
         "n_grids": len(g),
         "n_counted": n_counted,
-        "in_band_share": float(in_band[counted].mean()) if n_counted else 1.0,
+        # no counted grid (every one a single building above --max): no share, no deviation
+        "in_band_share": float(in_band[counted].mean()) if n_counted else None,
         "in_band_ceiling": max(0.0, 1.0 - lower / n_counted) if n_counted else 1.0,
         "lower_bound_out_of_band": lower,
         "in_band_ceiling_respecting_major_streets": max(0.0, 1.0 - lower_streets / n_counted)
         if n_counted
         else 1.0,
         "out_of_band": int((~in_band[counted]).sum()),
-        "max_deviation": float(dev[counted].max()) if n_counted else 0.0,
+        "max_deviation": float(dev[counted].max()) if n_counted else None,
         "mean_polsby_popper": float(g["polsby_popper"].mean()) if len(g) else None,
         "weighted_distance_m": round(wdist, 2),
         "single_compound_share": float(single.mean()) if len(single) else 1.0,

@@ -763,6 +763,10 @@ def test_a_community_of_towers_above_max_reports_no_share_not_100(
     table = capsys.readouterr().out
     row = next(line for line in table.splitlines() if "TOWERS" in line)
     assert "n/a" in row and "100%" not in row
+    assert "n/a in band" in table and "max deviation n/a" in " ".join(table.split())
+    quality = read_meta(out)["quality"]
+    assert quality["n_counted"] == 0
+    assert quality["in_band_share"] is None and quality["max_deviation"] is None
     h = plan_hierarchy(PlanFile.read(out))
     community = h[h["level"] == "community"]
     assert community["grids"].tolist() == [3] and community["grids_in_band"].tolist() == [0]

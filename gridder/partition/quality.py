@@ -88,8 +88,9 @@ class PartitionQuality:
         return {
             "n_grids": self.n_grids,
             "n_counted": self.n_counted,
-            "in_band_share": self.n_in_band / self.n_counted if self.n_counted else 1.0,
-            "max_deviation": float(self.deviation[counted].max()) if counted.any() else 0.0,
+            # nothing counted (every grid a single building above the maximum): no share
+            "in_band_share": self.n_in_band / self.n_counted if self.n_counted else None,
+            "max_deviation": float(self.deviation[counted].max()) if counted.any() else None,
             "contiguity_share": float(self.contiguous.mean()) if self.n_grids else 1.0,
             "single_compound_share": float(self.single_compound.mean()) if self.n_grids else 1.0,
             "weighted_distance_m": self.mean_weighted_distance,
