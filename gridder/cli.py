@@ -315,10 +315,10 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     q = meta["quality"]
     pp = q["mean_polsby_popper"]
     street = q["boundary_on_street_share"]
-    streets_ceiling = q.get("in_band_ceiling_respecting_major_streets")
+    streets_lower = q.get("lower_bound_out_of_band_respecting_major_streets")
     allow = f"the data allow at most {q['in_band_ceiling']:.1%}"
-    if streets_ceiling is not None and streets_ceiling < q["in_band_ceiling"] - 1e-9:
-        allow += f", {streets_ceiling:.1%} without crossing a major street"
+    if streets_lower is not None and streets_lower > q["lower_bound_out_of_band"]:
+        allow += f"; a plan crossing no major street leaves {streets_lower}+ out of band"
     share = "n/a" if q["in_band_share"] is None else f"{q['in_band_share']:.1%}"
     worst = "n/a" if q["max_deviation"] is None else f"{q['max_deviation']:.0%}"
     console.print(

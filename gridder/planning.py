@@ -1091,9 +1091,9 @@ def _meta(
         "in_band_share": float(in_band[counted].mean()) if n_counted else None,
         "in_band_ceiling": max(0.0, 1.0 - lower / n_counted) if n_counted else 1.0,
         "lower_bound_out_of_band": lower,
-        "in_band_ceiling_respecting_major_streets": max(0.0, 1.0 - lower_streets / n_counted)
-        if n_counted
-        else 1.0,
+        # a plan that never crosses a major street may need other grids than this one:
+        # what is proven is a number of grids out of band, not a share of this plan's
+        "lower_bound_out_of_band_respecting_major_streets": lower_streets,
         "out_of_band": int((~in_band[counted]).sum()),
         "max_deviation": float(dev[counted].max()) if n_counted else None,
         "mean_polsby_popper": float(g["polsby_popper"].mean()) if len(g) else None,

@@ -117,6 +117,11 @@ def test_plan_meta_records_the_run(plan: Path) -> None:
     assert q["in_band_share"] <= q["in_band_ceiling"] + 1e-9
     assert q["in_band_share"] >= 0.7
     assert q["mean_polsby_popper"] > 0.4
+    # crossing no major street: a count of grids proven out of band (a share of this plan's
+    # grids would assume a plan of the same grids), never below the band's own bound
+    streets = q["lower_bound_out_of_band_respecting_major_streets"]
+    assert isinstance(streets, int) and streets >= q["lower_bound_out_of_band"]
+    assert "in_band_ceiling_respecting_major_streets" not in q
 
 
 def test_grid_codes_run_west_to_east_north_to_south(plan: Path) -> None:
