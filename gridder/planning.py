@@ -1141,6 +1141,14 @@ def _meta(
     if previous is not None:
         meta["previous_plan_id"] = previous.plan_id
         meta["replan"] = _moved(previous.assignment, frames.assignments)
+        # each community's moves as written (CONTRACT §6, by grid code): the notes tell the
+        # steps of its re-plan, each with the share moved at that step
+        a = frames.assignments
+        for m in per_comm:
+            mine = a[a["community_id"].astype(str) == str(m["community_id"])]
+            moved = _moved(previous.assignment, mine)
+            m["households_moved"] = moved["households_moved"]
+            m["moved_share"] = moved["moved_share"]
         bounds = [m.get("moved_lower_bound") for m in per_comm]
         meta["replan"]["households_moved_lower_bound"] = sum(int(b or 0) for b in bounds)
         # grids locked by hand (gridder edit --lock) stay locked in the plan that follows:

@@ -164,6 +164,11 @@ def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_p
         mine = now.loc[both, "community_id"] == c["community_id"]
         if c["out_of_band"] == 0:
             assert int(hh.loc[both[moved & mine]].sum()) >= c["moved_lower_bound"] >= 0
+        # each community's moved share is that of the plan written (by grid code)
+        assert c["households_moved"] == int(hh.loc[both[moved & mine]].sum())
+        assert c["moved_share"] == pytest.approx(
+            hh.loc[both[moved & mine]].sum() / hh.loc[both[mine]].sum()
+        )
     bounds = sum(c["moved_lower_bound"] for c in communities_meta)
     assert meta["replan"]["households_moved_lower_bound"] == bounds > 0
     # gridder diff OLD NEW of a re-plan and its previous plan shows the same figures

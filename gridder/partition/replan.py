@@ -94,7 +94,7 @@ def replan(
     def rank(labels: npt.ArrayLike, out_of_band: int) -> tuple[bool, float, int, float]:
         # a plan within --max-moved first, then fewer grids out of band, then fewer moves;
         # among plans above the share, the one moving least (stability was asked for)
-        moved = moved_share(instance, labels, prev)
+        moved = moved_share(instance, _best_labels(instance, labels, prev), prev)
         over = moved > cfg.max_moved + 1e-9
         return (over, moved if over else 0.0, out_of_band, moved)
 
@@ -223,7 +223,10 @@ def _merge_strays(
         merged += 1
     if not merged:
         return result
-    note = f"{merged} grid(s) below the band joined a neighbouring grid"
+    note = (
+        f"{merged} grid(s) below the band joined a neighbouring grid "
+        f"({moved_share(instance, lab, prev):.1%} of households moved after)"
+    )
     return _relabelled(instance, result, lab, prev, config, solver, note)
 
 
@@ -342,7 +345,16 @@ def _within(
     config: PartitionConfig,
     solver: GridPartitioner,
 ) -> PartitionResult:
-    """Buildings back to their previous grids; trading band for stability above ``max_moved``."""
+    """Buildings back to their previous grids; trading band for stability above ``max_moved``.
+
+    First the grids take the labels of the previous grids they share most
+    households with, where that moves fewer (:func:`_best_labels`): the codes
+    the plan is written with follow the same matching, so the shares moved that
+    the re-plan weighs and notes are those of the plan written.
+    """
+    best = _best_labels(instance, result.labels, prev)
+    if best is not result.labels:
+        result = _relabelled(instance, result, best, prev, config, solver, None)
     result = _move_back(instance, result, prev, config, solver)
     if moved_share(instance, result.labels, prev) > config.max_moved + 1e-9:
         result = _move_back(instance, result, prev, config, solver, trade=True)
@@ -356,7 +368,7 @@ def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
     prev: npt.NDArray[np.int64],
     config: PartitionConfig,
     solver: GridPartitioner,
-    note: str,
+    note: str | None,
 ) -> PartitionResult:
     """``result`` with new labels, re-measured; ``result`` itself when a check fails."""
     report = check_partition(instance, lab, config)
@@ -365,7 +377,8 @@ def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
     quality = partition_quality(instance, lab, config)
     objective = plan_objective(instance, lab, config, previous=prev)
     zb = solver._zone_bound(instance, lab)  # as keep_start: the plan's zones
-    logger.info("%s: %s", instance.community_id, note)
+    if note is not None:
+        logger.info("%s: %s", instance.community_id, note)
     return replace(
         result,
         labels=lab,
@@ -378,8 +391,26 @@ def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
         zone_bound=zb,
         region_bound=zb,
         above_proven_zone_bound=out_of_band_above_proven(instance, config, lab, zb),
-        notes=(*result.notes, note),
+        notes=result.notes if note is None else (*result.notes, note),
     )
+
+
+def _best_labels(
+    instance: PartitionInstance, labels: npt.ArrayLike, prev: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``labels``, or the same grids matched to the previous ones when that moves fewer.
+
+    A grid the searches labelled afresh may continue a previous grid (most of
+    its households): :func:`match_labels` gives it that grid's label, as the
+    plan's codes would (:func:`~gridder.polygons.assign_grid_codes`).
+    """
+    lab = np.asarray(labels, dtype=np.int64)
+    locked = np.asarray(instance.locked, dtype=np.int64)
+    fixed = locked[locked >= 0].tolist() if len(locked) == instance.n else []
+    matched = match_labels(lab, prev, instance.households, fixed=fixed)
+    if moved_share(instance, matched, prev) < moved_share(instance, lab, prev) - 1e-12:
+        return matched
+    return lab
 
 
 def match_labels(
