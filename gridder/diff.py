@@ -6,8 +6,10 @@ households" (households of buildings in both plans whose grid changed, over
 all households of those buildings; households as in the new plan). A grid is
 *new* or *removed* when its id is in one plan only, *changed* when its member
 buildings differ, *households_changed* when its buildings are the same but their
-households differ (the data changed), *unchanged* otherwise. Quality is recomputed from each plan's
-layers (:func:`gridder.planfile.plan_quality`), with each plan's own
+households differ (the data changed), *reshaped* when its buildings and
+households are the same but its land grew or shrank by more than 1% (a
+neighbouring grid gone, its land shared out), *unchanged* otherwise. Quality is
+recomputed from each plan's layers (:func:`gridder.planfile.plan_quality`), with each plan's own
 ``plan_meta.quality`` kept beside it when present.
 
 :func:`write_diff` writes CSV (three files: buildings, grids, summary; UTF-8
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import shapely
 
 from gridder.errors import InputError
 from gridder.io.write import atomic_path
@@ -51,7 +54,8 @@ class PlanDiff:
         ``old_grid``, ``new_grid``, ``households``.
     grids
         One row per grid id of either plan: ``grid_id``, ``community_id``,
-        ``status`` (``new``/``removed``/``changed``/``households_changed``/``unchanged``),
+        ``status`` (``new``/``removed``/``changed``/``households_changed``/``reshaped``/
+        ``unchanged``), ``area_m2_old``/``area_m2_new``,
         ``households_old``, ``households_new``, ``n_buildings_old``,
         ``n_buildings_new``, ``buildings_in``, ``buildings_out``.
     summary
@@ -170,7 +174,7 @@ def diff_plans(
         if any(len(r) for r in rows)
         else rows[0].iloc[0:0]
     )
-    grids = _grid_changes(o, n)
+    grids = _grid_changes(o, n, _areas(po), _areas(pn))
     both_hh = float(n.loc[both, "households"].sum())
     moved_hh = float(n.loc[moved_ids, "households"].sum())
     counts = grids["status"].value_counts()
@@ -188,7 +192,7 @@ def diff_plans(
         "grids_in_new_plan": int(pn.grids["grid_id"].nunique()),
         **{
             f"grids_{s}": int(counts.get(s, 0))
-            for s in ("new", "removed", "changed", "households_changed", "unchanged")
+            for s in ("new", "removed", "changed", "households_changed", "reshaped", "unchanged")
         },
     }
     replan = pn.meta.get("replan")
@@ -206,8 +210,17 @@ def diff_plans(
     return PlanDiff(buildings=buildings, grids=grids, summary=summary, quality=quality)
 
 
-def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
-    """Per grid id: status, households and building counts in each plan, buildings in/out."""
+def _areas(plan: PlanFile) -> pd.Series:
+    """Land area per grid id (m², in the plan's metric CRS)."""
+    grids = plan.grids
+    area = shapely.area(grids.to_crs(plan.metric_crs()).geometry.to_numpy())
+    return pd.Series(area, index=grids["grid_id"].astype(str).to_numpy())
+
+
+def _grid_changes(
+    o: pd.DataFrame, n: pd.DataFrame, area_old: pd.Series, area_new: pd.Series
+) -> pd.DataFrame:
+    """Per grid id: status, households, building counts and area in each plan, buildings in/out."""
     mo = o.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
     mn = n.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
     ho = o.groupby("grid_id")["households"].sum()
@@ -227,7 +240,17 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
             status = "removed"
         else:
             same_hh = abs(float(ho.get(g, 0.0)) - float(hn.get(g, 0.0))) < 1e-9
-            status = "changed" if a != b else ("unchanged" if same_hh else "households_changed")
+            ao, an = float(area_old.get(g, 0.0)), float(area_new.get(g, 0.0))
+            same_land = abs(an - ao) <= max(0.01 * ao, 1.0)
+            status = (
+                "changed"
+                if a != b
+                else "households_changed"
+                if not same_hh
+                else "unchanged"
+                if same_land
+                else "reshaped"
+            )
         a = a if a is not None else empty
         b = b if b is not None else empty
         rows.append(
@@ -241,6 +264,8 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
                 "n_buildings_new": len(b),
                 "buildings_in": len(b - a),
                 "buildings_out": len(a - b),
+                "area_m2_old": round(float(area_old.get(g, 0.0))),
+                "area_m2_new": round(float(area_new.get(g, 0.0))),
             }
         )
     return pd.DataFrame(
@@ -255,6 +280,8 @@ def _grid_changes(o: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
             "n_buildings_new",
             "buildings_in",
             "buildings_out",
+            "area_m2_old",
+            "area_m2_new",
         ],
     )
 

@@ -111,3 +111,19 @@ def test_hierarchy_totals(district_plan: Path) -> None:
     band = plan.band
     inband = plan.grids["households"].between(band.min, band.max).mean()
     assert district["in_band_share"].iloc[0] == pytest.approx(inband)
+
+
+def test_a_grid_whose_land_grew_is_reshaped_not_unchanged() -> None:
+    """Same buildings and households, twice the land (a neighbour gone): ``reshaped``."""
+    from gridder.diff import _grid_changes
+
+    frame = pd.DataFrame(
+        {"grid_id": ["A-001", "A-002"], "community_id": "A", "households": [250.0, 240.0]},
+        index=pd.Index(["b1", "b2"], name="building_id"),
+    )
+    old_area = pd.Series({"A-001": 10_000.0, "A-002": 8_000.0})
+    new_area = pd.Series({"A-001": 20_000.0, "A-002": 8_040.0})  # +100% and +0.5%
+    got = _grid_changes(frame, frame, old_area, new_area).set_index("grid_id")
+    assert got.loc["A-001", "status"] == "reshaped"
+    assert got.loc["A-002", "status"] == "unchanged"
+    assert got.loc["A-001", "area_m2_new"] == 20_000.0
