@@ -1144,8 +1144,9 @@ def _meta(
         # each community's moves as written (CONTRACT §6, by grid code): the notes tell the
         # steps of its re-plan, each with the share moved at that step
         a = frames.assignments
+        by_community = dict(tuple(a.groupby(a["community_id"].astype(str), sort=False)))
         for m in per_comm:
-            mine = a[a["community_id"].astype(str) == str(m["community_id"])]
+            mine = by_community.get(str(m["community_id"]), a.iloc[0:0])
             moved = _moved(previous.assignment, mine)
             m["households_moved"] = moved["households_moved"]
             m["moved_share"] = moved["moved_share"]

@@ -31,15 +31,7 @@ def run(blocks: int, *, workers: int, timeout: float, lanes: bool = False) -> di
     city = generate_city(blocks, blocks, seed=0, lanes=lanes)
     tag = f"{blocks}_lanes" if lanes else str(blocks)
     inputs = OUT / f"city_{tag}.gpkg"
-    write_geopackage(
-        inputs,
-        {
-            "communities": city.communities,
-            "buildings": city.buildings,
-            "streets": city.streets,
-            "compounds": city.compounds,
-        },
-    )
+    write_geopackage(inputs, city.layers)
     plan = OUT / f"plan_{tag}.gpkg"
     cmd = [
         sys.executable,

@@ -36,15 +36,7 @@ def main() -> None:
     d = Path(tempfile.mkdtemp(prefix="replan_caps_"))
     city = generate_city(4, 3, seed=3)
     inputs = d / "inputs.gpkg"
-    write_geopackage(
-        inputs,
-        {
-            "communities": city.communities,
-            "buildings": city.buildings,
-            "streets": city.streets,
-            "compounds": city.compounds,
-        },
-    )
+    write_geopackage(inputs, city.layers)
     plan = d / "plan.gpkg"
     assert gridder(["-q", *_args(inputs, plan)]) == 0
     b = pyogrio.read_dataframe(inputs, layer="buildings")

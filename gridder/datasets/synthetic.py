@@ -36,6 +36,16 @@ class SyntheticCity:
     compounds: gpd.GeoDataFrame
 
     @property
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The input layers by contract name, as a GeoPackage holds them."""
+        return {
+            "communities": self.communities,
+            "buildings": self.buildings,
+            "streets": self.streets,
+            "compounds": self.compounds,
+        }
+
+    @property
     def households(self) -> int:
         """Total households."""
         return int(self.buildings["households"].sum())
