@@ -106,8 +106,11 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(f"  {layer}: {info['file']} — {info['features']} features, CRS {info['crs']}")
     if report["unassigned_buildings"]:
         ids = report["unassigned_buildings"]
-        shown = ", ".join(ids[:20]) + (f" … (+{len(ids) - 20})" if len(ids) > 20 else "")
-        console.print(f"[yellow]buildings inside no community[/yellow]: {shown}")
+        console.print(f"[yellow]{len(ids)} building(s) inside no community[/yellow]:")
+        for bid in ids[:20]:
+            console.print(f"  {bid}: {report['unassigned_reasons'][bid]}")
+        if len(ids) > 20:
+            console.print(f"  … and {len(ids) - 20} more (the report lists every one)")
     if report["facility_types"]:
         types = ", ".join(f"{k} {v}" for k, v in report["facility_types"].items())
         console.print(f"  facility types: {types}")

@@ -1132,6 +1132,7 @@ def _meta(
         "unassigned_buildings": inputs.unassigned["building_id"].astype(str).tolist()
         if len(inputs.unassigned)
         else [],
+        "unassigned_reasons": inputs.unassigned_reasons(),
         "buildings_moved_into_their_community": {
             str(r.building_id): round(float(r.distance_m), 1) for r in inputs.moved_in.itertuples()
         },

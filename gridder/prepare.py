@@ -23,6 +23,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 import yaml
@@ -148,7 +149,9 @@ class Inputs:
     metric_crs
         The local metric CRS for every length and area.
     unassigned
-        Buildings inside no community: ``building_id``, ``lon``, ``lat``, ``households``.
+        Buildings inside no community: ``building_id``, ``lon``, ``lat``,
+        ``households``, and the community nearest each (``nearest_community_id``,
+        ``distance_m``), so that a report can say why it was left out.
     moved_in
         Buildings whose ``community_id`` names a community they lie just
         outside of (:func:`pull_into_communities`): ``building_id``,
@@ -179,6 +182,26 @@ class Inputs:
             out["footprint"] = fp.to_numpy()
         return out
 
+    def unassigned_reasons(self) -> dict[str, str]:
+        """Why each building inside no community was left out, by building id.
+
+        Returns
+        -------
+        dict
+            ``{building_id: "inside no community (nearest: C0001, 84.2 m away)"}``.
+        """
+        u = self.unassigned
+        if len(u) == 0:
+            return {}
+        return {
+            str(r.building_id): (
+                f"inside no community and without a community_id (nearest: "
+                f"{r.nearest_community_id}, {r.distance_m:.1f} m away; {int(r.households)} "
+                "households)"
+            )
+            for r in u.itertuples()
+        }
+
     def report(self) -> dict[str, Any]:
         """Counts for the ``gridder check`` report."""
         b = self.buildings
@@ -207,6 +230,7 @@ class Inputs:
             "unassigned_buildings": self.unassigned["building_id"].astype(str).tolist()
             if len(self.unassigned)
             else [],
+            "unassigned_reasons": self.unassigned_reasons(),
             "streets": 0 if self.streets is None else len(self.streets),
             "facilities": 0 if self.facilities is None else len(self.facilities),
             "facility_types": {}
@@ -424,6 +448,23 @@ def _attach_by_overlap(
                 result[left[p]] = ids[c]
 
 
+def _nearest_communities(
+    points: npt.NDArray[np.object_], communities: gpd.GeoDataFrame, metric: CRS
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+    """The community nearest each point (WGS84), and the distance in metres."""
+    if len(points) == 0:
+        return np.array([], dtype=object), np.array([], dtype=float)
+    pts = gpd.GeoSeries(points, crs=WGS84).to_crs(metric).to_numpy()
+    polys = communities.to_crs(metric).geometry.to_numpy()
+    tree = shapely.STRtree(polys)
+    (i, j), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    ids = np.empty(len(pts), dtype=object)
+    metres = np.empty(len(pts), dtype=float)
+    ids[i] = communities["community_id"].to_numpy(object)[j]
+    metres[i] = dist
+    return ids, metres
+
+
 def pull_into_communities(
     buildings: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
@@ -609,12 +650,17 @@ def prepare(
     b["community_id"] = attach_communities(b, communities, source=buildings_source, metric=metric)
     b, pulled = pull_into_communities(b, communities, metric, source=buildings_source)
     outside = b["community_id"].isna().to_numpy()
+    nearest_id, nearest_m = _nearest_communities(
+        b.geometry.to_numpy()[outside], communities, metric
+    )
     unassigned = pd.DataFrame(
         {
             "building_id": b.loc[outside, "building_id"].to_numpy(),
             "lon": b.geometry.x.to_numpy()[outside],
             "lat": b.geometry.y.to_numpy()[outside],
             "households": b.loc[outside, "households"].to_numpy(),
+            "nearest_community_id": nearest_id,
+            "distance_m": nearest_m,
         }
     )
     if len(unassigned):

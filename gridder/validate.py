@@ -24,6 +24,10 @@ __all__ = ["MAX_COUNT", "count_text", "validate_layer"]
 
 log = logging.getLogger(__name__)
 
+#: Optional layers that may hold no feature (a city without rivers, a district without
+#: mapped compounds); the required layers and facilities may not.
+OPTIONAL_EMPTY = frozenset({"streets", "barriers", "compounds"})
+
 _MAX_LISTED = 20
 #: Largest count (households, population, capacity …) one building or facility may hold.
 MAX_COUNT = 1_000_000
@@ -105,7 +109,10 @@ def validate_layer(
                 f"map one with --columns {col}=<header>)",
             )
         )
-    if len(frame) == 0 and kind != "streets":
+    if len(frame) == 0 and kind in OPTIONAL_EMPTY:
+        # an optional layer given empty means "none of these here", not a mistake to refuse
+        log.warning("%s holds no %s: none are used", source, kind)
+    elif len(frame) == 0:
         problems.append(Problem(source, "", f"the file holds no {kind}"))
     if missing or len(frame) == 0:
         if problems:

@@ -141,6 +141,30 @@ def test_same_seed_same_plan(plan: Path, city_files: Path, tmp_path: Path) -> No
     assert a["grid_id"].tolist() == b["grid_id"].tolist()
 
 
+def test_a_building_inside_no_community_is_listed_with_its_reason(
+    city_files: Path, tmp_path: Path
+) -> None:
+    buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
+    comms = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="communities").to_crs(32650)
+    _, _, maxx, maxy = comms.total_bounds
+    far = buildings.iloc[[0]].to_crs(32650)
+    far["building_id"] = "beyond"
+    if "community_id" in far.columns:
+        far["community_id"] = None
+    far = far.set_geometry([shapely.Point(maxx + 500, maxy).buffer(10)]).to_crs(4326)
+    both = pd.concat([buildings, far], ignore_index=True)
+    out = tmp_path / "plan.gpkg"
+    inputs = _with_buildings(city_files, tmp_path / "more.gpkg", both)
+    assert main(_args(tmp_path, out, inputs=inputs)) == 0
+    meta = read_meta(out)
+    assert meta["unassigned_buildings"] == ["beyond"]
+    reason = meta["unassigned_reasons"]["beyond"]
+    assert "inside no community" in reason
+    metres = float(re.search(r", ([0-9.]+) m away", reason).group(1))  # type: ignore[union-attr]
+    assert 490 < metres < 520
+    assert "beyond" not in set(_read(out)[1]["building_id"])
+
+
 def test_replan_keeps_codes_and_moves_little(plan: Path, city_files: Path, tmp_path: Path) -> None:
     buildings = pyogrio.read_dataframe(city_files / "inputs.gpkg", layer="buildings")
     low = buildings["households"] < 30
@@ -479,6 +503,33 @@ def test_barrier_areas_cut_grids_like_barrier_lines(city_files: Path, tmp_path: 
     assert straddling(plain) > 0
     assert straddling(with_river) < straddling(plain)
     assert read_meta(with_river)["parameters"]["barriers_file"].endswith("river.geojson")
+
+
+def test_an_empty_barriers_file_is_no_barrier(
+    plan: Path, city_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A barriers layer holding no feature (a city without rivers) plans as without it."""
+    empty = gpd.GeoDataFrame({"name": []}, geometry=gpd.GeoSeries([], crs=4326))
+    write_geopackage(tmp_path / "none.gpkg", {"barriers": empty})
+    out = tmp_path / "out.gpkg"
+    assert main(_args(city_files, out, "--barriers", f"{tmp_path / 'none.gpkg'}:barriers")) == 0
+    assert "holds no barriers: none are used" in " ".join(capsys.readouterr().err.split())
+    got = _read(out)[1].set_index("building_id")["grid_id"]
+    want = _read(plan)[1].set_index("building_id")["grid_id"]
+    assert got.sort_index().equals(want.sort_index())
+    # nor does an empty compounds layer fail; the required layers may not be empty
+    write_geopackage(
+        tmp_path / "none.gpkg", {"compounds": empty.rename(columns={"name": "compound_id"})}
+    )
+    args = _args(city_files, tmp_path / "c.gpkg")
+    args[args.index("--compounds") + 1] = f"{tmp_path / 'none.gpkg'}:compounds"
+    assert main(args) == 0
+    write_geopackage(tmp_path / "none.gpkg", {"buildings": _read(plan)[1].iloc[:0]})
+    args[args.index("--buildings") + 1] = f"{tmp_path / 'none.gpkg'}:buildings"
+    args[args.index("--out") + 1] = str(tmp_path / "x.gpkg")
+    assert main(args) == 2
+    assert "holds no buildings" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "x.gpkg").exists()
 
 
 def test_an_edit_keeps_deviation_signed_and_quality_current(plan: Path, tmp_path: Path) -> None:

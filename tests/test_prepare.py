@@ -182,6 +182,12 @@ def test_buildings_on_the_outline_or_overlapping_by_footprint_get_their_communit
     assert b.loc["fp", "community_id"] == "C1"
     assert pd.isna(b.loc["away", "community_id"])
     assert sorted(inputs.unassigned["building_id"]) == ["away", "grazing"]
+    # each says why: the community nearest it and how far
+    away_row = inputs.unassigned.set_index("building_id").loc["away"]
+    assert away_row["nearest_community_id"] == "C1"
+    assert away_row["distance_m"] == pytest.approx(3.0, abs=0.3)
+    reason = inputs.report()["unassigned_reasons"]["away"]
+    assert "inside no community" in reason and "C1, 3." in reason and "4 households" in reason
     pts = gpd.GeoSeries(b.geometry, crs=4326).to_crs(inputs.metric_crs)
     metric = gpd.GeoSeries([square], crs=4326).to_crs(inputs.metric_crs)[0]
     assert metric.contains(pts["fp"])  # moved onto the footprint's part inside
