@@ -322,6 +322,14 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     allow = f"the data allow at most {q['in_band_ceiling']:.1%}"
     if streets_lower is not None and streets_lower > q["lower_bound_out_of_band"]:
         allow += f"; a plan crossing no major street leaves {streets_lower}+ out of band"
+    loose = [
+        str(m["community_id"])
+        for m in meta["solver"]["communities"]
+        if any("the band's lower bound" in n for n in m.get("notes", []))
+    ]
+    if loose:
+        shown = ", ".join(loose[:3]) + (" …" if len(loose) > 3 else "")
+        allow += f"; a loose bound in {shown}: see the notes in plan_meta"
     share = "n/a" if q["in_band_share"] is None else f"{q['in_band_share']:.1%}"
     worst = "n/a" if q["max_deviation"] is None else f"{q['max_deviation']:.0%}"
     console.print(

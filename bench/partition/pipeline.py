@@ -92,11 +92,11 @@ def build(task: Any) -> PipeCommunity:
     return PipeCommunity(inst, tess, task.geometry, time.perf_counter() - t, task.streets)
 
 
-def _inputs_generated(bx: int, by: int, *, lanes: bool = False) -> Any:
+def _inputs_generated(bx: int, by: int, *, lanes: bool = False, seed: int = 0) -> Any:
     from gridder.datasets.synthetic import generate_city
     from gridder.prepare import prepare
 
-    c = generate_city(bx, by, seed=0, lanes=lanes)
+    c = generate_city(bx, by, seed=seed, lanes=lanes)
     return prepare(c.communities, c.buildings, streets=c.streets, compounds=c.compounds)
 
 
@@ -176,9 +176,11 @@ def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
         with open(path, "rb") as f:
             return pickle.load(f)  # type: ignore[no-any-return]
     if name.startswith("gen_"):
-        size, _, lanes = name[4:].partition("_")
+        # gen_<bx>x<by>[_lanes][_s<seed>]: the generated city, with internal roads, its seed
+        size, *rest = name[4:].split("_")
         bx, by = (int(x) for x in size.split("x"))
-        inputs = _inputs_generated(bx, by, lanes=lanes == "lanes")
+        seeds = [int(r[1:]) for r in rest if r.startswith("s") and r[1:].isdigit()]
+        inputs = _inputs_generated(bx, by, lanes="lanes" in rest, seed=seeds[0] if seeds else 0)
     elif name == "helsinki":
         inputs = _inputs_helsinki()
     elif name in ("nanjing", "nanjing_compounds", "nanjing_quads"):

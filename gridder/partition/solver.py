@@ -1339,6 +1339,7 @@ class GridPartitioner:
                 f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
                 "and form a grid of their own"
             )
+        notes += _loose_bound_notes(lb, out_of_band, config)
         ids = np.asarray(inst.unit_ids, dtype=object)
         return PartitionResult(
             community_id=inst.community_id,
@@ -1400,6 +1401,35 @@ def _piece_key(red: Reduced, units: Sequence[int]) -> tuple[bytes, list[int]]:
             )
         )
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).digest(), canon
+
+
+def _loose_bound_notes(lb: BandLowerBound, out_of_band: int, config: PartitionConfig) -> list[str]:
+    """Say why the band's lower bound may lie below a plan it does not meet.
+
+    The ceiling planners read ("the data allow at most …") is only as tight as
+    the bound. Two causes were measured on generated cities (bench round 13):
+    the packing bound giving up among too many ways for large buildings to
+    share grids (the bound then counts forced buildings only), and a plan
+    whose own largest grid lies far above the maximum, so that the bound must
+    hold for plans with grids that large.
+    """
+    if out_of_band <= lb.min_out_of_band:
+        return []
+    notes = []
+    if lb.packing_out_of_band < 0 and lb.forced_out_of_band == lb.min_out_of_band:
+        notes.append(
+            "the band's lower bound counts forced buildings only: the packing bound gave up "
+            "(too many ways for the large buildings to share grids), so the plan may be "
+            "nearer the best possible than the ceiling says"
+        )
+    usual = config.max + (config.max - config.min)
+    if lb.cap > usual:
+        notes.append(
+            f"the plan's largest grid out of band holds {lb.cap}: the band's lower bound "
+            f"holds for plans with grids that large, and is looser than for grids of at "
+            f"most {usual}"
+        )
+    return notes
 
 
 def _worth_restarting(result: PartitionResult, *, joined: bool) -> bool:
