@@ -21,7 +21,9 @@ __all__ = [
 
 WGS84: Final = "EPSG:4326"
 
-LayerName = Literal["communities", "buildings", "streets", "facilities", "compounds", "barriers"]
+LayerName = Literal[
+    "communities", "buildings", "streets", "facilities", "compounds", "barriers", "candidates"
+]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,14 @@ LAYERS: Final[dict[str, LayerSpec]] = {
         (),
         ("name",),
         ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),
+    ),
+    # candidate sites (gridder site --candidates): points, or areas whose centroid is used
+    "candidates": LayerSpec(
+        "candidates",
+        None,
+        (),
+        ("candidate_id", "name"),
+        ("Point", "Polygon", "MultiPolygon"),
     ),
 }
 

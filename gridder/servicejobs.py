@@ -31,7 +31,7 @@ import shapely
 from gridder import __version__
 from gridder.coverage import compute_coverage, site_facilities
 from gridder.coverage.standard import load_standard
-from gridder.errors import InputError
+from gridder.errors import InputError, Problem
 from gridder.graph.streets import WalkNetwork
 from gridder.inputs import read_valid
 from gridder.io.columns import ColumnMapping
@@ -76,6 +76,37 @@ def _points(frame: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
         geoms[not_point] = shapely.centroid(geoms[not_point])
         out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=metric))
     return out
+
+
+def _refuse_far_candidates(
+    candidates: gpd.GeoDataFrame, network: Any, threshold_m: float, source: str
+) -> None:
+    """Refuse candidate sites farther from every street than the walking threshold.
+
+    Such a site can serve no household within the threshold: a wrong location
+    or a wrong CRS (another city's candidates), reported rather than sited.
+
+    Raises
+    ------
+    InputError
+        Naming each such candidate and its distance to the network.
+    """
+    leg = network.snap(candidates.geometry).leg
+    far = np.flatnonzero(~(leg <= threshold_m))
+    if len(far):
+        ids = candidates["candidate_id"].astype(str).to_numpy()
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"candidate_id={ids[i]}",
+                    f"lies {leg[i]:.0f} m from the nearest street of the coverage's network, "
+                    f"beyond the {threshold_m:.0f} m threshold: it can serve no household "
+                    "(a wrong location or CRS?)",
+                )
+                for i in far[:20]
+            ]
+        )
 
 
 def coverage_job(
@@ -334,12 +365,12 @@ def site_job(
     covered = np.nan_to_num(dist, nan=np.inf) <= threshold
     cand = None
     if candidates:
-        from gridder.io.read import InputSpec, read_layer
 
-        raw = read_layer(InputSpec(candidates, "candidates", crs=crs))
+        raw = read_valid(candidates, "candidates", crs=crs)
         cand = _points(raw, metric).drop(columns=["_row"], errors="ignore")
         if "candidate_id" not in cand.columns:
             cand["candidate_id"] = [f"candidate-{k}" for k in range(len(cand))]
+        _refuse_far_candidates(cand, network, threshold, candidates)
     result = site_facilities(
         network,
         buildings,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import shapely
+import shapely.affinity
 import numpy as np
 import pyogrio
 import pytest
@@ -247,3 +249,43 @@ def test_bad_requests_exit_2(files: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*longer, "--out", str(cov)]) == 2
     assert "is also the input --coverage" in capsys.readouterr().err
     assert (plan.read_bytes(), cov.read_bytes()) == kept
+
+
+def test_site_candidates_are_validated(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A candidates file is checked as every input is: bad geometry, or sites that can
+    reach no household (another city's points), exit 2 and write nothing."""
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    b = pyogrio.read_dataframe(files / "inputs.gpkg", layer="buildings").to_crs(32650)
+    pts = list(b.geometry.to_numpy()[[10, 150]])
+    argv = ["site", "--coverage", str(cov), "--type", "kindergarten", "--add", "1"]
+
+    def run(name: str, frame: gpd.GeoDataFrame) -> int:
+        path = files / f"{name}.gpkg"
+        write_geopackage(path, {"candidates": frame})
+        out = files / f"{name}_sites.gpkg"
+        code = main([*argv, "--candidates", str(path), "--minutes", "5", "--out", str(out)])
+        assert out.exists() == (code == 0)
+        return code
+
+    good = gpd.GeoDataFrame({"candidate_id": ["A", "B"]}, geometry=pts, crs=32650).to_crs(4326)
+    assert run("good", good) == 0
+    sited = pyogrio.read_dataframe(files / "good_sites.gpkg", layer="sites")
+    assert set(sited["candidate_id"]) <= {"A", "B"}
+    bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    x, y = pts[0].x, pts[0].y
+    bad = gpd.GeoDataFrame(
+        {"candidate_id": ["A", "T"]},
+        geometry=[pts[0], shapely.affinity.translate(bowtie, x, y)],
+        crs=32650,
+    ).to_crs(4326)
+    assert run("bowtie", bad) == 2
+    assert "row 2: invalid geometry" in " ".join(capsys.readouterr().err.split())
+    empty = good.set_geometry([None, None], crs=4326)
+    assert run("nulls", empty) == 2
+    assert "empty or missing geometry" in " ".join(capsys.readouterr().err.split())
+    far = good.to_crs(32650).translate(50_000, 0).to_crs(4326)
+    assert run("far", good.set_geometry(far)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "candidate_id=A" in err and "beyond the 375 m threshold" in err
