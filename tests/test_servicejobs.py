@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import shapely
-import shapely.affinity
 import numpy as np
 import pyogrio
 import pytest
+import shapely
+import shapely.affinity
 
 from gridder.cli import main
 from gridder.datasets.synthetic import generate_city

@@ -19,7 +19,7 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import geopandas as gpd
@@ -190,8 +190,10 @@ def _read_vector(
     path: Path, layer: str | None, source: str, user_crs: str | CRS | None
 ) -> gpd.GeoDataFrame:
     target: str | Path = path
+    member = None
     if path.suffix.lower() == ".zip":
-        target = _zip_target(path, source)
+        member = _zip_member(path, layer, source)
+        target, layer = f"/vsizip/{path}/{member}", None
     if layer is not None and path.suffix.lower() == ".gpkg":
         names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
         if layer not in names:
@@ -213,6 +215,11 @@ def _read_vector(
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     embedded = frame.crs
+    if embedded is None and path.suffix.lower() in {".shp", ".zip"} and _has_prj(path, member):
+        # a .prj GDAL cannot read is an unknown CRS, not "no CRS": refuse, never guess WGS84
+        raise InputError.single(
+            source, "", "unknown CRS: the .prj beside the Shapefile cannot be read"
+        )
     is_geojson = path.suffix.lower() in {".geojson", ".json"}
     if embedded is None or (is_geojson and user_crs is not None and _is_wgs84(embedded)):
         # no CRS of its own (or GeoJSON, whose default WGS84 may really be GCJ-02)
@@ -223,6 +230,15 @@ def _read_vector(
     out = frame.to_crs(WGS84)
     out.attrs["source_crs"] = f"EPSG:{name}" if name else embedded.name
     return out
+
+
+def _has_prj(path: Path, member: str | None = None) -> bool:
+    """Whether a Shapefile (or ``member`` of a zip) comes with a ``.prj`` naming its CRS."""
+    if path.suffix.lower() == ".zip" and member is not None:
+        want = str(PurePosixPath(member).with_suffix("")).lower() + ".prj"
+        with zipfile.ZipFile(path) as zf:
+            return any(n.lower() == want for n in zf.namelist())
+    return any(p.suffix.lower() == ".prj" for p in path.parent.glob(f"{path.stem}.*"))
 
 
 def _has_cpg(path: Path) -> bool:
@@ -262,14 +278,29 @@ def _gbk_read_as_latin1(frame: gpd.GeoDataFrame, path: Path) -> bool:
     return chinese
 
 
-def _zip_target(path: Path, source: str) -> str:
+def _zip_member(path: Path, layer: str | None, source: str) -> str:
+    """The Shapefile of a zip to read: the one named ``layer`` (``FILE.zip:NAME``), or the first."""
     with zipfile.ZipFile(path) as zf:
         shps = [n for n in zf.namelist() if n.lower().endswith(".shp")]
     if not shps:
         raise InputError.single(source, "", "the zip archive holds no .shp file")
+    stems = [PurePosixPath(n).stem for n in shps]
+    if layer is not None:
+        named = [n for n, stem in zip(shps, stems, strict=True) if stem.lower() == layer.lower()]
+        if not named:
+            raise InputError.single(
+                source, "", f"no Shapefile {layer!r} in the zip (it holds: {', '.join(stems)})"
+            )
+        return named[0]
     if len(shps) > 1:
-        log.warning("%s holds %d shapefiles; reading %s", source, len(shps), shps[0])
-    return f"/vsizip/{path}/{shps[0]}"
+        log.warning(
+            "%s holds %d shapefiles (%s); reading %s (name one with FILE.zip:NAME)",
+            source,
+            len(shps),
+            ", ".join(stems),
+            stems[0],
+        )
+    return shps[0]
 
 
 def _is_wgs84(crs: CRS) -> bool:

@@ -495,3 +495,41 @@ def test_gbk_shapefile_without_cpg_is_read_as_gbk(
     utf = tmp_path / "u.shp"
     pyogrio.write_dataframe(frame, utf, encoding="UTF-8")
     assert read_layer(InputSpec(str(utf), "buildings"))["name"].tolist() == frame["name"].tolist()
+
+
+def test_zip_of_several_shapefiles_reads_the_one_named(
+    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """``FILE.zip:NAME`` picks the Shapefile NAME inside the archive (the first without it)."""
+    few = planner_buildings.iloc[:30]
+    (tmp_path / "shp").mkdir()
+    _to_shapefile(few.iloc[:10], tmp_path / "shp" / "comm.shp")
+    _to_shapefile(few, tmp_path / "shp" / "bld.shp")
+    with zipfile.ZipFile(tmp_path / "both.zip", "w") as zf:
+        for f in sorted((tmp_path / "shp").iterdir()):
+            zf.write(f, f"data/{f.name}")
+    got = read_layer(InputSpec(f"{tmp_path / 'both.zip'}:bld", "buildings"))
+    assert len(got) == 30
+    assert len(read_layer(InputSpec(f"{tmp_path / 'both.zip'}:COMM", "buildings"))) == 10
+    with pytest.raises(InputError, match=r"no Shapefile 'roads' in the zip \(it holds: "):
+        read_layer(InputSpec(f"{tmp_path / 'both.zip'}:roads", "buildings"))
+
+
+def test_a_prj_that_cannot_be_read_is_an_unknown_crs(
+    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """CONTRACT §1: an unknown CRS is bad input, not coordinates read as WGS84."""
+    shp = tmp_path / "b.shp"
+    _to_shapefile(planner_buildings.iloc[:5], shp)
+    shp.with_suffix(".prj").write_text("GARBAGE", encoding="ascii")
+    with pytest.raises(InputError, match=r"unknown CRS: the \.prj beside the Shapefile"):
+        read_layer(InputSpec(str(shp), "buildings"))
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as zf:
+        for f in sorted(tmp_path.glob("b.*")):
+            if f.suffix != ".zip":
+                zf.write(f, f.name)
+    with pytest.raises(InputError, match="unknown CRS"):
+        read_layer(InputSpec(str(tmp_path / "b.zip"), "buildings"))
+    # without any .prj the file is read as WGS84, as before
+    shp.with_suffix(".prj").unlink()
+    assert len(read_layer(InputSpec(str(shp), "buildings"))) == 5
