@@ -365,7 +365,6 @@ def site_job(
     covered = np.nan_to_num(dist, nan=np.inf) <= threshold
     cand = None
     if candidates:
-
         raw = read_valid(candidates, "candidates", crs=crs)
         cand = _points(raw, metric).drop(columns=["_row"], errors="ignore")
         if "candidate_id" not in cand.columns:
