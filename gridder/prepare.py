@@ -31,6 +31,7 @@ from pyproj import CRS
 
 from gridder.errors import InputError, Problem
 from gridder.io.crs import local_metric_crs
+from gridder.io.osm import parse_metres
 from gridder.schema import NUMERIC_BUILDING_COLUMNS, WGS84
 
 __all__ = [
@@ -293,7 +294,20 @@ def estimate_households(
 
     btype = col("building").astype(object).map(lambda v: str(v).strip().lower() if v else "")
     levels = pd.to_numeric(col("levels"), errors="coerce").to_numpy(float)
-    height = pd.to_numeric(col("height"), errors="coerce").to_numpy(float)
+    # OSM's height tag, as exports of it hold it ("12", "12 m", "12,5"): read as the pbf reader does
+    raw_height = col("height")
+    height = parse_metres(raw_height).to_numpy(float)
+    unread = raw_height.notna().to_numpy() & np.isnan(height)
+    unread &= (raw_height.astype(str).str.strip() != "").to_numpy()
+    if unread.any():
+        first = int(np.flatnonzero(unread)[0])
+        log.warning(
+            "%d building(s) have a height that holds no number (building_id=%s: %r); "
+            "their levels are not estimated from it",
+            int(unread.sum()),
+            buildings["building_id"].iloc[first],
+            raw_height.iloc[first],
+        )
     tagged = np.zeros(n, dtype=bool)
     for tag in ("amenity", "shop", "office"):
         values = col(tag)

@@ -11,6 +11,7 @@ problem. With ``fix_geometry=True`` invalid polygons are repaired with
 from __future__ import annotations
 
 import logging
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,9 @@ from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
 __all__ = ["MAX_COUNT", "count_text", "validate_layer"]
 
 log = logging.getLogger(__name__)
+
+#: OSM ``building:levels`` text: a number, then a list separator or a word ("3;4", "5 floors").
+_OSM_LEVELS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:[;,/]|[A-Za-z\u4e00-\u9fff]|$)")
 
 #: Optional layers that may hold no feature (a city without rivers, a district without
 #: mapped compounds); the required layers and facilities may not.
@@ -295,6 +299,22 @@ def _check_numbers(
         text = raw.astype(object).map(lambda v: str(v).strip() if _present(v) else None)
         values = pd.to_numeric(text, errors="coerce")
         bad = text.notna() & values.isna()
+        if col == "levels" and bad.any():
+            # OSM's building:levels as exports hold it ("3;4", "5 floors"): the first
+            # number, as the .osm.pbf reader takes it
+            lenient = text[bad].str.extract(_OSM_LEVELS, expand=False)
+            values = values.where(~bad, pd.to_numeric(lenient, errors="coerce"))
+            read = bad & values.notna()
+            if read.any():
+                first = int(np.flatnonzero(read.to_numpy())[0])
+                log.warning(
+                    "%s: %d building(s) give levels as text (%s: %r); the first number is used",
+                    source,
+                    int(read.sum()),
+                    names[first],
+                    text.iloc[first],
+                )
+            bad = text.notna() & values.isna()
         for i in np.flatnonzero(bad.to_numpy()):
             problems.append(Problem(source, names[i], f"{col} is not a number: {text.iloc[i]!r}"))
         negative = values < 0

@@ -246,3 +246,20 @@ def test_overlapping_communities_are_warned_about(caplog: pytest.LogCaptureFixtu
     assert len(overlaps) == 1 and "C2 and C1 overlap" in overlaps[0]
     assert "goes to C1" in overlaps[0]
     assert inputs.buildings["community_id"].tolist() == ["C1"]
+
+
+def test_osm_height_text_is_read_as_the_pbf_reader_reads_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A GeoJSON/GeoPackage export of OSM keeps ``height`` as text ("12 m", "12,5")."""
+    frame = _buildings(
+        [
+            {"building_id": "a", "building": "yes", "height": "12 m", "geometry": None},
+            {"building_id": "b", "building": "yes", "height": "7,5", "geometry": None},
+            {"building_id": "c", "building": "yes", "height": "tall", "geometry": None},
+        ]
+    )
+    hh, _ = estimate_households(frame, np.array([400.0, 320.0, 400.0]), HouseholdRule())
+    # 400 m² × (12 / 3) / 80 = 20; 320 × 2.5 / 80 = 10; "tall" holds no number: not sized
+    assert hh.tolist() == [20, 10, 0]
+    assert "1 building(s) have a height that holds no number (building_id=c" in caplog.text

@@ -249,3 +249,20 @@ def test_fractional_households_are_rounded_and_reported(
     inputs = load_inputs(communities=communities(tmp_path), buildings=buildings_csv(tmp_path, rows))
     assert inputs.buildings["households"].tolist() == [12, 80]
     assert frame["households"].tolist() == [12.5, 80]
+
+
+def test_osm_levels_text_reads_its_first_number(tmp_path: Path) -> None:
+    """``building:levels`` as OSM exports hold it ("3;4", "5 floors", "12层") reads as the
+    .osm.pbf reader reads it; text with no leading number stays bad input."""
+    rows = [
+        "a,3;4,118.781,32.041",
+        "b,5 floors,118.782,32.042",
+        "c,12层,118.783,32.043",
+        "d,6,118.784,32.044",
+    ]
+    path = buildings_csv(tmp_path, rows, header="building_id,levels,lon,lat")
+    got = read_valid(path, "buildings").set_index("building_id")["levels"]
+    assert got.to_dict() == {"a": 3.0, "b": 5.0, "c": 12.0, "d": 6.0}
+    bad = buildings_csv(tmp_path, ["a,many,118.781,32.041"], header="building_id,levels,lon,lat")
+    with pytest.raises(InputError, match="levels is not a number: 'many'"):
+        read_valid(bad, "buildings")
