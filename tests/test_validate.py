@@ -266,3 +266,16 @@ def test_osm_levels_text_reads_its_first_number(tmp_path: Path) -> None:
     bad = buildings_csv(tmp_path, ["a,many,118.781,32.041"], header="building_id,levels,lon,lat")
     with pytest.raises(InputError, match="levels is not a number: 'many'"):
         read_valid(bad, "buildings")
+
+
+def test_csv_rows_are_named_by_their_line_and_empty_rows_left_out(tmp_path: Path) -> None:
+    """A blank line does not shift the row numbers in messages; the ``,,,`` rows that
+    spreadsheet exports append are no features (and no error)."""
+    rows = ["a,10,118.781,32.041", "", "b,12,118.782,32.042", ",,,", " , , , "]
+    path = buildings_csv(tmp_path, rows)
+    got = read_valid(path, "buildings")
+    assert got["building_id"].tolist() == ["a", "b"]
+    assert got["_row"].tolist() == [2, 4]  # the lines in the file
+    bad = buildings_csv(tmp_path, ["a,10,118.781,32.041", "", "", "b,12,east,32.042", ",,,"])
+    with pytest.raises(InputError, match=r"row 5: non-numeric or out-of-range coordinates"):
+        read_valid(bad, "buildings")

@@ -376,18 +376,42 @@ def _read_csv(path: Path, source: str) -> pd.DataFrame:
     if not text.strip():
         raise InputError.single(source, "", "the file is empty")
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        table = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+        )
     except pd.errors.ParserError as exc:
         raise InputError.single(source, "", f"cannot parse CSV: {_short(exc)}") from exc
+    return _without_empty_rows(table, source, first_line=2)
+
+
+def _without_empty_rows(table: pd.DataFrame, source: str, *, first_line: int) -> pd.DataFrame:
+    """Drop rows with every cell empty (blank lines, spreadsheet exports' trailing ``,,,``).
+
+    Each row kept carries its line in the file (``_line``), so that messages name the
+    line a planner sees in an editor or spreadsheet, not a count that skips the blanks.
+    """
+    lines = np.arange(first_line, len(table) + first_line)
+    cells = table.astype(object)
+    empty = cells.apply(lambda c: c.isna() | (c.astype(str).str.strip() == "")).all(axis=1)
+    if empty.any():
+        log.info("%s: %d empty row(s) left out", source, int(empty.sum()))
+    out = table.loc[~empty.to_numpy()].reset_index(drop=True)
+    out["_line"] = lines[~empty.to_numpy()]
+    return out
 
 
 def _read_excel(path: Path, source: str, sheet: str | None) -> pd.DataFrame:
     try:
-        return pd.read_excel(
+        table = pd.read_excel(
             path, sheet_name=sheet or 0, dtype=str, keep_default_na=False, na_values=[""]
         )
     except (ValueError, KeyError, zipfile.BadZipFile, OSError) as exc:
         raise InputError.single(source, "", f"cannot read the Excel file: {_short(exc)}") from exc
+    return _without_empty_rows(table, source, first_line=2)
 
 
 def _read_table(
@@ -400,10 +424,12 @@ def _read_table(
 
     ``columns`` is the user's ``--columns`` mapping (it may name ``lon``/``lat``).
     """
+    lines = table.pop("_line").to_numpy() if "_line" in table.columns else None
     table = canonical_columns(table, user_mapping=columns, source=source)
     table.columns = [str(c) for c in table.columns]
     problems: list[Problem] = []
-    rows = np.arange(2, len(table) + 2)  # header is line 1
+    # the line of each row in the file (header is line 1; empty rows left out)
+    rows = lines if lines is not None else np.arange(2, len(table) + 2)
     if "wkt" in table.columns:
         geoms = np.empty(len(table), dtype=object)
         for i, text in enumerate(table["wkt"].tolist()):
