@@ -279,3 +279,18 @@ def test_csv_rows_are_named_by_their_line_and_empty_rows_left_out(tmp_path: Path
     bad = buildings_csv(tmp_path, ["a,10,118.781,32.041", "", "", "b,12,east,32.042", ",,,"])
     with pytest.raises(InputError, match=r"row 5: non-numeric or out-of-range coordinates"):
         read_valid(bad, "buildings")
+
+
+def test_one_header_mapped_for_two_layers(tmp_path: Path) -> None:
+    """``--columns community_id=ID,building_id=ID``: an ``ID`` column in each file, each
+    read as its own layer's id (the last mapping used to win for both, silently)."""
+    comm = gpd.GeoDataFrame({"ID": ["C1"]}, geometry=[SQUARE], crs=4326)
+    comm.to_file(tmp_path / "c.geojson", driver="GeoJSON")
+    rows = ["B1,10,118.781,32.041", "B2,20,118.782,32.042"]
+    b = buildings_csv(tmp_path, rows, header="ID,HH,lon,lat")
+    mapping = "community_id=ID,building_id=ID,households=HH"
+    argv = ["check", "--communities", str(tmp_path / "c.geojson"), "--buildings", b]
+    assert main([*argv, "--columns", mapping, "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["communities"] == 1 and report["buildings"] == 2
+    assert report["households_given"] == 30

@@ -35,6 +35,28 @@ class ColumnMapping(dict[str, str]):
     def __init__(self, *args: object, **kwargs: str) -> None:
         super().__init__(*args, **kwargs)
         self.used: set[str] = set()
+        #: headers given for several canonical names (``community_id=ID,building_id=ID``:
+        #: an ``ID`` column in each file), resolved per layer by :meth:`for_layer`
+        self.alternatives: dict[str, tuple[str, ...]] = {}
+
+    def for_layer(self, kind: str) -> ColumnMapping:
+        """The mapping one layer reads with.
+
+        A header given for several names takes the one this layer knows, its id
+        first (communities' ``ID`` → ``community_id``, buildings' ``ID`` →
+        ``building_id``). Headers found are recorded in :attr:`used` of this
+        mapping, which the returned one shares.
+        """
+        if not self.alternatives:
+            return self
+        spec = LAYERS.get(kind)
+        order = [] if spec is None else [spec.id_column, *spec.required, *spec.optional]
+        out = ColumnMapping(self)
+        out.used = self.used
+        for header, names in self.alternatives.items():
+            known = [c for c in order if c in names]
+            out[header] = known[0] if known else names[-1]
+        return out
 
     def check_used(self, inputs: str = "the inputs") -> None:
         """Raise :class:`InputError` naming each mapped header found in no input read."""
@@ -120,7 +142,11 @@ def parse_column_mapping(text: str | None) -> ColumnMapping:
                     f"one of {', '.join(sorted(known))}",
                 )
             )
-        mapping[header.strip()] = canonical.strip()
+        header, canonical = header.strip(), canonical.strip()
+        if header in mapping and mapping[header] != canonical:
+            names = mapping.alternatives.get(header, (mapping[header],))
+            mapping.alternatives[header] = (*names, canonical)
+        mapping[header] = canonical
     if problems:
         raise InputError(problems)
     return mapping

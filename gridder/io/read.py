@@ -18,7 +18,7 @@ import logging
 import warnings
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,7 +31,7 @@ from pyproj import CRS
 
 from gridder.errors import InputError, Problem
 from gridder.io import osm
-from gridder.io.columns import canonical_columns
+from gridder.io.columns import ColumnMapping, canonical_columns
 from gridder.io.crs import parse_crs, to_wgs84
 from gridder.schema import WGS84
 
@@ -118,6 +118,8 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
     if path.is_dir():
         raise InputError.single(source, "", "is a directory, expected a file")
     user_crs = _parse_user_crs(spec.crs, source)
+    if isinstance(spec.columns, ColumnMapping):
+        spec = replace(spec, columns=spec.columns.for_layer(spec.kind))
     suffix = _suffix(path)
     try:
         if suffix == ".osm.pbf":
