@@ -59,6 +59,14 @@ class CoverageTable:
         self.plan_id = plan_id
         self.digest = digest
         self.scopes = sorted({str(r.get("scope")) for r in rows})
+        self.scope_ids: dict[str, frozenset[str]] = {
+            scope: frozenset(
+                str(r["scope_id"])
+                for r in rows
+                if str(r.get("scope")) == scope and r.get("scope_id") is not None
+            )
+            for scope in self.scopes
+        }
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> CoverageTable:
@@ -132,6 +140,11 @@ class CoverageTable:
             )
             raise NotFoundError(msg)
         return self
+
+    def has_scope_id(self, scope_id: str, scope: str | None = None) -> bool:
+        """Whether some row of ``scope`` (of any scope when ``None``) has this ``scope_id``."""
+        scopes = self.scopes if scope is None else [scope]
+        return any(scope_id in self.scope_ids.get(s, frozenset()) for s in scopes)
 
     def select(
         self,

@@ -8,7 +8,8 @@ located and serialised in a worker thread so single lookups keep flowing.
 
 ``crs`` is case-insensitive and takes ``EPSG:4326`` / ``EPSG:4490`` too
 (:func:`api.schemas.crs_name`). A batch names its plan by ``?plan_id=`` or by
-``plan_id`` in the body; both at once must agree.
+``plan_id`` in the body, and its coordinate system by ``?crs=`` or by ``crs`` in
+the body; both at once must agree.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import numpy as np
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter, ValidationError
 
 from api.deps import PlanIdQuery, get_plan
 from api.schemas import (
     CRS_HELP,
     Crs,
+    CrsName,
     ErrorOut,
     Lat,
     LocateBatchIn,
@@ -133,9 +135,9 @@ def _parse(body: bytes, limit: int) -> LocateBatchIn:
     return batch
 
 
-def _answer(plan: Plan, batch: LocateBatchIn) -> bytes:
+def _answer(plan: Plan, batch: LocateBatchIn, crs: str) -> bytes:
     points = np.asarray(batch.points, dtype=np.float64).reshape(-1, 2)
-    rows = plan.locate_indices(points, crs=batch.crs)
+    rows = plan.locate_indices(points, crs=crs)
     return b'{"results":' + plan.results_json(rows) + b',"plan_id":' + plan.plan_id_json + b"}"
 
 
@@ -151,6 +153,48 @@ def _plan_id(query: str | None, body: str | None) -> str | None:
         )
     return query if query is not None else body
 
+
+_CRS_NAME: TypeAdapter[str] = TypeAdapter(CrsName)
+
+
+def _crs(query: str | None, batch: LocateBatchIn) -> str:
+    """The coordinate system of a batch: ``?crs=`` or the body's ``crs``, which must agree.
+
+    Both are normalised first (``GCJ02`` and ``gcj-02`` agree). The body's
+    ``crs`` counts only when the body gives it; without either, WGS84.
+
+    Raises
+    ------
+    RequestValidationError
+        When ``?crs=`` names no known system, or differs from the body's ``crs``.
+    """
+    if query is None:
+        return batch.crs
+    try:
+        wanted = _CRS_NAME.validate_python(query)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("query", "crs")
+        raise RequestValidationError(errors) from None
+    if "crs" in batch.model_fields_set and batch.crs != wanted:
+        msg = (
+            f"crs {batch.crs!r} in the body differs from crs {wanted!r} in the query; "
+            "give it once, or the same in both"
+        )
+        raise RequestValidationError([{"loc": ("body", "crs"), "msg": msg, "type": "value_error"}])
+    return wanted
+
+
+CrsQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description=f"{CRS_HELP} Instead of `crs` in the body; when both are given they "
+        "must agree.",
+        examples=["gcj02"],
+    ),
+]
 
 _BATCH_SCHEMA: dict[str, Any] = LocateBatchIn.model_json_schema(
     ref_template="#/components/schemas/{model}"
@@ -168,12 +212,16 @@ _BATCH_SCHEMA: dict[str, Any] = LocateBatchIn.model_json_schema(
     openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": _BATCH_SCHEMA}}}},
     summary="Which grid holds each of many points",
 )
-async def locate_points(request: Request, plan_id: PlanIdQuery = None) -> Response:
+async def locate_points(
+    request: Request, plan_id: PlanIdQuery = None, crs: CrsQuery = None
+) -> Response:
     """One answer per point, in input order: the grid, or ``null`` outside every grid.
 
     Body: ``{"points": [[lon, lat], ...], "crs": "wgs84"}`` with at most the
     server's batch limit of points (default 100,000), and optionally the
     ``plan_id`` to ask (as ``?plan_id=``; if both are given they must agree).
+    The coordinate system may be given as ``?crs=`` instead; if both are given
+    they must agree.
     """
     body = await request.body()
     limit: int = request.app.state.settings.batch_limit
@@ -182,10 +230,11 @@ async def locate_points(request: Request, plan_id: PlanIdQuery = None) -> Respon
         batch = await anyio.to_thread.run_sync(_parse, body, limit)
     else:
         batch = _parse(body, limit)
+    system = _crs(crs, batch)
     wanted = _plan_id(plan_id, batch.plan_id)
     plan = request.app.state.store.loaded(wanted) or await get_plan(request, wanted)
     if large:
-        content = await anyio.to_thread.run_sync(_answer, plan, batch)
+        content = await anyio.to_thread.run_sync(_answer, plan, batch, system)
     else:
-        content = _answer(plan, batch)
+        content = _answer(plan, batch, system)
     return Response(content, media_type=JSON)

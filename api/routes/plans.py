@@ -26,6 +26,8 @@ PlanIdPath = Annotated[str, Path(min_length=1, max_length=200, examples=["2024-0
 UPLOAD_SUFFIXES = (".osm.pbf", ".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
 INPUTS = ("communities", "buildings", "streets", "compounds")
 FORM_FIELDS = (*INPUTS, "barriers", "params", "activate")
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 def _summary(info: PlanInfo, active_id: str | None) -> dict[str, Any]:
@@ -108,6 +110,29 @@ def _save_upload(field: str, upload: UploadFile, workdir: FilePath) -> str:
     return str(target)
 
 
+def _form_bool(field: str, item: UploadFile | str | None, default: bool) -> bool:
+    """A boolean form field: ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``.
+
+    Case and surrounding spaces are ignored; an absent field is ``default``.
+
+    Raises
+    ------
+    RequestValidationError
+        For any other value (an empty one too), or a file sent in its place.
+    """
+    if item is None:
+        return default
+    if isinstance(item, UploadFile):
+        raise _validation(field, "a file was sent; expected a boolean value (true or false)")
+    word = item.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    accepted = "true/false, 1/0, yes/no or on/off"
+    raise _validation(field, f"{item!r} is not a boolean: {field} takes {accepted}")
+
+
 async def _from_multipart(
     request: Request, workdir: FilePath, uploads: dict[str, str]
 ) -> tuple[dict[str, str | None], PartitionParams, bool]:
@@ -133,7 +158,7 @@ async def _from_multipart(
         params = PartitionParams.model_validate_json(
             raw_params if isinstance(raw_params, str) and raw_params else "{}"
         )
-        activate = str(form.get("activate") or "false").lower() in {"1", "true", "yes", "on"}
+        activate = _form_bool("activate", form.get("activate"), default=False)
         barriers = form.get("barriers")
         if isinstance(barriers, UploadFile):  # rivers/rail uploaded: params.barriers is that file
             if params.barriers is not None:

@@ -365,3 +365,93 @@ def test_a_replan_job_over_http_in_a_worker_process(tmp_path: Path) -> None:
                 assert got["plan_id"] == second["plan_id"] and got["grid_id"] == keep
     finally:
         srv.stop()
+
+
+def test_batch_locate_honours_crs_in_the_query(server: Server) -> None:
+    """``?crs=`` on POST works as ``?plan_id=``: alone it counts; with the body, both agree."""
+    b = Plan.open(server.plans_dir / "plan-b.gpkg").building("B3")  # type: ignore[attr-defined]
+    bx, by = (float(v) for v in wgs84_to_bd09(b["lon"], b["lat"]))
+    found = {"results": [{"grid_id": b["grid_id"], "community_id": b["community_id"]}]}
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for query, body in (
+            ({"crs": "bd09"}, {}),
+            ({"crs": "BD-09"}, {"crs": "bd09"}),  # the same system once normalised
+        ):
+            r = c.post(
+                "/v1/locate",
+                params={"plan_id": "plan-b", **query},
+                json={"points": [[bx, by]], **body},
+            )
+            assert r.status_code == 200, (query, body, r.text)
+            assert r.json() == {**found, "plan_id": "plan-b"}, (query, body)
+        r = c.post(
+            "/v1/locate",
+            params={"plan_id": "plan-b", "crs": "gcj02"},
+            json={"points": [[bx, by]], "crs": "bd09"},
+        )
+        assert r.status_code == 422 and r.headers["content-type"] == "application/json"
+        error = r.json()["detail"][0]
+        assert error["loc"] == ["body", "crs"]
+        assert "'bd09' in the body" in error["msg"] and "'gcj02' in the query" in error["msg"]
+        r = c.post("/v1/locate", params={"crs": "mars"}, json={"points": [[bx, by]]})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "crs"]
+
+
+def test_multipart_activate_takes_boolean_spellings_only(server: Server, tmp_path: Path) -> None:
+    """``activate=maybe`` is a 422 naming the field and value, and no job starts."""
+    empty = b'{"type": "FeatureCollection", "features": []}'
+    files = {
+        "communities": ("c.geojson", empty, "application/geo+json"),
+        "buildings": ("b.geojson", empty, "application/geo+json"),
+    }
+    with httpx.Client(base_url=server.url, timeout=30, headers={"X-API-Key": KEY}) as c:
+        for value in ("maybe", "", "2", "truee"):
+            r = c.post("/v1/plans", files=files, data={"activate": value, "params": '{"seed": 41}'})
+            assert r.status_code == 422, (value, r.text)
+            error = r.json()["detail"][0]
+            assert error["loc"] == ["body", "activate"] and repr(value) in error["msg"], value
+        for value, seed, activated in (("OFF", 42, False), (" Yes ", 43, True)):
+            r = c.post(
+                "/v1/plans", files=files, data={"activate": value, "params": f'{{"seed": {seed}}}'}
+            )
+            assert r.status_code == 202, (value, r.text)
+            deadline = time.monotonic() + 30
+            job = r.json()
+            while job["status"] not in {"done", "failed"} and time.monotonic() < deadline:
+                time.sleep(0.05)
+                job = c.get(f"/v1/jobs/{job['job_id']}").json()
+            assert job["status"] == "done" and job["activated"] is activated, (value, job)
+        time.sleep(1.0)  # past a store refresh: a refused request left no plan behind
+        plans = [p["plan_id"] for p in c.get("/v1/plans").json()["plans"]]
+        assert "job-41" not in plans and {"job-42", "job-43"} <= set(plans)
+        c.post("/v1/plans/plan-b/activate").raise_for_status()
+
+
+def test_coverage_summary_of_an_unknown_scope_id_is_404(server: Server) -> None:
+    """An unknown grid or community is a 404 naming it and its scope, as on the other lookups."""
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for scope in ("grid", "community"):
+            r = c.get(
+                "/v1/coverage/summary",
+                params={"plan_id": "plan-b", "scope": scope, "scope_id": "nope"},
+            )
+            assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+            assert r.json() == {
+                "detail": f"{scope} 'nope' is not in plan plan-b (scope={scope}, scope_id=nope)"
+            }
+        r = c.get("/v1/coverage/summary", params={"plan_id": "plan-b", "scope_id": "nope"})
+        assert r.status_code == 404 and "'nope'" in r.json()["detail"]
+        r = c.get(
+            "/v1/coverage/summary", params={"plan_id": "plan-b", "scope": "all", "scope_id": "x"}
+        )
+        assert r.status_code == 404 and "scope 'all' has no scope_id 'x'" in r.json()["detail"]
+        r = c.get(
+            "/v1/coverage/summary",
+            params={"plan_id": "plan-b", "scope": "community", "scope_id": "C01"},
+        )
+        assert r.status_code == 200 and [row["scope_id"] for row in r.json()["rows"]] == ["C01"]
+        r = c.get(  # a grid of the plan with no summary rows: no rows, not a 404
+            "/v1/coverage/summary",
+            params={"plan_id": "plan-b", "scope": "grid", "scope_id": "C01-001"},
+        )
+        assert r.status_code == 200 and r.json() == {"rows": []}
