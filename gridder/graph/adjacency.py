@@ -525,7 +525,9 @@ def build_tessellation(
     geoms = np.asarray(buildings.geometry.values, dtype=object)
     if len(geoms) and (shapely.get_type_id(geoms) != 0).any():
         geoms = shapely.point_on_surface(geoms)
-    points = shapely.get_coordinates(geoms)
+    # positions below a centimetre carry no meaning (GCJ-02 round trips, re-exports move
+    # points by nanometres) but decide near-ties of the tessellation: snap them
+    points = np.round(shapely.get_coordinates(geoms), 2)
     if len(points) != len(buildings):
         msg = f"community {community_id}: every building needs one non-empty point"
         raise GridderError(msg)
