@@ -189,7 +189,8 @@ class Inputs:
         Returns
         -------
         dict
-            ``{building_id: "inside no community (nearest: C0001, 84.2 m away)"}``.
+            ``{building_id: "inside no community and without a community_id (nearest:
+            C0001, 84.2 m away; 12 households)"}``.
         """
         u = self.unassigned
         if len(u) == 0:
