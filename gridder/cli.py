@@ -323,9 +323,7 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     if streets_lower is not None and streets_lower > q["lower_bound_out_of_band"]:
         allow += f"; a plan crossing no major street leaves {streets_lower}+ out of band"
     loose = [
-        str(m["community_id"])
-        for m in meta["solver"]["communities"]
-        if any("the band's lower bound" in n for n in m.get("notes", []))
+        str(m["community_id"]) for m in meta["solver"]["communities"] if m.get("lower_bound_loose")
     ]
     if loose:
         shown = ", ".join(loose[:3]) + (" …" if len(loose) > 3 else "")

@@ -492,6 +492,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             "lower_bound_respecting_barriers": {**bound, "with_band_bound": 1},
             "lower_bound_within_solver_regions": bound,
             "out_of_band_above_proven_zone_bound": 0,
+            "lower_bound_loose": [],
             "over_max_unit_ids": [],
             "forced_unit_ids": [],
             "hard_barrier_merges": 0,

@@ -85,7 +85,7 @@ from gridder.partition.zonebound import (
     zone_lower_bound,
 )
 
-__all__ = ["GridPartitioner", "PartitionResult", "validate_instance"]
+__all__ = ["GridPartitioner", "PartitionResult", "loose_bound_reasons", "validate_instance"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,9 @@ class PartitionResult:
         Out-of-band grids beyond the exact minimum of their zone, counted in
         the zones of ``region_bound`` whose minimum is proven. The zone model
         is a relaxation, so these grids may still be forced.
+    loose_bound
+        Why the band's lower bound may be loose where the plan stays above it
+        (:func:`loose_bound_reasons`): ``packing_gave_up``, ``plan_cap``.
     attempts, attempt_kept
         How many times the community was solved from scratch (restarts with
         derived seeds, see ``PartitionConfig.restarts``), and which attempt's
@@ -209,6 +212,7 @@ class PartitionResult:
     zone_bound: ZoneBound | None = None
     region_bound: ZoneBound | None = None
     above_proven_zone_bound: int = 0
+    loose_bound: tuple[str, ...] = ()
     attempts: int = 1
     attempt_kept: int = 0
 
@@ -255,6 +259,7 @@ class PartitionResult:
                 None if self.region_bound is None else self.region_bound.to_meta()
             ),
             "out_of_band_above_proven_zone_bound": self.above_proven_zone_bound,
+            "lower_bound_loose": list(self.loose_bound),
             "over_max_unit_ids": [str(x) for x in self.over_max_unit_ids],
             "forced_unit_ids": [str(x) for x in self.forced_unit_ids],
             "hard_barrier_merges": self.hard_barrier_merges,
@@ -512,6 +517,8 @@ class GridPartitioner:
                 f"{straddling} grid(s) of the previous plan straddle major streets/rivers/rail"
             )
         notes += [n for n in result.notes if "form a grid of their own" in n]
+        loose = loose_bound_reasons(lb, out_of_band, config)
+        notes += [text for _, text in loose]
         logger.info(
             "%s: re-plan kept the previous plan (%d grid(s) out of band, re-planned %d)",
             inst.community_id,
@@ -538,6 +545,7 @@ class GridPartitioner:
             zone_bound=zb,
             region_bound=zb,
             above_proven_zone_bound=out_of_band_above_proven(inst, config, lab, zb),
+            loose_bound=tuple(code for code, _ in loose),
         )
 
     def _sparse(self, first: PartitionResult, t0: float) -> PartitionResult:
@@ -1339,7 +1347,8 @@ class GridPartitioner:
                 f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
                 "and form a grid of their own"
             )
-        notes += _loose_bound_notes(lb, out_of_band, config)
+        loose = loose_bound_reasons(lb, out_of_band, config)
+        notes += [text for _, text in loose]
         ids = np.asarray(inst.unit_ids, dtype=object)
         return PartitionResult(
             community_id=inst.community_id,
@@ -1366,6 +1375,7 @@ class GridPartitioner:
             zone_bound=zb,
             region_bound=rb,
             above_proven_zone_bound=above_proven,
+            loose_bound=tuple(code for code, _ in loose),
         )
 
 
@@ -1403,33 +1413,41 @@ def _piece_key(red: Reduced, units: Sequence[int]) -> tuple[bytes, list[int]]:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).digest(), canon
 
 
-def _loose_bound_notes(lb: BandLowerBound, out_of_band: int, config: PartitionConfig) -> list[str]:
-    """Say why the band's lower bound may lie below a plan it does not meet.
+def loose_bound_reasons(
+    lb: BandLowerBound, out_of_band: int, config: PartitionConfig
+) -> list[tuple[str, str]]:
+    """Why the band's lower bound may lie below a plan it does not meet: (code, note).
 
     The ceiling planners read ("the data allow at most …") is only as tight as
     the bound. Two causes were measured on generated cities (bench round 13):
-    the packing bound giving up among too many ways for large buildings to
-    share grids (the bound then counts forced buildings only), and a plan
-    whose own largest grid lies far above the maximum, so that the bound must
-    hold for plans with grids that large.
+    ``packing_gave_up`` — the packing bound gave up among too many ways for the
+    large buildings to share grids, so the bound counts forced buildings only;
+    ``plan_cap`` — the plan's own largest grid lies above the maximum plus the
+    band's width, so the bound must hold for plans with grids that large.
     """
     if out_of_band <= lb.min_out_of_band:
         return []
-    notes = []
+    reasons = []
     if lb.packing_out_of_band < 0 and lb.forced_out_of_band == lb.min_out_of_band:
-        notes.append(
-            "the band's lower bound counts forced buildings only: the packing bound gave up "
-            "(too many ways for the large buildings to share grids), so the plan may be "
-            "nearer the best possible than the ceiling says"
+        reasons.append(
+            (
+                "packing_gave_up",
+                "the band's lower bound counts forced buildings only: the packing bound gave "
+                "up (too many ways for the large buildings to share grids), so the plan may be "
+                "nearer the best possible than the ceiling says",
+            )
         )
     usual = config.max + (config.max - config.min)
     if lb.cap > usual:
-        notes.append(
-            f"the plan's largest grid out of band holds {lb.cap}: the band's lower bound "
-            f"holds for plans with grids that large, and is looser than for grids of at "
-            f"most {usual}"
+        reasons.append(
+            (
+                "plan_cap",
+                f"the plan's largest grid out of band holds {lb.cap}: the band's lower bound "
+                f"holds for plans with grids that large, and is looser than for grids of at "
+                f"most {usual}",
+            )
         )
-    return notes
+    return reasons
 
 
 def _worth_restarting(result: PartitionResult, *, joined: bool) -> bool:

@@ -219,6 +219,7 @@ def test_a_plan_above_a_loose_bound_says_why(
     assert first["lower_bound_packing"] == -1
     assert first["lower_bound_out_of_band"] == first["lower_bound_forced"]
     assert any("packing bound gave up" in n for n in first["notes"])
+    assert first["lower_bound_loose"] == ["packing_gave_up"]
     assert second["out_of_band"] > second["lower_bound_out_of_band"]
     assert second["lower_bound_cap"] > 400
     grids = pyogrio.read_dataframe(out, layer="grids")
@@ -226,7 +227,9 @@ def test_a_plan_above_a_loose_bound_says_why(
     assert second["lower_bound_cap"] <= largest
     said = f"largest grid out of band holds {second['lower_bound_cap']}"
     assert any(said in n for n in second["notes"])
+    assert "plan_cap" in second["lower_bound_loose"]
     # a plan at its bound says neither (C0101 of the same city meets it)
     met = [c for c in comms.values() if c["out_of_band"] == c["lower_bound_out_of_band"]]
     assert met
     assert not any("the band's lower bound" in n for c in met for n in c["notes"])
+    assert not any(c["lower_bound_loose"] for c in met)
