@@ -11,7 +11,6 @@ problem. With ``fix_geometry=True`` invalid polygons are repaired with
 from __future__ import annotations
 
 import logging
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -19,14 +18,12 @@ import pandas as pd
 import shapely
 
 from gridder.errors import InputError, Problem
+from gridder.io.osm import parse_metres
 from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
 
 __all__ = ["MAX_COUNT", "count_text", "validate_layer"]
 
 log = logging.getLogger(__name__)
-
-#: OSM ``building:levels`` text: a number, then a list separator or a word ("3;4", "5 floors").
-_OSM_LEVELS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:[;,/]|[A-Za-z\u4e00-\u9fff]|$)")
 
 #: Optional layers that may hold no feature (a city without rivers, a district without
 #: mapped compounds); the required layers and facilities may not.
@@ -115,8 +112,12 @@ def validate_layer(
         )
     if len(frame) == 0 and kind in OPTIONAL_EMPTY:
         # an optional layer given empty means "none of these here", not a mistake to refuse
+        # (an empty GeoJSON has no columns at all: nothing is missing from no feature)
         log.warning("%s holds no %s: none are used", source, kind)
-    elif len(frame) == 0:
+        for col in missing:
+            frame[col] = pd.Series(dtype=object)
+        return frame
+    if len(frame) == 0:
         problems.append(Problem(source, "", f"the file holds no {kind}"))
     if missing or len(frame) == 0:
         if problems:
@@ -302,8 +303,7 @@ def _check_numbers(
         if col == "levels" and bad.any():
             # OSM's building:levels as exports hold it ("3;4", "5 floors"): the first
             # number, as the .osm.pbf reader takes it
-            lenient = text[bad].str.extract(_OSM_LEVELS, expand=False)
-            values = values.where(~bad, pd.to_numeric(lenient, errors="coerce"))
+            values = values.where(~bad, parse_metres(text.where(bad)))
             read = bad & values.notna()
             if read.any():
                 first = int(np.flatnonzero(read.to_numpy())[0])

@@ -289,3 +289,21 @@ def test_site_candidates_are_validated(files: Path, capsys: pytest.CaptureFixtur
     assert run("far", good.set_geometry(far)) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "candidate_id=A" in err and "beyond the 375 m threshold" in err
+
+
+def test_site_candidate_ids_are_unique_and_present(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    b = pyogrio.read_dataframe(files / "inputs.gpkg", layer="buildings").to_crs(32650)
+    pts = list(b.geometry.to_numpy()[[10, 150, 200]])
+    frame = gpd.GeoDataFrame({"candidate_id": ["K1", "K1", ""]}, geometry=pts, crs=32650)
+    write_geopackage(files / "dups.gpkg", {"candidates": frame.to_crs(4326)})
+    out = files / "dups_sites.gpkg"
+    argv = ["site", "--coverage", str(cov), "--type", "kindergarten", "--add", "1"]
+    assert main([*argv, "--candidates", str(files / "dups.gpkg"), "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "candidate_id=K1: given 2 times" in err and "row 3: empty candidate_id" in err
+    assert not out.exists()

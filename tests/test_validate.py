@@ -294,3 +294,25 @@ def test_one_header_mapped_for_two_layers(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert report["communities"] == 1 and report["buildings"] == 2
     assert report["households_given"] == 30
+
+
+def test_review_inputs_empty_geojson_blank_first_line_and_column_collisions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty GeoJSON (no columns at all) as --compounds is "none"; blank lines above a
+    CSV header are no rows; one header for two columns of one layer is refused."""
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    path = tmp_path / "b.csv"
+    path.write_text("\n\nbuilding_id,HH,lon,lat\nB1,10,118.781,32.041\nB2,x,118.782,32.042\n")
+    argv = ["check", "--communities", communities(tmp_path), "--buildings", str(path)]
+    assert main([*argv, "--compounds", str(empty), "--columns", "households=HH"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds no compounds: none are used" in err
+    assert "building_id=B2 (row 5): households is not a number: 'x'" in err  # the file's line
+    path.write_text("\n\nbuilding_id,HH,lon,lat\nB1,10,118.781,32.041\n")
+    assert main([*argv, "--compounds", str(empty), "--columns", "households=HH"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--columns", "households=HH,population=hh"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "one header for households and population, both columns of the buildings" in err

@@ -55,6 +55,13 @@ class ColumnMapping(dict[str, str]):
         out.used = self.used
         for header, names in self.alternatives.items():
             known = [c for c in order if c in names]
+            if len(known) > 1 and (spec is None or known[0] != spec.id_column):
+                raise InputError.single(
+                    "--columns",
+                    header,
+                    f"one header for {' and '.join(known)}, both columns of the {kind}: "
+                    "give each its own header",
+                )
             out[header] = known[0] if known else names[-1]
         return out
 
@@ -143,6 +150,8 @@ def parse_column_mapping(text: str | None) -> ColumnMapping:
                 )
             )
         header, canonical = header.strip(), canonical.strip()
+        # headers match ignoring case: ID and id are one header
+        header = next((h for h in mapping if _normalise(h) == _normalise(header)), header)
         if header in mapping and mapping[header] != canonical:
             names = mapping.alternatives.get(header, (mapping[header],))
             mapping.alternatives[header] = (*names, canonical)

@@ -205,7 +205,7 @@ def _read_vector(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         frame = pyogrio.read_dataframe(target, layer=layer)
-        if path.suffix.lower() in {".shp", ".zip"} and _gbk_read_as_latin1(frame, path):
+        if path.suffix.lower() in {".shp", ".zip"} and _gbk_read_as_latin1(frame, path, member):
             log.warning(
                 "%s: a Shapefile without .cpg whose text reads as Chinese only in GBK; "
                 "read as GBK (write a .cpg with GBK to say so)",
@@ -217,11 +217,17 @@ def _read_vector(
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     embedded = frame.crs
-    if embedded is None and path.suffix.lower() in {".shp", ".zip"} and _has_prj(path, member):
-        # a .prj GDAL cannot read is an unknown CRS, not "no CRS": refuse, never guess WGS84
-        raise InputError.single(
-            source, "", "unknown CRS: the .prj beside the Shapefile cannot be read"
-        )
+    prj = _sidecar(path, member, ".prj") if path.suffix.lower() in {".shp", ".zip"} else None
+    if embedded is None and prj is not None and prj.strip():
+        # a .prj GDAL cannot read is an unknown CRS, not "no CRS": never guess WGS84
+        if user_crs is None:
+            raise InputError.single(
+                source,
+                "",
+                "unknown CRS: the .prj beside the Shapefile cannot be read "
+                "(fix it, or say the CRS with --crs)",
+            )
+        log.warning("%s: its .prj cannot be read; the coordinates are read in --crs", source)
     is_geojson = path.suffix.lower() in {".geojson", ".json"}
     if embedded is None or (is_geojson and user_crs is not None and _is_wgs84(embedded)):
         # no CRS of its own (or GeoJSON, whose default WGS84 may really be GCJ-02)
@@ -234,24 +240,24 @@ def _read_vector(
     return out
 
 
-def _has_prj(path: Path, member: str | None = None) -> bool:
-    """Whether a Shapefile (or ``member`` of a zip) comes with a ``.prj`` naming its CRS."""
-    if path.suffix.lower() == ".zip" and member is not None:
-        want = str(PurePosixPath(member).with_suffix("")).lower() + ".prj"
-        with zipfile.ZipFile(path) as zf:
-            return any(n.lower() == want for n in zf.namelist())
-    return any(p.suffix.lower() == ".prj" for p in path.parent.glob(f"{path.stem}.*"))
-
-
-def _has_cpg(path: Path) -> bool:
-    """Whether a Shapefile (or a zip of one) comes with a ``.cpg`` naming its encoding."""
+def _sidecar(path: Path, member: str | None, ext: str) -> bytes | None:
+    """The ``ext`` file (``.prj``, ``.cpg``) beside a Shapefile or a zip's ``member``, if any."""
     if path.suffix.lower() == ".zip":
+        if member is None:
+            return None
+        want = str(PurePosixPath(member).with_suffix("")).lower() + ext
         with zipfile.ZipFile(path) as zf:
-            return any(n.lower().endswith(".cpg") for n in zf.namelist())
-    return any(p.suffix.lower() == ".cpg" for p in path.parent.glob(f"{path.stem}.*"))
+            for name in zf.namelist():
+                if name.lower() == want:
+                    return zf.read(name)
+        return None
+    for p in path.parent.glob(f"{path.stem}.*"):
+        if p.suffix.lower() == ext:
+            return p.read_bytes()
+    return None
 
 
-def _gbk_read_as_latin1(frame: gpd.GeoDataFrame, path: Path) -> bool:
+def _gbk_read_as_latin1(frame: gpd.GeoDataFrame, path: Path, member: str | None = None) -> bool:
     """Whether a Shapefile's text is GBK that GDAL decoded as Latin-1 (no ``.cpg``).
 
     GDAL falls back to ISO-8859-1 when a DBF names no code page and no
@@ -266,7 +272,7 @@ def _gbk_read_as_latin1(frame: gpd.GeoDataFrame, path: Path) -> bool:
         for v in frame[c].dropna().tolist()
         if isinstance(v, str) and not v.isascii()
     ]
-    if not texts or _has_cpg(path):
+    if not texts or _sidecar(path, member, ".cpg") is not None:
         return False
     chinese = False
     for v in texts:
@@ -286,12 +292,25 @@ def _zip_member(path: Path, layer: str | None, source: str) -> str:
         shps = [n for n in zf.namelist() if n.lower().endswith(".shp")]
     if not shps:
         raise InputError.single(source, "", "the zip archive holds no .shp file")
-    stems = [PurePosixPath(n).stem for n in shps]
+    inside = [str(PurePosixPath(n).with_suffix("")) for n in shps]  # folder/name, no .shp
     if layer is not None:
-        named = [n for n, stem in zip(shps, stems, strict=True) if stem.lower() == layer.lower()]
+        want = layer.lower().removesuffix(".shp")
+        named = [
+            n
+            for n, full in zip(shps, inside, strict=True)
+            if full.lower() == want or PurePosixPath(full).name.lower() == want
+        ]
         if not named:
             raise InputError.single(
-                source, "", f"no Shapefile {layer!r} in the zip (it holds: {', '.join(stems)})"
+                source, "", f"no Shapefile {layer!r} in the zip (it holds: {', '.join(inside)})"
+            )
+        if len(named) > 1:
+            raise InputError.single(
+                source,
+                "",
+                f"{len(named)} Shapefiles named {layer!r} in the zip "
+                f"({', '.join(str(PurePosixPath(n).with_suffix('')) for n in named)}): "
+                "name one with its folder, FILE.zip:folder/name",
             )
         return named[0]
     if len(shps) > 1:
@@ -299,8 +318,8 @@ def _zip_member(path: Path, layer: str | None, source: str) -> str:
             "%s holds %d shapefiles (%s); reading %s (name one with FILE.zip:NAME)",
             source,
             len(shps),
-            ", ".join(stems),
-            stems[0],
+            ", ".join(inside),
+            inside[0],
         )
     return shps[0]
 
@@ -377,9 +396,12 @@ def _read_csv(path: Path, source: str) -> pd.DataFrame:
     text = _decode(path.read_bytes(), source)
     if not text.strip():
         raise InputError.single(source, "", "the file is empty")
+    # blank lines above the header are no rows: the header is the first line with text
+    lines = text.splitlines(keepends=True)
+    lead = next(i for i, line in enumerate(lines) if line.strip())
     try:
         table = pd.read_csv(
-            io.StringIO(text),
+            io.StringIO("".join(lines[lead:])),
             dtype=str,
             keep_default_na=False,
             na_values=[""],
@@ -387,7 +409,7 @@ def _read_csv(path: Path, source: str) -> pd.DataFrame:
         )
     except pd.errors.ParserError as exc:
         raise InputError.single(source, "", f"cannot parse CSV: {_short(exc)}") from exc
-    return _without_empty_rows(table, source, first_line=2)
+    return _without_empty_rows(table, source, first_line=lead + 2)
 
 
 def _without_empty_rows(table: pd.DataFrame, source: str, *, first_line: int) -> pd.DataFrame:

@@ -580,3 +580,44 @@ def test_a_gcj02_round_trip_gives_the_same_plan(nanjing_gpkg: Path, tmp_path: Pa
 
     back = plan(str(tmp_path / "b_gcj.geojson"), "--crs", "gcj02")
     assert plan(str(tmp_path / "b.gpkg")).equals(back)
+
+
+def test_zip_members_keep_their_own_sidecars(
+    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """In a zip of two Shapefiles, the one read uses its own .cpg and .prj, not another's;
+    two of one name in different folders are told apart by folder."""
+    frame = planner_buildings[["households", "geometry"]].iloc[:5].copy()
+    frame["name"] = [f"东南-{i}" for i in range(len(frame))]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pyogrio.write_dataframe(frame, tmp_path / "a" / "u.shp", encoding="UTF-8")  # with .cpg
+    gbk = tmp_path / "b" / "g.shp"
+    pyogrio.write_dataframe(frame, gbk, encoding="GBK")
+    gbk.with_suffix(".cpg").unlink()
+    raw = bytearray(gbk.with_suffix(".dbf").read_bytes())
+    raw[29] = 0  # no code page named: GDAL would read Latin-1
+    gbk.with_suffix(".dbf").write_bytes(bytes(raw))
+    pyogrio.write_dataframe(frame.iloc[:2], tmp_path / "b" / "u.shp", encoding="UTF-8")
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf:
+        for part in sorted(tmp_path.glob("[ab]/*")):
+            zf.write(part, f"{part.parent.name}/{part.name}")
+    got = read_layer(InputSpec(f"{tmp_path / 'z.zip'}:g", "buildings"))
+    assert got["name"].tolist() == frame["name"].tolist()
+    with pytest.raises(InputError, match=r"2 Shapefiles named 'u' in the zip \(a/u, b/u\)"):
+        read_layer(InputSpec(f"{tmp_path / 'z.zip'}:u", "buildings"))
+    assert len(read_layer(InputSpec(f"{tmp_path / 'z.zip'}:b/u", "buildings"))) == 2
+
+
+def test_an_empty_prj_is_no_crs_and_an_unreadable_one_yields_to_crs(
+    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    shp = tmp_path / "b.shp"
+    _to_shapefile(planner_buildings.iloc[:5], shp)
+    shp.with_suffix(".prj").write_text("", encoding="ascii")
+    assert len(read_layer(InputSpec(str(shp), "buildings"))) == 5  # read as WGS84
+    shp.with_suffix(".prj").write_text("GARBAGE", encoding="ascii")
+    with pytest.raises(InputError, match=r"or say the CRS with --crs"):
+        read_layer(InputSpec(str(shp), "buildings"))
+    got = read_layer(InputSpec(str(shp), "buildings", crs="EPSG:4326"))
+    assert np.allclose(got.total_bounds, planner_buildings.iloc[:5].total_bounds)
