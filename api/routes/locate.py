@@ -157,10 +157,16 @@ def _plan_id(query: str | None, body: str | None) -> str | None:
 _CRS_NAME: TypeAdapter[str] = TypeAdapter(CrsName)
 
 
+def _frame(name: str) -> str:
+    """The frame a system's coordinates are read in: CGCS2000 is taken as WGS84."""
+    return "wgs84" if name == "cgcs2000" else name
+
+
 def _crs(query: str | None, batch: LocateBatchIn) -> str:
     """The coordinate system of a batch: ``?crs=`` or the body's ``crs``, which must agree.
 
-    Both are normalised first (``GCJ02`` and ``gcj-02`` agree). The body's
+    Both are normalised first (``GCJ02`` and ``gcj-02`` agree; CGCS2000 and WGS84
+    agree, as CGCS2000 is read as WGS84). The body's
     ``crs`` counts only when the body gives it; without either, WGS84.
 
     Raises
@@ -177,7 +183,7 @@ def _crs(query: str | None, batch: LocateBatchIn) -> str:
         for error in errors:
             error["loc"] = ("query", "crs")
         raise RequestValidationError(errors) from None
-    if "crs" in batch.model_fields_set and batch.crs != wanted:
+    if "crs" in batch.model_fields_set and _frame(batch.crs) != _frame(wanted):
         msg = (
             f"crs {batch.crs!r} in the body differs from crs {wanted!r} in the query; "
             "give it once, or the same in both"
@@ -223,6 +229,9 @@ async def locate_points(
     The coordinate system may be given as ``?crs=`` instead; if both are given
     they must agree.
     """
+    if len(request.query_params.getlist("crs")) > 1:
+        msg = "crs is given more than once in the query; give it once"
+        raise RequestValidationError([{"loc": ("query", "crs"), "msg": msg, "type": "value_error"}])
     body = await request.body()
     limit: int = request.app.state.settings.batch_limit
     large = len(body) > _THREAD_BYTES

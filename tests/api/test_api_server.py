@@ -395,6 +395,15 @@ def test_batch_locate_honours_crs_in_the_query(server: Server) -> None:
         assert "'bd09' in the body" in error["msg"] and "'gcj02' in the query" in error["msg"]
         r = c.post("/v1/locate", params={"crs": "mars"}, json={"points": [[bx, by]]})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "crs"]
+        # CGCS2000 is read as WGS84: the two agree
+        r = c.post(
+            "/v1/locate",
+            params={"plan_id": "plan-b", "crs": "wgs84"},
+            json={"points": [[b["lon"], b["lat"]]], "crs": "EPSG:4490"},
+        )
+        assert r.status_code == 200 and r.json() == {**found, "plan_id": "plan-b"}
+        r = c.post("/v1/locate?crs=bd09&crs=gcj02", json={"points": [[bx, by]]})
+        assert r.status_code == 422 and "more than once" in r.json()["detail"][0]["msg"]
 
 
 def test_multipart_activate_takes_boolean_spellings_only(server: Server, tmp_path: Path) -> None:
