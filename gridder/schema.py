@@ -35,7 +35,8 @@ class LayerSpec:
     name
         The layer's name in the contract.
     id_column
-        The column holding a unique id, or ``None`` when the layer has none.
+        The column holding a unique id, or ``None`` when the layer has none; an id
+        column not in ``required`` is checked only where a file has it.
     required
         Columns that must be present.
     optional
@@ -108,7 +109,7 @@ LAYERS: Final[dict[str, LayerSpec]] = {
     # candidate sites (gridder site --candidates): points, or areas whose centroid is used
     "candidates": LayerSpec(
         "candidates",
-        None,
+        "candidate_id",
         (),
         ("candidate_id", "name"),
         ("Point", "Polygon", "MultiPolygon"),

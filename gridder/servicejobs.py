@@ -78,39 +78,6 @@ def _points(frame: gpd.GeoDataFrame, metric: Any) -> gpd.GeoDataFrame:
     return out
 
 
-def _refuse_bad_candidate_ids(candidates: gpd.GeoDataFrame, source: str) -> None:
-    """Refuse empty or repeated ``candidate_id`` values (a proposed site must be nameable).
-
-    Raises
-    ------
-    InputError
-        Naming each row with an empty id and each id given more than once.
-    """
-    if "candidate_id" not in candidates.columns:
-        return
-    ids = candidates["candidate_id"].astype(object)
-    text = ids.map(
-        lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-    )
-    rows = (
-        candidates["_row"].tolist()
-        if "_row" in candidates.columns
-        else list(range(1, len(ids) + 1))
-    )
-    problems = [
-        Problem(source, f"row {r}", "empty candidate_id")
-        for r, t in zip(rows, text, strict=True)
-        if not t.strip()
-    ]
-    repeated = text[text.str.strip().ne("") & text.duplicated(keep=False)]
-    problems += [
-        Problem(source, f"candidate_id={t}", f"given {int((text == t).sum())} times")
-        for t in sorted(set(repeated))
-    ]
-    if problems:
-        raise InputError(problems)
-
-
 def _refuse_far_candidates(
     candidates: gpd.GeoDataFrame, network: Any, threshold_m: float, source: str
 ) -> None:
@@ -399,7 +366,6 @@ def site_job(
     cand = None
     if candidates:
         raw = read_valid(candidates, "candidates", crs=crs)
-        _refuse_bad_candidate_ids(raw, candidates)
         cand = _points(raw, metric).drop(columns=["_row"], errors="ignore")
         if "candidate_id" not in cand.columns:
             cand["candidate_id"] = [f"candidate-{k}" for k in range(len(cand))]

@@ -123,13 +123,15 @@ def validate_layer(
         if problems:
             raise InputError(problems)
         return frame
-    if spec.id_column:
+    # an optional id (candidate sites' candidate_id) is checked as a required one where given
+    has_id = spec.id_column is not None and spec.id_column in frame.columns
+    if has_id:
         frame[spec.id_column] = _id_text(frame[spec.id_column])
     for col in ("community_id", "compound_id", "street_id", "district_id"):
         if col in frame.columns and col != spec.id_column:
             frame[col] = _id_text(frame[col])
     names = _feature_names(frame, spec)
-    if spec.id_column:
+    if has_id:
         problems += _check_ids(frame, spec, names, source)
     frame, geometry_problems = _check_geometry(frame, spec, names, source, fix_geometry)
     problems += geometry_problems

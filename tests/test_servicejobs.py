@@ -281,7 +281,7 @@ def test_site_candidates_are_validated(files: Path, capsys: pytest.CaptureFixtur
         crs=32650,
     ).to_crs(4326)
     assert run("bowtie", bad) == 2
-    assert "row 2: invalid geometry" in " ".join(capsys.readouterr().err.split())
+    assert "candidate_id=T (row 2): invalid geometry" in " ".join(capsys.readouterr().err.split())
     empty = good.set_geometry([None, None], crs=4326)
     assert run("nulls", empty) == 2
     assert "empty or missing geometry" in " ".join(capsys.readouterr().err.split())
@@ -305,5 +305,5 @@ def test_site_candidate_ids_are_unique_and_present(
     argv = ["site", "--coverage", str(cov), "--type", "kindergarten", "--add", "1"]
     assert main([*argv, "--candidates", str(files / "dups.gpkg"), "--out", str(out)]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "candidate_id=K1: given 2 times" in err and "row 3: empty candidate_id" in err
+    assert "candidate_id=K1: duplicate id (rows 1, 2)" in err and "row 3: empty candidate_id" in err
     assert not out.exists()

@@ -533,6 +533,14 @@ def test_a_prj_that_cannot_be_read_is_an_unknown_crs(
     # without any .prj the file is read as WGS84, as before
     shp.with_suffix(".prj").unlink()
     assert len(read_layer(InputSpec(str(shp), "buildings"))) == 5
+    # an empty .prj is no CRS; an unreadable one yields to --crs
+    shp.with_suffix(".prj").write_text("", encoding="ascii")
+    assert len(read_layer(InputSpec(str(shp), "buildings"))) == 5  # read as WGS84
+    shp.with_suffix(".prj").write_text("GARBAGE", encoding="ascii")
+    with pytest.raises(InputError, match=r"or say the CRS with --crs"):
+        read_layer(InputSpec(str(shp), "buildings"))
+    got = read_layer(InputSpec(str(shp), "buildings", crs="EPSG:4326"))
+    assert np.allclose(got.total_bounds, planner_buildings.iloc[:5].total_bounds)
 
 
 def test_a_gcj02_round_trip_gives_the_same_plan(nanjing_gpkg: Path, tmp_path: Path) -> None:
@@ -607,17 +615,3 @@ def test_zip_members_keep_their_own_sidecars(
     with pytest.raises(InputError, match=r"2 Shapefiles named 'u' in the zip \(a/u, b/u\)"):
         read_layer(InputSpec(f"{tmp_path / 'z.zip'}:u", "buildings"))
     assert len(read_layer(InputSpec(f"{tmp_path / 'z.zip'}:b/u", "buildings"))) == 2
-
-
-def test_an_empty_prj_is_no_crs_and_an_unreadable_one_yields_to_crs(
-    planner_buildings: gpd.GeoDataFrame, tmp_path: Path
-) -> None:
-    shp = tmp_path / "b.shp"
-    _to_shapefile(planner_buildings.iloc[:5], shp)
-    shp.with_suffix(".prj").write_text("", encoding="ascii")
-    assert len(read_layer(InputSpec(str(shp), "buildings"))) == 5  # read as WGS84
-    shp.with_suffix(".prj").write_text("GARBAGE", encoding="ascii")
-    with pytest.raises(InputError, match=r"or say the CRS with --crs"):
-        read_layer(InputSpec(str(shp), "buildings"))
-    got = read_layer(InputSpec(str(shp), "buildings", crs="EPSG:4326"))
-    assert np.allclose(got.total_bounds, planner_buildings.iloc[:5].total_bounds)
