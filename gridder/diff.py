@@ -174,7 +174,7 @@ def diff_plans(
         if any(len(r) for r in rows)
         else rows[0].iloc[0:0]
     )
-    grids = _grid_changes(o, n, _areas(po), _areas(pn))
+    grids = _grid_changes(o, n, po.grids, pn.grids, _areas(po), _areas(pn))
     both_hh = float(n.loc[both, "households"].sum())
     moved_hh = float(n.loc[moved_ids, "households"].sum())
     counts = grids["status"].value_counts()
@@ -218,20 +218,38 @@ def _areas(plan: PlanFile) -> pd.Series:
 
 
 def _grid_changes(
-    o: pd.DataFrame, n: pd.DataFrame, area_old: pd.Series, area_new: pd.Series
+    o: pd.DataFrame,
+    n: pd.DataFrame,
+    grids_old: pd.DataFrame,
+    grids_new: pd.DataFrame,
+    area_old: pd.Series,
+    area_new: pd.Series,
 ) -> pd.DataFrame:
-    """Per grid id: status, households, building counts and area in each plan, buildings in/out."""
-    mo = o.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
-    mn = n.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
+    """Per grid id: status, households, building counts and area in each plan, buildings in/out.
+
+    Every grid of either plan has a row, a grid holding no building too (a
+    community without buildings is one such grid).
+    """
+    empty: frozenset[str] = frozenset()
+    members = []
+    for assigned, grids in ((o, grids_old), (n, grids_new)):
+        m = assigned.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
+        ids = set(m.index) | set(grids["grid_id"].astype(str))
+        members.append({g: m.get(g, empty) for g in ids})
+    mo, mn = members
     ho = o.groupby("grid_id")["households"].sum()
     hn = n.groupby("grid_id")["households"].sum()
     comm = pd.concat(
-        [o.groupby("grid_id")["community_id"].first(), n.groupby("grid_id")["community_id"].first()]
+        [
+            grids_old.set_index(grids_old["grid_id"].astype(str))["community_id"],
+            o.groupby("grid_id")["community_id"].first(),
+            grids_new.set_index(grids_new["grid_id"].astype(str))["community_id"],
+            n.groupby("grid_id")["community_id"].first(),
+        ]
     )
     comm = comm[~comm.index.duplicated(keep="last")]
-    ids = sorted(set(mo.index) | set(mn.index))
+    ids = sorted(set(mo) | set(mn))
     rows = []
-    empty: frozenset[str] = frozenset()
     for g in ids:
         a, b = mo.get(g, None), mn.get(g, None)
         if a is None:

@@ -160,6 +160,7 @@ def read_locked(
     previous: PreviousPlan | None,
     *,
     grid_ids: Sequence[str] | None = None,
+    crs: str | None = None,
 ) -> gpd.GeoDataFrame | None:
     """The grids to keep exactly in a run (``--locked``), WGS84.
 
@@ -176,6 +177,8 @@ def read_locked(
     grid_ids
         Grid ids of ``previous`` to lock, given directly (the API's
         ``locked_grids``; instead of ``path``).
+    crs
+        ``--crs``: the CRS of a polygon file that embeds none (as for every input).
 
     Raises
     ------
@@ -198,7 +201,7 @@ def read_locked(
 
                 if "grids" in {str(n) for n in pyogrio.list_layers(file)[:, 0]}:
                     path = f"{path}:grids"
-            frame = read_layer(InputSpec(path, "locked"))
+            frame = read_layer(InputSpec(path, "locked", crs=crs))
             bad = ~frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
             if bad.any():
                 row = int(frame.loc[bad, "_row"].iloc[0])
@@ -248,6 +251,8 @@ def previous_grids(
 #: Locked grids may overlap each other, or reach out of their community, by this
 #: share of their area (drawing slack); more is an input error.
 LOCKED_SLACK = 0.02
+#: A grid code, ``{community_id}-NNN``.
+_GRID_CODE = re.compile(r"(.+)-\d{3,}")
 
 
 def _locked_names(locked: gpd.GeoDataFrame) -> list[str]:
@@ -256,9 +261,24 @@ def _locked_names(locked: gpd.GeoDataFrame) -> list[str]:
     return [f"polygon {k + 1}" for k in range(len(locked))]
 
 
+def _locked_communities(locked: gpd.GeoDataFrame) -> list[str | None]:
+    """The community of each locked grid where known: its ``community_id``, else its code's."""
+    if "community_id" in locked.columns:
+        return [None if pd.isna(c) else str(c) for c in locked["community_id"]]
+    if "grid_id" in locked.columns:
+        codes = (_GRID_CODE.fullmatch(str(g)) for g in locked["grid_id"])
+        return [None if m is None else m.group(1) for m in codes]
+    return [None] * len(locked)
+
+
 def _check_locked(locked: gpd.GeoDataFrame, source: str) -> None:
-    """Refuse locked grids that repeat a code or overlap each other (they cannot both be kept)."""
+    """Refuse locked grids that repeat a code or overlap each other (they cannot both be kept).
+
+    Grids of two different communities may overlap where the communities do
+    (a building belongs to one community, so each keeps its own).
+    """
     names = _locked_names(locked)
+    community = _locked_communities(locked)
     problems: list[Problem] = []
     if "grid_id" in locked.columns:
         ids = locked["grid_id"].astype(str)
@@ -270,7 +290,7 @@ def _check_locked(locked: gpd.GeoDataFrame, source: str) -> None:
     area = shapely.area(geoms)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a >= b:
+        if a >= b or None not in (community[a], community[b]) and community[a] != community[b]:
             continue
         shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
         if shared > LOCKED_SLACK * min(area[a], area[b]):
@@ -782,7 +802,7 @@ def _locked_by_community(
             ).tolist()
         }
         for k, code in enumerate(lm["grid_id"].astype(str)):
-            named = re.fullmatch(r"(.+)-\d{3,}", code)
+            named = _GRID_CODE.fullmatch(code)
             if named and k in lies and named.group(1) != lies[k]:
                 problems.append(
                     Problem(

@@ -666,6 +666,15 @@ def test_a_community_without_buildings_is_one_grid_reported_like_the_others(
     assert set(per["C9999"]) == set(other)
     assert set(per["C9999"]["quality"]) == set(other["quality"])
     assert per["C9999"]["out_of_band"] == per["C9999"]["lower_bound_out_of_band"] == 1
+    # gridder diff has a row for the grid without buildings, and counts it (it left it out)
+    d = diff_plans(out, out)
+    assert "C9999-001" in set(d.grids["grid_id"])
+    assert d.summary["grids_unchanged"] == d.summary["grids_in_old_plan"] == len(grids)
+    without = gpd.GeoDataFrame(both[both["community_id"] != "C9999"], crs=metric.crs)
+    fewer = _plan_with(city_files, tmp_path / "fewer", without)
+    gone = diff_plans(out, fewer)
+    assert gone.summary["grids_removed"] == 1
+    assert gone.grids.loc[gone.grids["grid_id"] == "C9999-001", "status"].tolist() == ["removed"]
 
 
 def _metric_communities(city_files: Path) -> gpd.GeoDataFrame:
@@ -676,6 +685,7 @@ def _metric_communities(city_files: Path) -> gpd.GeoDataFrame:
 
 def _plan_with(city_files: Path, tmp_path: Path, communities: gpd.GeoDataFrame) -> Path:
     """Plan the city's buildings and streets with other communities (no compounds)."""
+    tmp_path.mkdir(exist_ok=True)
     src = city_files / "inputs.gpkg"
     inputs = tmp_path / "inputs.gpkg"
     layers = {name: pyogrio.read_dataframe(src, layer=name) for name in ("buildings", "streets")}
@@ -883,3 +893,77 @@ def test_replan_after_a_community_is_split_and_another_renamed(
     # the west half kept some of its codes
     west_codes = set(new.loc[new["community_id"] == first, "grid_id"])
     assert west_codes & set(old["grid_id"])
+
+
+def test_coordinates_with_heights_are_read_in_2d(
+    plan: Path, city_files: Path, tmp_path: Path
+) -> None:
+    """PolygonZ/LineStringZ (CAD and ArcGIS exports) give the plan of the 2-D inputs.
+
+    Heights used to reach the grid polygons and break their rings (exit 1).
+    """
+    src = city_files / "inputs.gpkg"
+    layers = {}
+    for name in ("communities", "buildings", "streets", "compounds"):
+        frame = pyogrio.read_dataframe(src, layer=name)
+        frame["geometry"] = shapely.force_3d(frame.geometry.to_numpy(), 12.0)
+        layers[name] = frame
+    assert layers["buildings"].geometry.has_z.all()
+    z = write_geopackage(tmp_path / "z.gpkg", layers)
+    out = tmp_path / "plan.gpkg"
+    assert main(_args(city_files, out, inputs=z)) == 0
+    grids, assignments, communities = _read(out)
+    assert_plan_valid(grids, assignments, communities)
+    assert not grids.geometry.has_z.any()
+    flat = _read(plan)[1].set_index("building_id")["grid_id"]
+    assert assignments.set_index("building_id")["grid_id"].sort_index().equals(flat.sort_index())
+
+
+def test_locked_polygons_are_read_in_the_crs_of_the_other_inputs(
+    plan: Path, city_files: Path, tmp_path: Path
+) -> None:
+    """With ``--crs gcj02`` a GeoJSON of locked grids is GCJ-02 too (it was read as WGS84)."""
+    from gridder.io.crs import wgs84_to_gcj02
+
+    def gcj(frame: gpd.GeoDataFrame, path: Path) -> str:
+        moved = shapely.transform(
+            frame.to_crs(4326).geometry.to_numpy(),
+            lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])),
+        )
+        gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=moved, crs=4326).to_file(path)
+        return str(path)
+
+    src = city_files / "inputs.gpkg"
+    names = ("communities", "buildings", "streets", "compounds")
+    files = {n: gcj(pyogrio.read_dataframe(src, layer=n), tmp_path / f"{n}.geojson") for n in names}
+    grids, assignments, _ = _read(plan)
+    keep = grids.sort_values("grid_id").iloc[[1]]
+    locked = gcj(keep[["grid_id", "geometry"]], tmp_path / "locked.geojson")
+    out = tmp_path / "plan.gpkg"
+    args = ["partition", "--crs", "gcj02", "--locked", locked, "--workers", "1"]
+    for n in names:
+        args += [f"--{n}", files[n]]
+    assert main([*args, "--time-limit", "2", "--out", str(out)]) == 0
+    new_assignments = _read(out)[1]
+    gid = keep["grid_id"].iloc[0]
+    before = set(assignments.loc[assignments["grid_id"] == gid, "building_id"])
+    assert set(new_assignments.loc[new_assignments["grid_id"] == gid, "building_id"]) == before
+
+
+def test_locked_grids_of_two_overlapping_communities_may_overlap(tmp_path: Path) -> None:
+    """Where communities overlap their grids do: both can be locked; one community's cannot."""
+    from gridder.errors import InputError
+    from gridder.planning import read_locked
+
+    metric = gpd.GeoDataFrame(
+        geometry=[shapely.box(0, 0, 100, 100), shapely.box(95, 0, 200, 100)], crs=32650
+    )
+    for codes, refused in ((["X-001", "Y-001"], False), (["X-001", "X-002"], True)):
+        path = tmp_path / f"{'_'.join(codes)}.geojson"
+        metric.assign(grid_id=codes).to_crs(4326).to_file(path)
+        if refused:
+            with pytest.raises(InputError, match="locked grids overlap"):
+                read_locked(str(path), None)
+        else:
+            locked = read_locked(str(path), None)
+            assert locked is not None and sorted(locked["grid_id"]) == codes

@@ -147,6 +147,7 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError.single(source, "", f"cannot parse the file: {_short(exc)}") from exc
     found_crs = frame.attrs.get("source_crs", "EPSG:4326")
+    frame = _without_heights(frame, source)
     frame = canonical_columns(frame, user_mapping=spec.columns, source=source)
     frame.attrs["source_crs"] = found_crs
     frame.attrs["source"] = source
@@ -154,6 +155,21 @@ def read_layer(spec: InputSpec) -> gpd.GeoDataFrame:
         frame["_row"] = np.arange(1, len(frame) + 1)
     log.info("read %s: %d features", source, len(frame))
     return frame
+
+
+def _without_heights(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    """The features with their coordinates' heights dropped (a plan is drawn in 2-D).
+
+    CAD and ArcGIS exports often carry PolygonZ/LineStringZ; mixed with the 2-D
+    outlines the tool draws, a height would break rings made from both.
+    """
+    has_z = frame.geometry.has_z.to_numpy(dtype=bool)
+    if not has_z.any():
+        return frame
+    log.info("%s: %d feature(s) with heights (Z); read in 2-D", source, int(has_z.sum()))
+    out = frame.copy()
+    out[frame.geometry.name] = frame.geometry.force_2d()
+    return out
 
 
 def _first_layer(path: Path, source: str) -> tuple[str | None, str]:
