@@ -174,7 +174,9 @@ def diff_plans(
         if any(len(r) for r in rows)
         else rows[0].iloc[0:0]
     )
-    grids = _grid_changes(o, n, po.grids, pn.grids, _areas(po), _areas(pn))
+    grids = _grid_changes(
+        o, n, grids_old=po.grids, grids_new=pn.grids, area_old=_areas(po), area_new=_areas(pn)
+    )
     both_hh = float(n.loc[both, "households"].sum())
     moved_hh = float(n.loc[moved_ids, "households"].sum())
     counts = grids["status"].value_counts()
@@ -220,6 +222,7 @@ def _areas(plan: PlanFile) -> pd.Series:
 def _grid_changes(
     o: pd.DataFrame,
     n: pd.DataFrame,
+    *,
     grids_old: pd.DataFrame,
     grids_new: pd.DataFrame,
     area_old: pd.Series,
@@ -234,8 +237,8 @@ def _grid_changes(
     members = []
     for assigned, grids in ((o, grids_old), (n, grids_new)):
         m = assigned.reset_index().groupby("grid_id")["building_id"].apply(frozenset)
-        ids = set(m.index) | set(grids["grid_id"].astype(str))
-        members.append({g: m.get(g, empty) for g in ids})
+        known = set(m.index) | set(grids["grid_id"].astype(str))
+        members.append({g: m.get(g, empty) for g in known})
     mo, mn = members
     ho = o.groupby("grid_id")["households"].sum()
     hn = n.groupby("grid_id")["households"].sum()

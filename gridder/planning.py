@@ -290,7 +290,7 @@ def _check_locked(locked: gpd.GeoDataFrame, source: str) -> None:
     area = shapely.area(geoms)
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a >= b or None not in (community[a], community[b]) and community[a] != community[b]:
+        if a >= b or (None not in (community[a], community[b]) and community[a] != community[b]):
             continue
         shared = shapely.area(shapely.intersection(geoms[a], geoms[b]))
         if shared > LOCKED_SLACK * min(area[a], area[b]):

@@ -123,7 +123,10 @@ def test_a_grid_whose_land_grew_is_reshaped_not_unchanged() -> None:
     )
     old_area = pd.Series({"A-001": 10_000.0, "A-002": 8_000.0})
     new_area = pd.Series({"A-001": 20_000.0, "A-002": 8_040.0})  # +100% and +0.5%
-    got = _grid_changes(frame, frame, old_area, new_area).set_index("grid_id")
+    grids = pd.DataFrame({"grid_id": ["A-001", "A-002"], "community_id": "A"})
+    got = _grid_changes(
+        frame, frame, grids_old=grids, grids_new=grids, area_old=old_area, area_new=new_area
+    ).set_index("grid_id")
     assert got.loc["A-001", "status"] == "reshaped"
     assert got.loc["A-002", "status"] == "unchanged"
     assert got.loc["A-001", "area_m2_new"] == 20_000.0
