@@ -384,7 +384,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
 
         barriers = read_valid(barriers, "barriers", crs=args.crs, fix_geometry=args.fix_geometry)
     previous = PreviousPlan.open(args.previous) if args.previous else None
-    locked = read_locked(args.locked, previous)
+    locked = read_locked(args.locked, previous, crs=args.crs)
     with progress_bar("partitioning communities", enabled=not args.quiet) as progress:
         frames = partition_inputs(
             inputs,
@@ -688,7 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
         "covering (--add N) or set covering (--cover-all), existing facilities counted.",
     )
     site.add_argument("--coverage", required=True, help="a coverage GeoPackage")
-    site.add_argument("--type", required=True, help="the facility type to site (verbatim)")
+    site.add_argument(
+        "--type",
+        required=True,
+        help="the facility type to site (verbatim), or a life-circle category (key, Chinese "
+        "or English name)",
+    )
     mode = site.add_mutually_exclusive_group(required=True)
     mode.add_argument("--add", type=int, help="choose N new sites covering the most households")
     mode.add_argument(
@@ -698,9 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument(
         "--candidate-spacing", type=float, default=100.0, help="network candidates' spacing, m"
     )
-    site.add_argument("--minutes", type=float, help="coverage threshold in minutes")
-    site.add_argument("--distance-m", type=float, help="coverage threshold in network metres")
-    site.add_argument("--capacity", type=float, help="households one new site can serve")
+    threshold = site.add_mutually_exclusive_group()
+    threshold.add_argument("--minutes", type=float, help="coverage threshold in minutes")
+    threshold.add_argument("--distance-m", type=float, help="coverage threshold in network metres")
+    site.add_argument(
+        "--capacity", type=float, help="households one new site can serve (default: no limit)"
+    )
     site.add_argument("--crs", help="CRS of the candidates file when it embeds none")
     site.add_argument("--out", required=True, help="the sites GeoPackage to write")
     site.set_defaults(handler=_cmd_site)

@@ -226,15 +226,20 @@ def _check_geometry(
             "GeometryCollection",
         ]
     )
+    # a facility is a place: a Point, or an area whose centroid is used; a line or several
+    # points is no one place (except as an OpenStreetMap extract maps some POIs: a route
+    # relation, whose centroid is used as the extract's reader gives it)
+    osm_extract = spec.name == "facilities" and source.lower().endswith(".osm.pbf")
     for i in np.flatnonzero(ok):
         if types[i] < 0 or type_names[types[i]] not in spec.geometry:
-            if spec.name == "facilities":  # any geometry: its centroid is used
+            if osm_extract:
                 continue
+            expected = " or ".join(spec.geometry)
+            if spec.name == "facilities":
+                expected += " (a facility is one place: a point, or an area whose centroid is used)"
             problems.append(
                 Problem(
-                    source,
-                    names[i],
-                    f"geometry is {type_names[types[i]]}, expected {' or '.join(spec.geometry)}",
+                    source, names[i], f"geometry is {type_names[types[i]]}, expected {expected}"
                 )
             )
     # coordinates out of range (a projected file labelled as WGS84, swapped axes ...)

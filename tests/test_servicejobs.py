@@ -307,3 +307,273 @@ def test_site_candidate_ids_are_unique_and_present(
     err = " ".join(capsys.readouterr().err.split())
     assert "candidate_id=K1: duplicate id (rows 1, 2)" in err and "row 3: empty candidate_id" in err
     assert not out.exists()
+
+
+def _site(cov: Path, out: Path, *extra: str) -> int:
+    return main(["-q", "site", "--coverage", str(cov), "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--capacity", "nan", "--capacity: nan: expected a number of households per site"),
+        ("--capacity", "inf", "--capacity: inf: expected a number of households per site"),
+        ("--capacity", "0", "--capacity: 0.0: expected a number of households per site"),
+        ("--capacity", "-1", "--capacity: -1.0: expected a number of households per site"),
+        ("--minutes", "0", "--minutes: 0.0: expected a number of minutes above 0"),
+        ("--minutes", "nan", "--minutes: nan: expected a number of minutes above 0"),
+        ("--minutes", "-5", "--minutes: -5.0: expected a number of minutes above 0"),
+        ("--minutes", "inf", "--minutes: inf: expected a number of minutes above 0"),
+        ("--distance-m", "0", "--distance-m: 0.0: expected a network distance above 0 m"),
+        ("--distance-m", "nan", "--distance-m: nan: expected a network distance above 0 m"),
+        ("--distance-m", "-300", "--distance-m: -300.0: expected a network distance above 0"),
+        ("--distance-m", "inf", "--distance-m: inf: expected a network distance above 0 m"),
+        ("--candidate-spacing", "0", "--candidate-spacing: 0.0: expected a spacing above 0 m"),
+        ("--candidate-spacing", "nan", "--candidate-spacing: nan: expected a spacing above"),
+        ("--candidate-spacing", "-100", "--candidate-spacing: -100.0: expected a spacing"),
+    ],
+)
+def test_site_options_must_be_finite_and_positive(
+    files: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    out = files / "bad_option.gpkg"
+    for mode in (["--add", "1"], ["--cover-all"]):
+        argv = ["--type", "kindergarten", *mode, f"{option}={value}"]
+        assert _site(cov, out, *argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "unexpected" not in err
+        assert not out.exists()
+
+
+def test_site_threshold_is_one_of_minutes_or_distance(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    out = files / "both.gpkg"
+    with pytest.raises(SystemExit) as info:  # argparse: exit 2 with the usage
+        _site(
+            cov,
+            out,
+            "--type",
+            "kindergarten",
+            "--add",
+            "1",
+            "--minutes",
+            "5",
+            "--distance-m",
+            "300",
+        )
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not out.exists()
+    from gridder.errors import InputError
+    from gridder.servicejobs import site_job
+
+    with pytest.raises(InputError, match="not both"):
+        site_job(
+            coverage=str(cov),
+            facility_type="kindergarten",
+            out=str(out),
+            add=1,
+            minutes=5,
+            distance_m=300,
+        )
+
+
+def test_site_capacity_beyond_every_household_is_no_limit(files: Path) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    argv = ["--type", "kindergarten", "--add", "2", "--minutes", "5"]
+    assert _site(cov, files / "free.gpkg", *argv) == 0
+    assert _site(cov, files / "huge.gpkg", *argv, "--capacity", "1e30") == 0
+    free = pyogrio.read_dataframe(files / "free.gpkg", layer="sites")
+    huge = pyogrio.read_dataframe(files / "huge.gpkg", layer="sites")
+    assert huge["households_gained"].tolist() == free["households_gained"].tolist()
+    assert read_meta(files / "huge.gpkg", layer="sites_meta")["capacity"] == 1e30
+
+
+def test_site_cover_all_names_a_building_too_large_for_one_site(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    access = pyogrio.read_dataframe(cov, layer="access", read_geometry=False)
+    mine = access[(access["facility_type"] == "kindergarten") & ~(access["dist_m"] <= 375.0)]
+    largest = int(mine["households"].max())
+    biggest = set(mine.loc[mine["households"] == largest, "building_id"].astype(str))
+    out = files / "too_small.gpkg"
+    argv = ["--type", "kindergarten", "--cover-all", "--minutes", "5"]
+    assert _site(cov, out, *argv, "--capacity", str(largest - 1)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--capacity: building_id=" in err and f"{largest:,} households not yet covered" in err
+    assert any(f"building_id={b}:" in err for b in biggest)
+    assert f"give --capacity {largest} or more" in err and "unexpected" not in err
+    assert not out.exists()
+    # large enough for every building, but too few candidates reach some of them: still
+    # the planner's option to change, named as such (not "the model is infeasible", exit 1)
+    assert _site(cov, out, *argv, "--capacity", str(largest)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"--capacity: {float(largest)}: the candidate sites cannot serve" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a geopackage\n", "truncated"])
+def test_site_unreadable_coverage_exits_2(
+    files: Path, capsys: pytest.CaptureFixture[str], content: bytes | str
+) -> None:
+    cov = files / "coverage.gpkg"
+    if not cov.exists():
+        assert _coverage(files, cov) == 0
+    bad = files / "broken_coverage.gpkg"
+    bad.write_bytes(cov.read_bytes()[:50_000] if content == "truncated" else content)
+    out = files / "broken_sites.gpkg"
+    assert _site(bad, out, "--type", "kindergarten", "--add", "1") == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: cannot read the coverage file" in err and "unexpected" not in err
+    assert not out.exists()
+
+
+def test_site_a_category_no_facility_belongs_to(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Siting the first facilities of a life-circle category missing everywhere: every
+    building is uncovered, the threshold is the distance of the category's level."""
+    std = files / "coverage_std.gpkg"
+    if not std.exists():
+        assert _coverage(files, std, "--standard", "gb50180", "--isochrones", "hull") == 0
+    plain = files / "coverage.gpkg"
+    if not plain.exists():
+        assert _coverage(files, plain) == 0
+    access = pyogrio.read_dataframe(std, layer="access", read_geometry=False)
+    assert "health_station" not in set(access["category"].dropna())
+    total = int(access.drop_duplicates("building_id")["households"].sum())
+    for cov, name in [(std, "health_station"), (std, "社区卫生服务站"), (plain, "health_station")]:
+        out = files / "first.gpkg"
+        out.unlink(missing_ok=True)
+        assert _site(cov, out, "--type", name, "--add", "2") == 0
+        run = read_meta(out, layer="sites_meta")
+        assert run["facility_type"] == "health_station" and run["category_absent"] is True
+        assert run["distance_m"] == pytest.approx(300.0)  # its 5-minute level
+        assert run["households_covered_before"] == 0 and run["households_total"] == total
+        sites = pyogrio.read_dataframe(out, layer="sites")
+        assert 1 <= len(sites) <= 2 and (sites["households_gained"] > 0).all()
+        assert set(sites["facility_type"]) == {"health_station"}
+    # and set covering, and a threshold given
+    out = files / "first_all.gpkg"
+    assert _site(std, out, "--type", "health_station", "--cover-all", "--distance-m", "200") == 0
+    run = read_meta(out, layer="sites_meta")
+    assert run["distance_m"] == 200.0
+    assert run["households_covered_after"] + run["households_uncoverable"] == total
+    # a type name the catalogue maps to an absent category is not guessed: the hint says how
+    assert _site(std, files / "clinic.gpkg", "--type", "clinic", "--add", "1") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no such facility type" in err and "give --type health_station" in err
+
+
+def test_site_default_threshold_is_the_category_level_of_compliance(files: Path) -> None:
+    std = files / "coverage_std.gpkg"
+    if not std.exists():
+        assert _coverage(files, std, "--standard", "gb50180", "--isochrones", "hull") == 0
+    compliance = pyogrio.read_dataframe(std, layer="compliance", read_geometry=False)
+    judged = compliance[(compliance["scope"] == "all") & (compliance["category"] == "kindergarten")]
+    assert judged["distance_m"].tolist() == [300.0]  # not the longest level's 1000 m
+    for name in ("kindergarten", "幼儿园"):  # the verbatim type, the category's Chinese name
+        out = files / "level.gpkg"
+        out.unlink(missing_ok=True)
+        assert _site(std, out, "--type", name, "--add", "1") == 0
+        run = read_meta(out, layer="sites_meta")
+        assert run["distance_m"] == pytest.approx(300.0) and run["category_absent"] is False
+        assert run["households_covered_before"] > 0  # the existing kindergartens count
+
+
+def test_coverage_repeated_minutes_count_once(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    once = files / "coverage.gpkg"
+    if not once.exists():
+        assert _coverage(files, once) == 0  # --minutes 5,15
+    out = files / "coverage_55.gpkg"
+    assert _coverage(files, out, "--minutes", "15,5,5") == 0
+    assert "--minutes 15,5,5 repeats a threshold: computing 5,15 once each" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    meta = read_meta(out, layer="coverage_meta")
+    assert [t["minutes"] for t in meta["thresholds"]] == [5.0, 15.0]
+    assert meta["parameters"]["minutes"] == [5.0, 15.0]
+    for layer in ("isochrones", "gaps", "summary"):
+        got = pyogrio.read_dataframe(out, layer=layer, read_geometry=False)
+        want = pyogrio.read_dataframe(once, layer=layer, read_geometry=False)
+        assert len(got) == len(want), layer
+        assert set(got["minutes"]) == set(want["minutes"]), layer
+
+
+def _facilities_file(files: Path, name: str, geometries: list, ids: list[str]) -> Path:
+    frame = gpd.GeoDataFrame(
+        {"facility_id": ids, "type": ["kindergarten"] * len(ids)}, geometry=geometries, crs=32650
+    )
+    path = files / name
+    frame.to_crs(4326).to_file(path, driver="GeoJSON")
+    return path
+
+
+def _coverage_with(files: Path, facilities: Path, out: Path) -> int:
+    g = files / "inputs.gpkg"
+    argv = ["-q", "coverage", "--plan", str(files / "plan.gpkg"), "--streets", f"{g}:streets"]
+    return main([*argv, "--facilities", str(facilities), "--out", str(out)])
+
+
+def test_off_network_facilities_name_their_file(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = pyogrio.read_dataframe(files / "inputs.gpkg", layer="buildings").to_crs(32650)
+    far = [shapely.affinity.translate(p, 50_000, 0) for p in b.geometry.to_numpy()[[5, 100]]]
+    path = _facilities_file(files, "far_kindergartens.geojson", far, ["KG-1", "KG-2"])
+    out = files / "far_coverage.gpkg"
+    assert _coverage_with(files, path, out) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{path}: facility_id=KG-1: lies" in err and "from the walking network" in err
+    assert "- facilities:" not in err
+    assert not out.exists()
+
+
+def test_facility_geometry_is_a_point_or_an_area(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = pyogrio.read_dataframe(files / "inputs.gpkg", layer="buildings").to_crs(32650)
+    p, q = b.geometry.to_numpy()[[5, 100]]
+    out = files / "shape_coverage.gpkg"
+    for name, geom, kind in [
+        ("line", shapely.LineString([p, q]), "LineString"),
+        ("lines", shapely.MultiLineString([[p, q], [q, p]]), "MultiLineString"),
+        ("points", shapely.MultiPoint([p, q]), "MultiPoint"),
+    ]:
+        path = _facilities_file(files, f"fac_{name}.geojson", [p, geom], ["KG-1", "KG-2"])
+        assert _coverage_with(files, path, out) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{path}: facility_id=KG-2 (row 2): geometry is {kind}, expected Point" in err
+        assert not out.exists()
+    # areas (their centroid is used) and a MultiPoint of one point are places
+    two = shapely.MultiPolygon([q.buffer(10), shapely.affinity.translate(q.buffer(10), 40, 0)])
+    ok = _facilities_file(
+        files, "fac_areas.geojson", [p.buffer(20), two, shapely.MultiPoint([q])], ["A", "B", "C"]
+    )
+    assert _coverage_with(files, ok, out) == 0
+    # an OpenStreetMap extract maps some POIs as route relations: taken as the reader gives them
+    from gridder.errors import InputError
+    from gridder.validate import validate_layer
+
+    frame = gpd.GeoDataFrame(
+        {"facility_id": ["relation/1"], "type": ["pub"], "_row": [1]},
+        geometry=[shapely.MultiLineString([[(24.9, 60.1), (24.91, 60.11)]])],
+        crs=4326,
+    )
+    assert len(validate_layer(frame, "facilities", source="helsinki.osm.pbf")) == 1
+    with pytest.raises(InputError, match="geometry is MultiLineString"):
+        validate_layer(frame, "facilities", source="register.geojson")

@@ -12,6 +12,7 @@ from gridder.coverage.compute import (
     CoverageResult,
     check_thresholds,
     compute_coverage,
+    distinct_minutes,
     thresholds_for,
 )
 from gridder.coverage.gaps import building_cells, gap_polygons, gaps
@@ -48,6 +49,7 @@ __all__ = [
     "compliance",
     "compute_coverage",
     "covered_table",
+    "distinct_minutes",
     "gap_polygons",
     "gaps",
     "isochrones",

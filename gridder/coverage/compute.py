@@ -27,7 +27,13 @@ from gridder.coverage.summary import summarize
 from gridder.errors import InputError, Problem
 from gridder.graph.streets import WalkNetwork, WalkRules
 
-__all__ = ["CoverageResult", "check_thresholds", "compute_coverage", "thresholds_for"]
+__all__ = [
+    "CoverageResult",
+    "check_thresholds",
+    "compute_coverage",
+    "distinct_minutes",
+    "thresholds_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +157,28 @@ def check_thresholds(minutes: Sequence[float], speed_kmh: float) -> None:
         raise InputError(problems)
 
 
+def distinct_minutes(minutes: Sequence[float]) -> list[float]:
+    """The thresholds sorted, each once; a repeated one is dropped with a warning.
+
+    Examples
+    --------
+    >>> distinct_minutes([15, 5, 5.0])
+    [5, 15]
+    """
+    values = list(minutes)
+    unique: list[float] = []
+    for m in sorted(values, key=float):  # stable: the first of equal values is kept
+        if not unique or float(m) != float(unique[-1]):
+            unique.append(m)
+    if len(unique) < len(values):
+        log.warning(
+            "--minutes %s repeats a threshold: computing %s once each",
+            ",".join(f"{m:g}" for m in values),
+            ",".join(f"{m:g}" for m in unique),
+        )
+    return unique
+
+
 def _positive(value: float) -> bool:
     try:
         number = float(value)
@@ -218,7 +246,7 @@ def compute_coverage(
     facilities
         Points with ``facility_id`` and ``type`` (verbatim).
     minutes
-        Thresholds in minutes of walking.
+        Thresholds in minutes of walking (sorted; a repeated one counts once).
     speed_kmh
         Walking speed.
     standard
@@ -261,6 +289,7 @@ def compute_coverage(
         walkable street.
     """
     check_thresholds(minutes, speed_kmh)
+    minutes = distinct_minutes(minutes)
     _check_inputs(streets, buildings, facilities)
     std = load_standard(standard) if isinstance(standard, str) else standard
     thresholds = thresholds_for(minutes, speed_kmh, std)

@@ -12,7 +12,9 @@ candidate site, within a network distance), built and solved by
   covered, and within reach of some candidate, is covered (households no candidate
   reaches are reported as uncoverable).
 * **Capacity** (optional, households per site): each demand building is served by at
-  most one chosen site, within its capacity.
+  most one chosen site, within its capacity. A capacity at least the households to cover
+  sets no limit; with ``cover_all``, a building with more households than a site may serve
+  is refused by id (it could never be covered whole).
 
 Households gained per site: without capacities, the chosen sites are ranked greedily
 (each adds the households it newly covers after the sites ranked before it), so the gains
@@ -44,7 +46,7 @@ from scipy import sparse
 
 from gridder.coverage.access import nearest_facility, pairwise_within
 from gridder.coverage.covering import Solution, SolverName, solve_max_cover, solve_set_cover
-from gridder.errors import InputError
+from gridder.errors import InfeasibleError, InputError, Problem
 from gridder.graph.streets import WalkNetwork
 
 __all__ = [
@@ -120,6 +122,67 @@ def network_candidates(network: WalkNetwork, *, spacing_m: float = 100.0) -> gpd
     )
 
 
+def _bounded_capacity(cap: FloatArray, weights: FloatArray) -> FloatArray | None:
+    """Capacities as the model takes them: ``None`` where none can bind, else bounded.
+
+    A site may serve at most the households still to cover: a larger capacity (``1e30``
+    for "no limit") changes nothing and is bounded there, as solvers take such a
+    coefficient for infinity; when every capacity is that large, the model is the
+    uncapacitated one.
+    """
+    total = float(weights.sum())
+    if (cap >= total).all():
+        log.info("siting: every capacity reaches the %.0f households to cover: no limit", total)
+        return None
+    return np.minimum(cap, max(total, 1.0))
+
+
+def _refuse_oversized(
+    cover: sparse.spmatrix,
+    weights: FloatArray,
+    cap: FloatArray,
+    buildings: gpd.GeoDataFrame,
+) -> None:
+    """Refuse covering all with capacities when a building alone exceeds every site it reaches.
+
+    Each building is served whole by one site: one with more households to cover than the
+    largest capacity within its reach can never be covered, and the set covering model
+    would be infeasible.
+
+    Raises
+    ------
+    InputError
+        Naming each such building, its households and ``--capacity``.
+    """
+    a = sparse.csr_matrix(cover)
+    a.eliminate_zeros()
+    reach = np.zeros(a.shape[0])
+    for i in np.flatnonzero((weights > 0) & (np.diff(a.indptr) > 0)):
+        reach[i] = cap[a.indices[a.indptr[i] : a.indptr[i + 1]]].max()
+    over = np.flatnonzero((weights > 0) & (np.diff(a.indptr) > 0) & (weights > reach + 1e-9))
+    if len(over) == 0:
+        return
+    ids = (
+        buildings["building_id"].astype(str).to_numpy()
+        if "building_id" in buildings.columns
+        else np.asarray([f"row {k + 1}" for k in range(len(buildings))], dtype=object)
+    )
+    need = float(weights[over].max())
+    raise InputError(
+        [
+            Problem(
+                "--capacity",
+                f"building_id={ids[i]}",
+                f"{weights[i]:,.0f} households not yet covered, more than one site may serve "
+                f"(capacity {reach[i]:,.0f}); each building is served whole by one site, so "
+                f"covering all is impossible: give --capacity {need:.0f} or more, or choose "
+                "sites with --add N (which leaves such a building uncovered)",
+            )
+            for i in over[:20]
+        ]
+    )
+
+
 @dataclass
 class SitingResult:
     """New sites and what they gain.
@@ -188,7 +251,9 @@ def site_facilities(
     candidate_spacing_m
         Thinning of network candidates.
     capacity
-        Households per site: a number, one per candidate, or a column of ``candidates``.
+        Households per site: a number, one per candidate, or a column of ``candidates``;
+        finite and above 0 (a capacity at least the households to cover sets no limit).
+        Each building is served whole by one site.
     solver
         ``SCIP`` or ``CBC``.
     time_limit_s
@@ -198,6 +263,14 @@ def site_facilities(
     -------
     SitingResult
         The chosen sites with households gained, the solver status and statistics.
+
+    Raises
+    ------
+    InputError
+        Bad options: neither or both of ``add`` and ``cover_all``, a capacity not finite
+        or not above 0; with ``cover_all`` and a capacity, a building with more
+        households to cover than any site within reach may serve, or candidates too few
+        to serve every household at that capacity.
     """
     if (add is None) == (not cover_all):
         raise InputError.single("site", "", "give exactly one of add=N or cover_all")
@@ -217,6 +290,12 @@ def site_facilities(
         cap = pd.to_numeric(candidates[capacity], errors="coerce").fillna(0).to_numpy(float)
     elif capacity is not None:
         cap = np.broadcast_to(np.asarray(capacity, dtype=float), (len(candidates),)).copy()
+    if cap is not None and not (np.isfinite(cap).all() and (cap >= 0).all() and cap.max() > 0):
+        raise InputError.single(
+            "--capacity",
+            f"{capacity}" if not isinstance(capacity, str) else capacity,
+            "expected a number of households per site above 0, finite (leave it out for no limit)",
+        )
     hh = pd.to_numeric(buildings["households"], errors="coerce").fillna(0).to_numpy(float)
     b_anchor = network.snap(buildings.geometry)
     covered_before = np.zeros(len(buildings), dtype=bool)
@@ -234,19 +313,37 @@ def site_facilities(
     cover = dist.astype(bool).astype(np.int8)
     reachable = np.diff(cover.tocsr().indptr) > 0
     uncoverable = float(hh[(~covered_before) & (~reachable) & (hh > 0)].sum())
+    if cap is not None:
+        cap = _bounded_capacity(cap, w)
+    if cap is not None and cover_all:
+        _refuse_oversized(cover, w, cap, buildings)
     if add is not None:
         sol = solve_max_cover(
             cover, w, n_sites=add, capacity=cap, solver=solver, time_limit_s=time_limit_s
         )
     else:
-        sol = solve_set_cover(
-            cover,
-            demand=(w > 0) & reachable,
-            weights=w,
-            capacity=cap,
-            solver=solver,
-            time_limit_s=time_limit_s,
-        )
+        try:
+            sol = solve_set_cover(
+                cover,
+                demand=(w > 0) & reachable,
+                weights=w,
+                capacity=cap,
+                solver=solver,
+                time_limit_s=time_limit_s,
+            )
+        except InfeasibleError as exc:
+            if cap is None:
+                raise
+            # every building alone fits a site (checked above): the candidates within
+            # reach of some buildings are too few for their households at this capacity
+            raise InputError.single(
+                "--capacity",
+                f"{capacity}" if not isinstance(capacity, str) else capacity,
+                "the candidate sites cannot serve every household within the threshold at "
+                "this capacity (some buildings are reached by too few candidates): give a "
+                "larger --capacity, more candidates (--candidates, --candidate-spacing), or "
+                "choose sites with --add N",
+            ) from exc
     if sol.assigned is None:
         ranked, gains = greedy_gains(cover, w, sol.selected)
     else:

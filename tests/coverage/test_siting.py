@@ -298,3 +298,49 @@ def test_lazy_greedy_ranking_equals_plain_greedy():
         assert gains.sum() == pytest.approx(
             w[np.asarray(cover[:, sel].sum(axis=1)).ravel() > 0].sum()
         )
+
+
+@pytest.mark.parametrize("capacity", [np.nan, np.inf, 0.0, -1.0])
+def test_capacity_must_be_finite_and_positive(synth, capacity):
+    # nan aborted the process inside SCIP, inf was an "infinite coefficient" error,
+    # 0 and -1 silently proposed no site
+    net = WalkNetwork.from_streets(synth.lattice_edges(5, 5, 80.0))
+    b = synth.make_buildings(10, 320.0)
+    for mode in ({"add": 1}, {"cover_all": True}):
+        with pytest.raises(InputError, match=r"--capacity: .*: expected a number of households"):
+            site_facilities(net, b, distance_m=300, capacity=capacity, time_limit_s=2, **mode)
+
+
+def test_capacity_larger_than_every_household_is_no_limit(synth):
+    streets = synth.lattice_edges(8, 8, 80.0, seed=2)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(80, 560.0, seed=3)
+    options = {"distance_m": 200.0, "candidate_spacing_m": 120.0, "time_limit_s": 2}
+    free = site_facilities(net, buildings, add=2, **options)
+    huge = site_facilities(net, buildings, add=2, capacity=1e30, **options)
+    assert huge.objective == pytest.approx(free.objective)
+    assert list(huge.sites["households_gained"]) == list(free.sites["households_gained"])
+    allfree = site_facilities(net, buildings, cover_all=True, **options)
+    allhuge = site_facilities(net, buildings, cover_all=True, capacity=1e30, **options)
+    assert allhuge.objective == allfree.objective
+
+
+def test_cover_all_refuses_a_building_larger_than_a_site(synth):
+    streets = synth.lattice_edges(8, 8, 80.0, seed=2)
+    net = WalkNetwork.from_streets(streets)
+    buildings = synth.make_buildings(80, 560.0, seed=3)
+    buildings.loc[7, "households"] = 2985
+    options = {"distance_m": 200.0, "candidate_spacing_m": 120.0, "time_limit_s": 2}
+    with pytest.raises(InputError) as info:
+        site_facilities(net, buildings, cover_all=True, capacity=2500, **options)
+    (problem,) = info.value.problems
+    assert (problem.source, problem.feature) == ("--capacity", "building_id=B7")
+    assert "2,985 households" in problem.problem and "--capacity 2985 or more" in problem.problem
+    # maximal covering leaves it uncovered, and so does a site of that capacity serve others
+    add = site_facilities(net, buildings, add=2, capacity=2500, **options)
+    assert (add.sites["households_gained"] <= 2500).all()
+    ok = site_facilities(net, buildings, cover_all=True, capacity=3000, **options)
+    st = ok.stats
+    assert st["households_covered_after"] + st["households_uncoverable"] == pytest.approx(
+        st["households_total"]
+    )
