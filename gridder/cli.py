@@ -542,7 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gridder {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="log errors only, no progress bars (results still print)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -781,7 +786,11 @@ def build_parser() -> argparse.ArgumentParser:
             "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
         )
         loud.add_argument(
-            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="errors only"
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log errors only, no progress bars (results still print)",
         )
     return parser
 

@@ -1,0 +1,83 @@
+"""The exact cover: optimal on small graphs, a valid plan, and no model where sets are many."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridder.partition import PartitionConfig, check_partition, partition_quality
+from gridder.partition.cover import MAX_CORRIDOR, CoverOutcome, cover_plan
+from gridder.partition.instance import PartitionInstance
+from tests.partition.conftest import make_instance
+from tests.partition.test_exactbound import _brute_force
+
+
+def _cover(inst: PartitionInstance, **kw: int) -> CoverOutcome | None:
+    config = PartitionConfig()
+    value = np.asarray(inst.value, dtype=np.int64)
+    return cover_plan(
+        inst,
+        value,
+        value <= config.max,
+        link=~np.asarray(inst.edge_hard, dtype=bool),
+        config=config,
+        cap=400,
+        seed=1,
+        time_limit=10.0,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_cover_is_optimal_on_small_graphs_and_its_labels_a_plan(seed: int) -> None:
+    """Against every grouping of the buildings (grids of at most 400, empty ones anywhere)."""
+    rng = np.random.default_rng(seed)
+    n = 7
+    value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
+    if sum(v > 0 for v in value) < 2:
+        value[:2] = [120, 150]
+    order = rng.permutation(n).tolist()
+    edges = {tuple(sorted((order[i], order[i + 1]))) for i in range(n - 1)}
+    for _ in range(3):
+        a, b = rng.choice(n, size=2, replace=False).tolist()
+        edges.add((min(a, b), max(a, b)))
+    inst = make_instance(value, rng.uniform(0, 300, size=(n, 2)), sorted(edges))  # type: ignore[arg-type]
+    got = _cover(inst)
+    assert got is not None
+    best = _brute_force(value, sorted(edges), 200, 300, 400)
+    if got.complete:
+        assert got.out_of_band == got.bound == best
+    else:  # a corridor longer than the model takes: never better than the optimum
+        assert got.out_of_band >= best
+    assert check_partition(inst, got.labels, PartitionConfig()).ok
+    q = partition_quality(inst, got.labels, PartitionConfig())
+    assert q.n_counted - q.n_in_band == got.out_of_band
+    assert bool(q.contiguous.all())
+
+
+def test_empty_buildings_are_corridors_the_towers_share() -> None:
+    """Four towers of 150 around one empty hub, and two more behind each outer pair.
+
+    Gluing the hub to one tower first (the reduction) fixes which pair it joins;
+    the cover picks the pairs and the hub's use at once: every grid in band.
+    """
+    value = [0, 150, 150, 150, 150, 100, 100]
+    xy = np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1], [2, 0], [-2, 0]], dtype=float) * 50
+    edges = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 5), (3, 6), (2, 5), (4, 6)]
+    got = _cover(make_instance(value, xy, edges))
+    assert got is not None and got.complete
+    assert got.out_of_band == got.bound == 0
+    grids = {int(g) for g in got.labels}
+    totals = [int(np.asarray(value)[got.labels == g].sum()) for g in grids]
+    assert all(200 <= t <= 300 for t in totals)
+
+
+def test_no_model_where_the_connected_sets_are_too_many() -> None:
+    """A block of small houses lists more sets than the budget: no model, and quickly."""
+    side = 12
+    value = [5] * side * side
+    xy = np.array([[i % side, i // side] for i in range(side * side)], dtype=float) * 10
+    edges = [(i, i + 1) for i in range(side * side) if (i + 1) % side]
+    edges += [(i, i + side) for i in range(side * (side - 1))]
+    assert _cover(make_instance(value, xy, edges), budget=2000) is None
+    assert MAX_CORRIDOR >= 1
