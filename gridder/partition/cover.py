@@ -308,29 +308,39 @@ def _labels(
     edges: IntArray,
     link: npt.NDArray[np.bool_],
 ) -> IntArray:
-    """Labels of the chosen sets; units above the maximum alone; empty units left out joined.
+    """Labels of the chosen sets; empty units left out joined; other units alone.
 
-    An empty unit in no chosen set joins the grid of the nearest labelled unit
-    (breadth-first, by unit order) over the model's links first, then over
-    every edge.
+    An empty unit in no chosen set joins the grid of the nearest chosen set
+    (breadth-first, by unit order) over the model's links among the model's
+    units first, then over any of their edges; units outside the model (above
+    the maximum, locked) each get a label of their own, and an empty unit that
+    reaches no chosen set joins the nearest of them.
     """
     lab = np.full(n, -1, dtype=np.int64)
     for g, s in enumerate(chosen):
         lab[list(s)] = g
+    inside = np.asarray(free, dtype=bool)
+    both = inside[edges[:, 0]] & inside[edges[:, 1]] if len(edges) else np.zeros(0, dtype=bool)
+    _spread(lab, n, edges[both & link])
+    _spread(lab, n, edges[both])
     nxt = len(chosen)
-    for i in np.flatnonzero(~free).tolist():
+    for i in np.flatnonzero(~inside).tolist():
         lab[i] = nxt
         nxt += 1
-    for mask in (link, np.ones(len(edges), dtype=bool)):
-        adj = adjacency_lists(n, edges[mask], np.ones(n, dtype=bool))
-        queue = deque(int(i) for i in np.flatnonzero(lab >= 0).tolist())
-        while queue:
-            a = queue.popleft()
-            for b in adj[a]:
-                if lab[b] < 0:
-                    lab[b] = lab[a]
-                    queue.append(b)
+    _spread(lab, n, edges)
     for i in np.flatnonzero(lab < 0).tolist():  # no path to any grid: a grid of its own
         lab[i] = nxt
         nxt += 1
     return lab
+
+
+def _spread(lab: IntArray, n: int, edges: IntArray) -> None:
+    """Give unlabelled units the label of the nearest labelled unit over ``edges`` (in place)."""
+    adj = adjacency_lists(n, edges, np.ones(n, dtype=bool))
+    queue = deque(int(i) for i in np.flatnonzero(lab >= 0).tolist())
+    while queue:
+        a = queue.popleft()
+        for b in adj[a]:
+            if lab[b] < 0:
+                lab[b] = lab[a]
+                queue.append(b)

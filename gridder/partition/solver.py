@@ -390,7 +390,8 @@ class GridPartitioner:
         best = self._attempt(t0)
         best = self._sparse(best, t0)
         best = self._cover(best, t0)
-        return self._restart(best, t0)
+        best = self._restart(best, t0)
+        return self._split_over_cap(best, t0)
 
     def improve(
         self,
@@ -655,6 +656,72 @@ class GridPartitioner:
         )
         return replace(
             other,
+            notes=(*other.notes, note),
+            solve_time=time.perf_counter() - t0,
+            deterministic_time=spent,
+        )
+
+    def _split_over_cap(self, first: PartitionResult, t0: float) -> PartitionResult:
+        """Grids of several buildings above the maximum plus the band's width, split.
+
+        A grid far above the band (five towers of 798 households as one grid) may
+        leave no more grids out of band than its parts would: each such grid is
+        split by the exact cover of its own buildings (grids of at most the
+        maximum plus the band's width), the plan is improved from there, and
+        kept when it leaves no more grids out of band at a lower cost.
+        """
+        config = self.config
+        cap = config.max + (config.max - config.min)
+        lab = np.asarray(first.labels, dtype=np.int64).copy()
+        valued = self.value > 0
+        grids, inv = np.unique(lab, return_inverse=True)
+        total = np.bincount(inv, weights=self.value, minlength=len(grids))
+        held = np.bincount(inv, weights=valued.astype(np.float64), minlength=len(grids))
+        split, spent = False, first.deterministic_time
+        nxt = int(lab.max()) + 1 if len(lab) else 0
+        for k in np.flatnonzero((total > cap) & (held > 1)).tolist():
+            members = lab == grids[k]
+            if (self.locked[members] >= 0).any() or not self.free[members & valued].all():
+                continue
+            found = cover_plan(
+                self.instance,
+                self.value,
+                members,
+                link=~np.asarray(self.instance.edge_hard, dtype=bool),
+                config=config,
+                cap=cap,
+                seed=self.seed,
+                time_limit=min(_COVER_TIME, config.time_limit),
+                cost_time=min(_COVER_COST_TIME, config.time_limit),
+            )
+            if found is None:
+                continue
+            spent += found.deterministic_time
+            parts = np.unique(found.labels[members], return_inverse=True)[1]
+            lab[members] = nxt + parts
+            nxt += int(parts.max()) + 1
+            split = True
+        if not split:
+            return first
+        other = self._sibling(self.seed).improve(lab)
+        spent += other.deterministic_time
+        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective):
+            return replace(first, deterministic_time=spent)
+        logger.info(
+            "%s: grids above %d households split at %d grid(s) out of band",
+            self.instance.community_id,
+            cap,
+            other.out_of_band,
+        )
+        note = (
+            f"a grid of several buildings above {cap} households was split (its parts and "
+            "neighbours rebalanced)"
+        )
+        return replace(
+            other,
+            seed=first.seed,
+            attempts=first.attempts,
+            attempt_kept=first.attempt_kept,
             notes=(*other.notes, note),
             solve_time=time.perf_counter() - t0,
             deterministic_time=spent,
