@@ -140,6 +140,31 @@ async def _refresh_forever(store: PlanStore, seconds: float) -> None:
             log.exception("refreshing the plan store failed")
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Interactive docs at ``/docs`` that load nothing from the internet.
+
+    FastAPI's default page loads Swagger UI from a CDN, which an offline
+    intranet cannot reach; the same files come from PyPI (``swagger-ui-bundle-v2``)
+    and are served at ``/docs/assets/``, as the maps serve Leaflet's.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI over ``/openapi.json``, every script and style from this server."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the API over the plans, coverage and maps that ``settings`` name.
 
@@ -190,6 +215,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own copy of Swagger UI
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -212,6 +239,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """The address ``make run`` prints: the maps when served, else the API's docs."""
         return RedirectResponse(home)
 
+    _offline_docs(app)
     if settings.maps_dir is not None:
         app.mount("/maps", StaticFiles(directory=settings.maps_dir, html=True), name="maps")
     if settings.demo_dir is not None:

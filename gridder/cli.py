@@ -702,7 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = site.add_mutually_exclusive_group(required=True)
     mode.add_argument("--add", type=int, help="choose N new sites covering the most households")
     mode.add_argument(
-        "--cover-all", action="store_true", help="fewest sites covering every household"
+        "--cover-all",
+        action="store_true",
+        help="fewest sites covering every household a candidate can reach",
     )
     site.add_argument("--candidates", help="candidate points (default: street-network nodes)")
     site.add_argument(

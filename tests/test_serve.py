@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -70,6 +71,15 @@ def test_skeleton_endpoints(server: str) -> None:
     home = httpx.get(f"{server}/", follow_redirects=False)
     assert home.status_code == 307 and home.headers["location"] in {"/maps/", "/docs"}
     assert httpx.get(f"{server}/", follow_redirects=True).status_code == 200
+    # the interactive docs load nothing from the internet (an intranet has no CDN)
+    page = httpx.get(f"{server}/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls and not [u for u in urls if "://" in u], urls
+    for u in urls:
+        got = httpx.get(f"{server}{u}")
+        assert got.status_code == 200 and got.content, u
+    assert "SwaggerUIBundle" in httpx.get(f"{server}/docs/assets/swagger-ui-bundle.js").text
 
 
 def test_busy_port_is_a_clear_message(demo_dir: Path) -> None:

@@ -202,3 +202,18 @@ def test_hostile_names_render_as_text(page: Any, city: dict[str, Path], tmp_path
     assert nasty in page.inner_text(".gr-summary")
     assert count(page, "img[src=x]") == 0
     assert count(page, "path.gr-grid") == 18
+
+
+def test_the_api_docs_render_with_the_network_cut(page: Any, tmp_path: Path) -> None:
+    """``gridder serve``'s ``/docs``: Swagger UI from the server itself, not a CDN."""
+    from tests.test_serve import serving
+
+    (tmp_path / "check.json").write_text('{"buildings": 3}', encoding="utf-8")
+    with serving("--demo", str(tmp_path)) as url:
+        page.goto(f"{url}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+        assert "gridder grid service" in page.inner_text(".swagger-ui .info .title")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        assert count(page, ".opblock") > 5
+        assert errors(page) == []
+        assert all(u.startswith(url) for u in page.gridder_requests)
