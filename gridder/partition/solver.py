@@ -668,7 +668,8 @@ class GridPartitioner:
         leave no more grids out of band than its parts would: each such grid is
         split by the exact cover of its own buildings (grids of at most the
         maximum plus the band's width), the plan is improved from there, and
-        kept when it leaves no more grids out of band at a lower cost.
+        kept when it leaves no more grids out of band at a lower cost (and, with
+        ``--keep-compounds``, splits no compound the option keeps whole).
         """
         config = self.config
         cap = config.max + (config.max - config.min)
@@ -705,7 +706,9 @@ class GridPartitioner:
             return first
         other = self._sibling(self.seed).improve(lab)
         spent += other.deterministic_time
-        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective):
+        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
+            config.keep_compounds and split_compounds(self.instance, other.labels, config)
+        ):
             return replace(first, deterministic_time=spent)
         logger.info(
             "%s: grids above %d households split at %d grid(s) out of band",
