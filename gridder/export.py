@@ -271,7 +271,10 @@ def _sheet_name(text: str, used: set[str]) -> str:
 
 
 def _coverage_columns(coverage: str | os.PathLike[str] | None) -> pd.DataFrame | None:
-    """Grid coverage shares: one column per facility type and minutes, indexed by grid id."""
+    """Grid coverage shares: one column per facility type and minutes, indexed by grid id.
+
+    Columns are ordered by facility type, then by minutes as numbers (5, 10, 15).
+    """
     if coverage is None:
         return None
     try:
@@ -284,11 +287,17 @@ def _coverage_columns(coverage: str | os.PathLike[str] | None) -> pd.DataFrame |
     grid = summary[summary["scope"] == "grid"].copy()
     if grid.empty:
         return None
-    minutes = pd.to_numeric(grid["minutes"], errors="coerce")
+    grid["_minutes"] = pd.to_numeric(grid["minutes"], errors="coerce")
+    grid["facility_type"] = grid["facility_type"].astype(str)
     grid["col"] = [
-        f"{t} {m:g}分钟覆盖率" for t, m in zip(grid["facility_type"], minutes, strict=True)
+        f"{t} {m:g}分钟覆盖率" for t, m in zip(grid["facility_type"], grid["_minutes"], strict=True)
     ]
-    return grid.pivot_table(index="scope_id", columns="col", values="share", aggfunc="first")
+    table = grid.pivot_table(index="scope_id", columns="col", values="share", aggfunc="first")
+    # by facility type, then minutes as numbers (5, 10, 15), not as text (10, 15, 5)
+    order = grid.drop_duplicates("col").sort_values(
+        ["facility_type", "_minutes"], kind="stable", na_position="last"
+    )
+    return table[[c for c in order["col"] if c in table.columns]]
 
 
 def _write_ledger(plan: PlanFile, out: Path, coverage: str | os.PathLike[str] | None) -> Path:

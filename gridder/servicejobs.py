@@ -251,8 +251,39 @@ def coverage_job(
     frames["facilities"] = facilities_out
     frames["network"] = result.network.edges_frame()
     frames["components"] = result.components
-    written = write_geopackage(out, frames, meta=meta, meta_layer=COVERAGE_META)
+    written = _write_coverage_file(out, frames, meta)
     return written, meta
+
+
+def _write_coverage_file(
+    out: str | Path, frames: dict[str, gpd.GeoDataFrame | pd.DataFrame], meta: dict[str, Any]
+) -> Path:
+    """Write the coverage GeoPackage; an empty ``isochrones`` layer is still polygonal.
+
+    CONTRACT §4 says ``isochrones`` is Polygon / MultiPolygon: without features
+    (``--isochrones none``) the layer is declared MultiPolygon, the type every
+    isochrone fits, and its fields get the types a non-empty layer has (text ids
+    and types, whole minutes).
+    """
+    iso = frames.get("isochrones")
+    if iso is not None and not len(iso):
+        kinds = {
+            "facility_id": str,
+            "facility_type": str,
+            "minutes": "int64",
+            "distance_m": "float64",
+        }
+        frames = {
+            **frames,
+            "isochrones": iso.astype({c: t for c, t in kinds.items() if c in iso.columns}),
+        }
+    return write_geopackage(
+        out,
+        frames,
+        meta=meta,
+        meta_layer=COVERAGE_META,
+        empty_geometry_types={"isochrones": "MultiPolygon"},
+    )
 
 
 def _check_site_options(

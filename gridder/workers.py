@@ -2,13 +2,18 @@
 
 :func:`assign_workers` staffs a plan with OR-Tools CP-SAT:
 
-- **grid workers** (一员一格) each serve one grid; every grid has at least one
-  responsible worker (a grid worker, or a specialist covering it), and heavy
-  grids get more staff: the households of a grid not taken by a specialist are
-  split evenly between its grid workers;
+- **grid workers** (一员一格) each serve one grid; ``workers`` counts them
+  (specialists come on top). When ``workers ≥ grids`` every grid has its own
+  grid worker (a hard constraint) and the extra grid workers go to the heavy
+  grids, those over the limit first; with fewer grid workers than grids each
+  one serves a different grid and every grid left without one must be served
+  by a specialist. The households of a grid not taken by a specialist are split
+  between its grid workers as evenly as whole households allow (largest
+  remainder: the parts add up to the grid's households exactly);
 - **specialists** (一员多格) each serve a *contiguous* group of at least two
   grids (grids are adjacent when their polygons share a boundary, not just a
-  corner), and take an explicit share of those grids' households;
+  corner), and take an explicit, whole-household share of those grids'
+  households;
 - no worker carries more than ``max_households_per_worker`` whenever staff ×
   limit ≥ total households allows it (the limit is a hard target: the model
   first minimises the overload, then the largest load, then the spread).
@@ -16,6 +21,7 @@
 The model, in one place (constraints named as in the code):
 
 - ``n[g]`` grid workers in grid ``g`` (one-hot ``b[g, k]``), ``Σ n = workers``;
+  ``n[g] ≥ 1`` when ``workers ≥ grids``, else ``n[g] ≤ 1``;
 - specialists choose among every connected group of 2 to ``max_group`` grids
   (enumerated on the grid adjacency graph, so a chosen group is contiguous by
   construction): ``y[c] = 1`` for ``specialists`` disjoint groups; ``x[g]``
@@ -48,10 +54,16 @@ import pandas as pd
 import shapely
 from ortools.sat.python import cp_model
 
-from gridder.errors import InputError, SolverError
+from gridder.errors import InputError, Problem, SolverError
 from gridder.planfile import PlanFile
 
-__all__ = ["WorkerAssignment", "assign_workers", "grid_adjacency", "write_workers"]
+__all__ = [
+    "WorkerAssignment",
+    "assign_workers",
+    "grid_adjacency",
+    "split_households",
+    "write_workers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +83,8 @@ class WorkerAssignment:
     workers
         One row per worker: ``worker_id``, ``role`` (``grid``/``specialist``),
         ``grid_ids`` (comma separated), ``community_id`` (comma separated),
-        ``households`` (the households the worker carries, rounded).
+        ``households`` (the whole households the worker carries; per grid, the
+        parts of its workers add up to the grid's households).
     by_grid
         One row per grid: ``grid_id``, ``community_id``, ``households``,
         ``worker_ids`` (comma separated), ``n_grid_workers``, ``specialist_id``,
@@ -91,7 +104,7 @@ class WorkerAssignment:
     workers: pd.DataFrame
     by_grid: pd.DataFrame
     status: str
-    max_load: float
+    max_load: int
     limit: int
     limit_holds: bool
     notes: list[str] = field(default_factory=list)
@@ -146,9 +159,11 @@ def assign_workers(
     plan
         A plan file or a :class:`~gridder.planfile.PlanFile`.
     workers
-        Number of grid workers (一员一格).
+        Number of grid workers (一员一格), at least 1; specialists are extra.
+        With at least one per grid, every grid gets its own grid worker.
     specialists
-        Number of specialists, each serving a contiguous group of ≥ 2 grids (一员多格).
+        Number of specialists, each serving a contiguous group of ≥ 2 grids (一员多格),
+        on top of the grid workers.
     max_households_per_worker
         The most households one worker should carry.
     seed
@@ -169,17 +184,36 @@ def assign_workers(
     src = pf.source
     grids = pf.grids.reset_index(drop=True)
     n_grids = len(grids)
-    problems = []
-    if workers < 0 or specialists < 0:
-        problems.append("workers and specialists must be >= 0")
+    problems: list[Problem] = []
+    if workers < 1:
+        problems.append(
+            Problem(
+                src,
+                "--workers",
+                f"must be at least 1, got {workers}: it counts the grid workers (一员一格); "
+                "--specialists (一员多格) come on top of them, never instead of all of them",
+            )
+        )
+    if specialists < 0:
+        problems.append(Problem(src, "--specialists", f"must be 0 or more, got {specialists}"))
     if max_households_per_worker <= 0:
-        problems.append("max households per worker must be > 0")
+        problems.append(
+            Problem(
+                src,
+                "--max-households-per-worker",
+                f"must be above 0, got {max_households_per_worker}",
+            )
+        )
     if not (math.isfinite(time_limit) and time_limit > 0):
-        problems.append(f"the time limit must be a number above 0, got {time_limit}")
+        problems.append(
+            Problem(
+                src, "--time-limit", f"the time limit must be a number above 0, got {time_limit}"
+            )
+        )
     if n_grids == 0:
-        problems.append("the plan has no grids")
+        problems.append(Problem(src, "grids", "the plan has no grids"))
     if problems:
-        raise InputError.single(src, "workers", "; ".join(problems))
+        raise InputError(problems)
     hh_series = _grid_households(pf)
     hh = np.rint(hh_series.reindex(grids["grid_id"]).fillna(0).to_numpy(float)).astype(np.int64)
     total = int(hh.sum())
@@ -187,7 +221,7 @@ def assign_workers(
     # a specialist works for one community (社区): groups never cross a community line
     comm_of = grids["community_id"].astype(str).to_numpy()
     edges = edges[comm_of[edges[:, 0]] == comm_of[edges[:, 1]]] if len(edges) else edges
-    _check_staff(src, n_grids, workers, specialists, edges)
+    _check_staff(src, n_grids, workers, specialists, edges, max_group=max_group)
     limit = int(max_households_per_worker)
     model = cp_model.CpModel()
     top = max(total, limit, 1)
@@ -195,21 +229,26 @@ def assign_workers(
     overload = model.new_int_var(0, top, "overload")
     model.add(m_var <= limit + overload)
     staff = workers + specialists
-    n_var, b_var = [], []
+    n_var, b_var, ks_of = [], [], []
+    every_grid = workers >= n_grids  # 一员一格: then each grid has its own grid worker
     for g in range(n_grids):
-        fair = math.ceil(hh[g] * max(workers, 1) / max(total, 1))
-        cap = min(workers, max(1, fair + 2, math.ceil(hh[g] / limit) + 1))
-        ks = list(range(cap + 1))
+        fair = math.ceil(hh[g] * workers / total) if total else math.ceil(workers / n_grids)
+        if every_grid:
+            spare = workers - n_grids + 1  # one each, the rest to the heavy grids
+            ks = list(range(1, min(spare, max(1, fair + 2, math.ceil(hh[g] / limit) + 1)) + 1))
+        else:
+            ks = [0, 1]  # each grid worker serves another grid; specialists cover the rest
         bs = [model.new_bool_var(f"b_{g}_{k}") for k in ks]
         model.add_exactly_one(bs)
-        n = model.new_int_var(0, cap, f"n_{g}")
+        n = model.new_int_var(ks[0], ks[-1], f"n_{g}")
         model.add(n == sum(k * b for k, b in zip(ks, bs, strict=True)))
         n_var.append(n)
         b_var.append(bs)
+        ks_of.append(ks)
     model.add(sum(n_var) == workers)
     groups = connected_groups(edges, n_grids, max_size=max_group)
     if specialists and not groups:
-        raise InputError.single(src, "specialists", "no two grids touch: no group to serve")
+        raise InputError.single(src, "--specialists", "no two grids touch: no group to serve")
     y = [model.new_bool_var(f"y_{c}") for c in range(len(groups))]
     model.add(sum(y) == specialists)
     covering: list[list[Any]] = [[] for _ in range(n_grids)]
@@ -226,7 +265,7 @@ def assign_workers(
         model.add(x[g] <= int(hh[g]) * cover)  # only a covering specialist takes households
         model.add(n_var[g] + cover >= 1)  # every grid has a responsible worker
         rest = int(hh[g]) - x[g]
-        for k, b in enumerate(b_var[g]):
+        for k, b in zip(ks_of[g], b_var[g], strict=True):
             if k == 0:
                 model.add(rest <= 0).only_enforce_if(b)
             else:
@@ -248,8 +287,11 @@ def assign_workers(
         if status == cp_model.INFEASIBLE:
             raise InputError.single(
                 src,
-                "workers",
-                f"no staffing exists with {workers} workers and {specialists} specialists",
+                "--workers",
+                f"no staffing exists with {workers} grid workers and {specialists} specialists: "
+                f"the {max(n_grids - workers, 0)} grids without a grid worker must each lie in "
+                f"a specialist's contiguous group of 2–{max_group} grids of one community; give "
+                f"--workers {n_grids} to give every grid its own grid worker (一员一格)",
             )
         msg = f"workers: CP-SAT found no staffing within the limit ({name})"
         raise SolverError(msg)
@@ -266,10 +308,10 @@ def assign_workers(
     elif not result.limit_holds:
         need = int(sum(max(1, math.ceil(h / limit)) for h in hh))
         notes.append(
-            f"a worker carries {result.max_load:.0f} households (> {limit}): grid workers serve "
+            f"a worker carries {result.max_load} households (> {limit}): grid workers serve "
             f"one grid each, so keeping the limit needs {need} grid workers, or more specialists"
         )
-    log.info("workers: %s, max load %.0f (limit %d)", name, result.max_load, limit)
+    log.info("workers: %s, max load %d (limit %d)", name, result.max_load, limit)
     return WorkerAssignment(
         workers=result.workers,
         by_grid=result.by_grid,
@@ -290,26 +332,42 @@ def _grid_households(pf: PlanFile) -> pd.Series:
     return pf.grid_values()
 
 
-def _check_staff(src: str, n_grids: int, workers: int, specialists: int, edges: np.ndarray) -> None:
-    """Raise a clear InputError when the staff cannot cover every grid."""
+def _check_staff(
+    src: str, n_grids: int, workers: int, specialists: int, edges: np.ndarray, *, max_group: int
+) -> None:
+    """Raise a clear InputError when the staff cannot cover every grid.
+
+    ``workers`` counts grid workers only; specialists come on top. With fewer grid
+    workers than grids, each grid left without one needs a specialist's group.
+    """
     if specialists == 0 and workers < n_grids:
         raise InputError.single(
             src,
-            "workers",
+            "--workers",
             f"{n_grids} grids need at least {n_grids} grid workers (一员一格), got {workers}; "
             f"give --workers {n_grids} or more, or --specialists to let one worker serve "
             "several adjacent grids (一员多格)",
         )
+    if specialists and n_grids - workers > specialists * max_group:
+        raise InputError.single(
+            src,
+            "--workers",
+            f"{workers} grid workers leave {n_grids - workers} of the {n_grids} grids without "
+            f"one, more than {specialists} specialists can serve (at most {max_group} grids "
+            f"each); give --workers {n_grids} or more (一员一格), or more --specialists",
+        )
     if specialists and n_grids < 2 * specialists:
         raise InputError.single(
             src,
-            "specialists",
+            "--specialists",
             f"each specialist serves at least 2 grids and groups are disjoint: {n_grids} grids "
             f"allow at most {n_grids // 2} specialists, got {specialists}",
         )
     if specialists and len(edges) == 0:
         raise InputError.single(
-            src, "specialists", "no two grids touch, so no specialist can serve a contiguous group"
+            src,
+            "--specialists",
+            "no two grids touch, so no specialist can serve a contiguous group",
         )
 
 
@@ -343,11 +401,30 @@ def connected_groups(edges: np.ndarray, n: int, *, max_size: int = 4) -> list[tu
         size -= 1
 
 
+def split_households(households: int, parts: int) -> list[int]:
+    """Whole households for ``parts`` workers, as even as possible, adding up exactly.
+
+    The largest-remainder split of equal quotas: every part is ``households // parts``
+    and the first ``households % parts`` parts carry one more.
+
+    Examples
+    --------
+    >>> split_households(289, 2)
+    [145, 144]
+    >>> split_households(10, 3)
+    [4, 3, 3]
+    """
+    if parts <= 0:
+        return []
+    base, extra = divmod(int(households), int(parts))
+    return [base + 1 if i < extra else base for i in range(parts)]
+
+
 @dataclass(frozen=True)
 class _Tables:
     workers: pd.DataFrame
     by_grid: pd.DataFrame
-    max_load: float
+    max_load: int
     limit_holds: bool
     notes: list[str]
 
@@ -384,23 +461,23 @@ def _tables(
         )
     # grid workers numbered in grid order
     k = 0
-    per_worker_load: list[float] = []
+    per_worker_load: list[int] = []
     grid_rows: list[dict[str, Any]] = []
     for g in range(len(ids)):
         rest = int(hh[g] - taken[g])
         share = rest / n[g] if n[g] else 0.0
-        for _ in range(n[g]):
+        for part in split_households(rest, n[g]):
             k += 1
             wid = f"W{k:03d}"
             per_grid_workers[g].append(wid)
-            per_worker_load.append(share)
+            per_worker_load.append(part)
             rows.append(
                 {
                     "worker_id": wid,
                     "role": "grid",
                     "grid_ids": ids[g],
                     "community_id": comm[g],
-                    "households": round(share, 1),
+                    "households": part,
                 }
             )
         staff = per_grid_workers[g] + ([specialist_of[g]] if g in specialist_of else [])
@@ -417,16 +494,16 @@ def _tables(
         )
     frame = pd.DataFrame(
         rows, columns=["worker_id", "role", "grid_ids", "community_id", "households"]
-    )
+    ).astype({"households": "int64"})  # whole households (JSON integers in the API)
     order = frame["role"].map({"grid": 0, "specialist": 1})
     frame = frame.assign(_o=order).sort_values(["_o", "worker_id"]).drop(columns="_o")
-    loads = per_worker_load + [float(r["households"]) for r in rows if r["role"] == "specialist"]
-    max_load = max(loads, default=0.0)
+    loads = per_worker_load + [int(r["households"]) for r in rows if r["role"] == "specialist"]
+    max_load = max(loads, default=0)
     return _Tables(
         workers=frame.reset_index(drop=True),
         by_grid=pd.DataFrame(grid_rows),
-        max_load=float(max_load),
-        limit_holds=bool(max_load <= limit + 1e-9),
+        max_load=int(max_load),
+        limit_holds=bool(max_load <= limit),
         notes=[] if status == "OPTIMAL" else [f"CP-SAT stopped at {status}: not proven optimal"],
     )
 

@@ -179,12 +179,19 @@ def add_workflow_commands(sub: Any) -> None:
         "Writes a workers layer into the plan.",
     )
     workers.add_argument("--plan", required=True, help="plan GeoPackage")
-    workers.add_argument("--workers", type=int, required=True, help="number of grid workers")
+    workers.add_argument(
+        "--workers",
+        type=int,
+        required=True,
+        help="number of grid workers (at least 1), each serving one grid (一员一格); with at "
+        "least one per grid, every grid gets its own and the extra ones go to the heavy grids",
+    )
     workers.add_argument(
         "--specialists",
         type=int,
         default=0,
-        help="workers serving several adjacent grids each (default 0)",
+        help="specialists on top of --workers, each serving a contiguous group of 2-4 grids "
+        "of one community (一员多格; default 0)",
     )
     workers.add_argument(
         "--max-households-per-worker",

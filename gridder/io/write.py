@@ -73,6 +73,7 @@ def write_geopackage(
     *,
     meta: Mapping[str, Any] | None = None,
     meta_layer: str = META_LAYER,
+    empty_geometry_types: Mapping[str, str] | None = None,
 ) -> Path:
     """Write several layers (and an optional key/value JSON table) into one GeoPackage.
 
@@ -89,6 +90,10 @@ def write_geopackage(
         Key → JSON-serialisable value, written as table ``meta_layer``.
     meta_layer
         Name of the metadata table.
+    empty_geometry_types
+        Layer name → geometry type (``"MultiPolygon"``) declared when that layer
+        has no feature; GDAL would otherwise declare ``Unknown`` (it infers the
+        type from the features).
 
     Returns
     -------
@@ -100,8 +105,14 @@ def write_geopackage(
             if isinstance(frame, gpd.GeoDataFrame):
                 # each feature keeps its type: a layer of Polygons and a few MultiPolygons
                 # (grids of a community in parts) is a GEOMETRY layer, not all MultiPolygons
+                declared = (empty_geometry_types or {}).get(name) if not len(frame) else None
                 pyogrio.write_dataframe(
-                    _to_wgs84(frame), tmp, layer=name, driver="GPKG", promote_to_multi=False
+                    _to_wgs84(frame),
+                    tmp,
+                    layer=name,
+                    driver="GPKG",
+                    promote_to_multi=False,
+                    geometry_type=declared,
                 )
             else:
                 pyogrio.write_dataframe(pd.DataFrame(frame), tmp, layer=name, driver="GPKG")

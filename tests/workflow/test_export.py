@@ -261,3 +261,37 @@ def test_ledger_refuses_coverage_made_before_an_edit(
         export_plan(plan_copy, fmt="xlsx", out=tmp_path / "b.xlsx", coverage=cov)
     apply_edit(plan_copy, undo=True)  # the plan as the coverage saw it again
     assert export_plan(plan_copy, fmt="xlsx", out=tmp_path / "c.xlsx", coverage=cov)
+
+
+def test_ledger_orders_coverage_columns_by_type_then_minutes(
+    district_plan: Path, tmp_path: Path
+) -> None:
+    """``clinic 5, 10, 15`` (numbers), not ``clinic 10, 15, 5`` (text)."""
+    plan = PlanFile.read(district_plan)
+    rows = [
+        {
+            "scope": "grid",
+            "scope_id": g,
+            "facility_type": kind,
+            "minutes": minutes,
+            "households": 1.0,
+            "households_covered": 1.0,
+            "share": 0.5,
+        }
+        for g in plan.grids["grid_id"]
+        for kind in ("school", "clinic")
+        for minutes in (15.0, 5.0, 10.0)
+    ]
+    cov = write_geopackage(tmp_path / "cov.gpkg", {"summary": pd.DataFrame(rows)})
+    xlsx = export_plan(district_plan, fmt="xlsx", out=tmp_path / "台账.xlsx", coverage=cov)[0]
+    ws = openpyxl.load_workbook(xlsx)["C01 鼓楼社区1"]
+    header = [c.value for c in ws[1]]
+    shares = [h for h in header if str(h).endswith("分钟覆盖率")]
+    assert shares == [
+        "clinic 5分钟覆盖率",
+        "clinic 10分钟覆盖率",
+        "clinic 15分钟覆盖率",
+        "school 5分钟覆盖率",
+        "school 10分钟覆盖率",
+        "school 15分钟覆盖率",
+    ]
