@@ -664,12 +664,14 @@ class GridPartitioner:
     def _split_over_cap(self, first: PartitionResult, t0: float) -> PartitionResult:
         """Grids of several buildings above the maximum plus the band's width, split.
 
-        A grid far above the band (five towers of 798 households as one grid) may
-        leave no more grids out of band than its parts would: each such grid is
+        Elsewhere the solver compares plans by their grids out of band first, so
+        it may keep one grid far above the band (five towers of 798 households)
+        where its parts would be two grids just outside it. Each such grid is
         split by the exact cover of its own buildings (grids of at most the
         maximum plus the band's width), the plan is improved from there, and
-        kept when it leaves no more grids out of band at a lower cost (and, with
-        ``--keep-compounds``, splits no compound the option keeps whole).
+        kept when its cost — the objective, where every household outside the
+        band counts — is lower, even with one more grid out of band (and, with
+        ``--keep-compounds``, when it splits no compound the option keeps whole).
         """
         config = self.config
         cap = config.max + (config.max - config.min)
@@ -706,7 +708,7 @@ class GridPartitioner:
             return first
         other = self._sibling(self.seed).improve(lab)
         spent += other.deterministic_time
-        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
+        if other.objective >= first.objective or (
             config.keep_compounds and split_compounds(self.instance, other.labels, config)
         ):
             return replace(first, deterministic_time=spent)
@@ -716,9 +718,15 @@ class GridPartitioner:
             cap,
             other.out_of_band,
         )
+        more = other.out_of_band - first.out_of_band
         note = (
             f"a grid of several buildings above {cap} households was split (its parts and "
             "neighbours rebalanced)"
+            + (
+                f": {more} more grid(s) out of band, fewer households outside the band"
+                if more > 0
+                else ""
+            )
         )
         return replace(
             other,
