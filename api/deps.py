@@ -8,6 +8,7 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Header, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from api.coverage import CoverageTable
 from api.jobs import JobManager
@@ -28,8 +29,10 @@ __all__ = [
     "get_plan",
     "get_plan_id",
     "key_matches",
+    "refuse_repeated_query",
     "require_read_key",
     "require_write_key",
+    "single_valued_query",
 ]
 
 PlanIdQuery = Annotated[
@@ -137,6 +140,36 @@ async def require_write_key(request: Request, x_api_key: ApiKeyHeader = None) ->
 async def require_read_key(request: Request, x_api_key: ApiKeyHeader = None) -> None:
     """Refuse a read without a valid key, when the server is configured to."""
     _check_key(request.app.state.settings.api_key_hashes, x_api_key, "reads")
+
+
+def refuse_repeated_query(request: Request) -> None:
+    """Refuse a query parameter given more than once (422 naming it).
+
+    Every query parameter of this API takes one value; without this check the
+    last one would silently win (``?lon=24.9&lat=60.1&lon=0``).
+
+    Raises
+    ------
+    RequestValidationError
+        Naming the first repeated parameter.
+    """
+    query = request.query_params
+    items = query.multi_items()
+    if len(items) == len(query):  # the usual case: every name once
+        return
+    seen: set[str] = set()
+    for name, _ in items:
+        if name in seen:
+            msg = f"{name} is given more than once in the query; give it once"
+            raise RequestValidationError(
+                [{"loc": ("query", name), "msg": msg, "type": "value_error"}]
+            )
+        seen.add(name)
+
+
+async def single_valued_query(request: Request) -> None:
+    """Dependency form of :func:`refuse_repeated_query` (every ``/v1`` router has it)."""
+    refuse_repeated_query(request)
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]

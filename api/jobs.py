@@ -1,8 +1,10 @@
 """Background partition jobs: one at a time, off the request path, with status and result.
 
 A job runs ``module:function`` (by default ``gridder.pipeline.partition_files``)
-in a separate process (or a thread, for tests) through a one-worker executor, so
-that the CPU-heavy solve never stalls lookups. The plan is written into the job's
+in a fresh spawned process (or in the job thread, for tests), one job at a time,
+so that the CPU-heavy solve never stalls lookups. The manager owns those
+processes: :meth:`JobManager.shutdown` terminates a running one, so none
+outlives the server. The plan is written into the job's
 own working directory and moved into the plans directory only when complete;
 the plan store then picks it up. Errors come back as text (``InputError``
 messages name the file, feature and problem), never as a traceback.
@@ -14,16 +16,20 @@ import importlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from gridder.errors import GridderError, NotFoundError
 from gridder.io.write import read_meta
@@ -97,7 +103,8 @@ class JobManager:
     runner
         ``module:function`` running a job (see :func:`run_partition`).
     executor
-        ``"process"`` (default: a separate, spawned process) or ``"thread"``.
+        ``"process"`` (default: each job in a fresh spawned process, ended by
+        :meth:`shutdown`) or ``"thread"`` (in the job thread; for tests).
     on_plan
         Called with ``(plan_id, path, activate)`` in the job thread after a plan
         has been moved into ``plans_dir``; returns whether it was activated and
@@ -121,7 +128,9 @@ class JobManager:
         self._jobs: dict[str, JobRecord] = {}
         self._lock = threading.Lock()
         self._queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridder-job")
-        self._worker: Executor | None = None
+        self._procs: set[BaseProcess] = set()  # running job processes, guarded by _procs_lock
+        self._procs_lock = threading.Lock()
+        self._stopping = False
 
     def new_workdir(self) -> Path:
         """Make a fresh working directory for one job's uploads and output."""
@@ -169,8 +178,9 @@ class JobManager:
         previous
             A plan file to re-plan from (a copy in ``workdir``).
         uploads
-            Input kind → the uploaded file's own name, for ``plan_meta.inputs``
-            (the saved copy is removed with ``workdir``).
+            Input kind (``barriers`` too) → the uploaded file's own name, for
+            ``plan_meta.inputs`` (the saved copy is removed with ``workdir``) and
+            for the job's error, which names the client's file, not the copy.
         params
             Partition options (``target``, ``min``, ``max``, ``seed``, …).
         workdir
@@ -198,26 +208,61 @@ class JobManager:
             kwargs["previous"] = previous
         if uploads:
             kwargs["uploads"] = dict(uploads)
-        self._queue.submit(self._run, job_id, kwargs, workdir, activate)
+        shown = _upload_names(kwargs, params, uploads or {})
+        self._queue.submit(self._run, job_id, kwargs, workdir, activate, shown)
         log.info("job %s queued", job_id)
         return record
 
-    def _executor(self) -> Executor:
-        if self._worker is None:
-            if self._kind == "process":
-                self._worker = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-            else:
-                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridder-solve")
-        return self._worker
+    def _solve(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Run the job: in a fresh spawned process (``"process"``) or in this thread."""
+        if self._kind == "thread":
+            return run_partition(self.runner, kwargs)
+        context = get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_work, args=(self.runner, kwargs, sender), name="gridder-job-worker"
+        )
+        with self._procs_lock:  # shutdown() cannot miss a process started here
+            if self._stopping:
+                receiver.close()
+                sender.close()
+                return {"ok": False, "error": _STOPPED}
+            process.start()
+            self._procs.add(process)
+        sender.close()  # the child holds the only sending end: EOF when it dies
+        outcome: dict[str, Any] | None = None
+        try:
+            outcome = receiver.recv()
+        except EOFError:  # the process died without an answer
+            pass
+        finally:
+            receiver.close()
+            _reap(process)  # only this thread waits for the process
+            with self._procs_lock:
+                self._procs.discard(process)
+        if outcome is None:
+            msg = f"the job's process ended without an answer (exit code {process.exitcode})"
+            outcome = {"ok": False, "error": msg}
+        return outcome
 
-    def _run(self, job_id: str, kwargs: dict[str, Any], workdir: Path, activate: bool) -> None:
+    def _run(
+        self,
+        job_id: str,
+        kwargs: dict[str, Any],
+        workdir: Path,
+        activate: bool,
+        shown: dict[str, str],
+    ) -> None:
         try:
             self._update(
                 job_id, status="running", stage="partitioning", progress=0.1, started=_now()
             )
-            outcome = self._executor().submit(run_partition, self.runner, kwargs).result()
+            outcome = self._solve(kwargs)
+            if self._stopping and not outcome["ok"]:
+                self._fail(job_id, _STOPPED)
+                return
             if not outcome["ok"]:
-                self._fail(job_id, str(outcome["error"]))
+                self._fail(job_id, _rename(str(outcome["error"]), shown))
                 return
             self._update(job_id, stage="publishing", progress=0.9)
             plan_id, path = self._publish(job_id, Path(kwargs["out"]))
@@ -234,7 +279,7 @@ class JobManager:
             log.info("job %s done: plan %s", job_id, plan_id)
         except Exception as exc:  # the job thread must record every failure
             log.exception("job %s failed", job_id)
-            self._fail(job_id, f"{type(exc).__name__}: {exc}")
+            self._fail(job_id, _rename(f"{type(exc).__name__}: {exc}", shown))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -256,11 +301,95 @@ class JobManager:
         os.replace(hidden, target)
         return plan_id, target
 
-    def shutdown(self) -> None:
-        """Stop taking jobs; do not wait for a running one."""
+    def shutdown(self, *, timeout: float = 5.0) -> None:
+        """Stop taking jobs and end a running job's process; the job is recorded as failed.
+
+        Queued jobs are cancelled; a job process is terminated (``SIGTERM``),
+        killed when it has not ended after ``timeout`` seconds, and reaped by its
+        job thread, so that no process outlives the server. A job run in a
+        thread (``executor="thread"``) cannot be stopped: it ends with its solve.
+        """
+        with self._procs_lock:
+            self._stopping = True
+            running = list(self._procs)
         self._queue.shutdown(wait=False, cancel_futures=True)
-        if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            log.warning("stopping the running job's process %s", process.pid)
+            process.terminate()
+        if not self._wait_reaped(timeout):
+            # a process reaped since has its returncode set: kill() is then a no-op
+            with self._procs_lock:
+                for process in self._procs:
+                    log.warning("job process %s did not stop; killing it", process.pid)
+                    process.kill()
+            self._wait_reaped(timeout)
+
+    def _wait_reaped(self, timeout: float) -> bool:
+        """Wait until the job threads have reaped every job process; whether they have."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._procs_lock:
+                if not self._procs:
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
+_STOPPED: Final = "stopped: the server shut down while the job ran"
+
+
+def _work(runner: str, kwargs: dict[str, Any], sender: Connection) -> None:
+    """The job process: run the job, send the outcome back, exit."""
+    # Ctrl-C reaches the whole process group: the server decides when to end the job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sender.send(run_partition(runner, kwargs))
+    finally:
+        sender.close()
+
+
+def _reap(process: BaseProcess) -> None:
+    """Wait for a job process that has sent its outcome (or died); end it if it lingers."""
+    process.join(30)
+    if process.is_alive():
+        log.warning("job process %s did not exit after its job; terminating it", process.pid)
+        process.terminate()
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _upload_names(
+    kwargs: dict[str, Any], params: dict[str, Any], uploads: dict[str, str]
+) -> dict[str, str]:
+    """Saved copy of each uploaded input (its path in the job's directory) → the client's name."""
+    saved = {
+        kind: kwargs.get(kind) for kind in ("communities", "buildings", "streets", "compounds")
+    }
+    saved["barriers"] = params.get("barriers")
+    names: dict[str, str] = {}
+    for kind, name in uploads.items():
+        path = saved.get(kind)
+        if path:
+            names[str(path)] = name
+            names.setdefault(str(Path(path).resolve()), name)  # /tmp may be a symlink
+    return names
+
+
+def _rename(error: str, shown: dict[str, str]) -> str:
+    """An error naming the client's uploaded files instead of the server's temporary copies.
+
+    Examples
+    --------
+    >>> _rename("/tmp/job/buildings.geojson: building_id=B7: repeated",
+    ...         {"/tmp/job/buildings.geojson": "nj_buildings.geojson"})
+    'nj_buildings.geojson: building_id=B7: repeated'
+    """
+    for path in sorted(shown, key=len, reverse=True):  # longest first: no partial replacement
+        error = error.replace(path, shown[path])
+    return error
 
 
 def _safe_name(text: str) -> str:

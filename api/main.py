@@ -3,8 +3,12 @@
 :func:`create_app` builds the app from :class:`~api.settings.ApiSettings`
 (``gridder serve`` runs it with uvicorn). Errors always answer JSON
 ``{"detail": ...}``: ``NotFoundError`` → 404, ``InputError`` → 422, a body too
-large → 413, other ``GridderError`` → 400, request validation → 422, and
-anything unexpected → 500 with no traceback (it is logged).
+large → 413, a compressed body → 415, other ``GridderError`` → 400, request
+validation (a query parameter given twice too) → 422, a method the path does
+not take → 405 whose ``Allow`` names every method of the path, and anything
+unexpected → 500 with no traceback (it is logged). Every ``GET`` answers
+``HEAD`` (:mod:`api.routing`); when reads need a key, the static ``/maps/`` and
+``/demo/`` need it too (:mod:`api.static`).
 
 Examples
 --------
@@ -26,16 +30,21 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.coverage import CoverageTable
-from api.deps import require_read_key
+from api.deps import require_read_key, single_valued_query
 from api.jobs import JobManager
 from api.middleware import BodySizeLimit, BodyTooLargeError
 from api.routes import buildings, coverage, edits, grids, health, jobs, locate, plans
+from api.routing import add_head_routes, allowed_methods
+from api.schemas import ErrorOut
 from api.settings import ApiSettings, get_settings
+from api.static import KeyedStatic, KeyGate
 from gridder import __version__
 from gridder.errors import GridderError, InfeasibleError, InputError, NotFoundError
 from gridder.plan_store import PlanStore
@@ -50,7 +59,10 @@ building, over versioned plans. Coordinates in WGS84, CGCS2000, GCJ-02 (Amap,
 Tencent) or BD-09 (Baidu). A point on a boundary shared by several grids belongs
 to the grid with the smallest `grid_id`. Every lookup takes `?plan_id=` to ask a
 stored plan other than the active one; the coverage summary answers only for the
-plan its coverage file was made for. Writes need an `X-API-Key`.
+plan its coverage file was made for. Writes need an `X-API-Key`; on a server
+started with `GRIDDER_READ_REQUIRES_KEY=true` reads need it too (401 without, 403
+wrong), and so do `/maps/` and `/demo/` (a browser opens them once with `?key=`).
+Every `GET` answers `HEAD`; a query parameter given twice is a 422.
 """
 
 
@@ -81,6 +93,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             item["ctx"] = {k: str(v) for k, v in error["ctx"].items()}
         errors.append(item)
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an ``HTTPException``; a 405's ``Allow`` names every method of the path.
+
+    Starlette's router names only the methods of the first route of the path
+    (``GET`` for ``/v1/locate``, which takes ``POST`` too).
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        if allowed:
+            headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            exc = StarletteHTTPException(405, detail=exc.detail, headers=headers)
+    return await http_exception_handler(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -117,6 +144,13 @@ def _check_coverage(table: CoverageTable, store: PlanStore) -> None:
 
 
 def _plan_callback(store: PlanStore) -> Any:
+    """What a finished job does with its plan: check its id is new, activate it when asked.
+
+    The first plan of a store without an active plan (an empty ``--plans``
+    directory at start) becomes active even when the job did not ask: else the
+    server would answer every lookup 404 until someone activates it.
+    """
+
     def on_plan(plan_id: str, path: Path, activate: bool) -> bool:
         store.refresh()
         info = store.info(plan_id)
@@ -124,6 +158,7 @@ def _plan_callback(store: PlanStore) -> Any:
             path.unlink(missing_ok=True)
             msg = f"plan id {plan_id!r} already exists in the store ({info.path.name})"
             raise GridderError(msg)
+        activate = activate or store.active_id is None
         if activate:
             store.activate(plan_id)
         return activate
@@ -223,13 +258,24 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.coverage = table
     app.state.jobs = manager
 
-    read_deps = [Depends(require_read_key)] if settings.read_requires_key else []
+    # the key first (a request without one is 401 whatever else is wrong), then the query
+    # (the locate routes check it inline: a dependency costs the hot path a fifth)
+    deps = [Depends(require_read_key)] if settings.read_requires_key else []
+    closed: dict[int | str, dict[str, Any]] = {}
+    if settings.read_requires_key:
+        closed = {
+            401: {"model": ErrorOut, "description": "No API key (reads need one on this server)"},
+            403: {"model": ErrorOut, "description": "Wrong API key, or no key configured"},
+        }
     app.include_router(health.router)
     for module in (locate, buildings, grids, coverage, plans, jobs, edits):
-        app.include_router(module.router, prefix="/v1", dependencies=read_deps)
+        router = add_head_routes(module.router)  # HEAD wherever GET works (idempotent)
+        checks = deps if module is locate else [*deps, Depends(single_valued_query)]
+        app.include_router(router, prefix="/v1", dependencies=checks, responses=closed)
 
     app.add_exception_handler(GridderError, _gridder_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
 
     home = "/maps/" if settings.maps_dir is not None else "/docs"
@@ -240,10 +286,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return RedirectResponse(home)
 
     _offline_docs(app)
-    if settings.maps_dir is not None:
-        app.mount("/maps", StaticFiles(directory=settings.maps_dir, html=True), name="maps")
-    if settings.demo_dir is not None:
-        app.mount("/demo", StaticFiles(directory=settings.demo_dir, html=True), name="demo")
+    add_head_routes(app.router)
+    # the maps and the demo's files are reads: behind the key when reads need one
+    gate = KeyGate(settings.api_key_hashes) if settings.read_requires_key else None
+    for prefix, folder in (("/maps", settings.maps_dir), ("/demo", settings.demo_dir)):
+        if folder is not None:
+            files: Any = StaticFiles(directory=folder, html=True)
+            if gate is not None:
+                files = KeyedStatic(files, gate=gate)
+            app.mount(prefix, files, name=prefix.strip("/"))
 
     app.add_middleware(
         BodySizeLimit,

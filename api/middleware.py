@@ -1,9 +1,11 @@
-"""Request body size limit as a plain ASGI middleware (413 with a JSON body).
+"""Request body checks as a plain ASGI middleware: size (413) and encoding (415), JSON answers.
 
 A declared ``Content-Length`` above the limit is refused before the body is
 read; a streamed (chunked) body is counted as it arrives and refused as soon as
-it passes the limit. Plain ASGI, not ``BaseHTTPMiddleware``: it adds next to
-nothing to a lookup.
+it passes the limit. A body sent compressed (``Content-Encoding: gzip``, …) is
+refused with 415: the server reads bodies as sent, and would otherwise answer
+"Invalid JSON". Plain ASGI, not ``BaseHTTPMiddleware``: it adds next to nothing
+to a lookup.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class BodyTooLargeError(GridderError):
 
 
 class BodySizeLimit:
-    """Refuse request bodies above ``max_bytes`` (``upload_max_bytes`` on upload paths).
+    """Refuse request bodies above ``max_bytes`` (``upload_max_bytes`` on upload paths), or encoded.
 
     Parameters
     ----------
@@ -62,7 +64,7 @@ class BodySizeLimit:
         self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, or answer 413 when its body is too large."""
+        """Pass the request on, or answer 413 (body too large) or 415 (body compressed)."""
         if scope["type"] != "http" or scope["method"] in _NO_BODY:
             await self.app(scope, receive, send)
             return
@@ -78,9 +80,13 @@ class BodySizeLimit:
                 except ValueError:
                     declared = -1
                 if declared > limit:
-                    await _reject(send, BodyTooLargeError(limit))
+                    await _reject(send, 413, str(BodyTooLargeError(limit)))
                     return
-                break
+            elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                coding = value.decode("latin-1").strip()
+                msg = f"Content-Encoding {coding} not supported: send the body uncompressed"
+                await _reject(send, 415, msg)
+                return
         seen = 0
 
         async def counted() -> Message:
@@ -95,12 +101,12 @@ class BodySizeLimit:
         await self.app(scope, counted, send)
 
 
-async def _reject(send: Send, exc: BodyTooLargeError) -> None:
-    body = json.dumps({"detail": str(exc)}).encode()
+async def _reject(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

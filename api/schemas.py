@@ -127,12 +127,13 @@ class Location(LocatedGrid):
     )
 
 
-Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
-Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
+# A coordinate is finite: `nan` is "Input should be a finite number", not a range error.
+Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 # In a JSON body a coordinate is a JSON number: strict refuses true/false and strings
 # (and costs less than lax parsing on a 100,000-point batch).
-BodyLon = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
-BodyLat = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
+BodyLon = Annotated[float, Field(ge=-180.0, le=180.0, strict=True, allow_inf_nan=False)]
+BodyLat = Annotated[float, Field(ge=-90.0, le=90.0, strict=True, allow_inf_nan=False)]
 
 
 class LocateBatchIn(BaseModel):
@@ -314,14 +315,50 @@ class PlanDetail(PlanSummary):
     meta: dict[str, Any]
 
 
-class PartitionParams(BaseModel):
-    """Options of a partition job, as ``gridder partition`` takes them."""
+def json_number(value: Any) -> Any:
+    """Refuse ``true``/``false`` and strings where a JSON number is expected.
 
-    target: int | None = Field(default=None, gt=0, examples=[250])
-    min: int | None = Field(default=None, ge=0, examples=[200])
-    max: int | None = Field(default=None, gt=0, examples=[300])
+    Pydantic's lax mode reads ``true`` as 1 and ``"250"`` as 250. Its strict
+    mode would refuse those but also ``250.0``, a whole number as JSON Schema's
+    ``integer`` counts it; this check refuses only what is not a JSON number, and
+    leaves the rest to the field's own checks (``250.7`` → "fractional part").
+
+    Examples
+    --------
+    >>> json_number(250), json_number(2.5)
+    (250, 2.5)
+    >>> json_number(True)
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a JSON number, got true/false
+    """
+    if isinstance(value, bool):
+        msg = "expected a JSON number, got true/false"
+        raise ValueError(msg)
+    if isinstance(value, str):
+        msg = f"expected a JSON number, got the string {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+#: A whole number given as a JSON number (not true/false, not a string).
+JsonInt = Annotated[int, BeforeValidator(json_number)]
+#: A number given as a JSON number (not true/false, not a string).
+JsonFloat = Annotated[float, BeforeValidator(json_number)]
+
+
+class PartitionParams(BaseModel):
+    """Options of a partition job, as ``gridder partition`` takes them.
+
+    Numbers must be JSON numbers: ``true``, ``false`` and strings (``"250"``) are
+    refused with a 422 naming the field (see :func:`json_number`).
+    """
+
+    target: JsonInt | None = Field(default=None, gt=0, examples=[250])
+    min: JsonInt | None = Field(default=None, ge=0, examples=[200])
+    max: JsonInt | None = Field(default=None, gt=0, examples=[300])
     balance_on: Literal["households", "workload"] | None = None
-    weights: dict[str, float] | None = Field(
+    weights: dict[str, JsonFloat] | None = Field(
         default=None,
         description="Column → weight of the workload (`--weights`; finite, >= 0, one above 0)",
         examples=[{"households": 1, "elderly": 0.5}],
@@ -333,9 +370,9 @@ class PartitionParams(BaseModel):
         examples=["major"],
     )
     keep_compounds: bool | None = None
-    area_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False, examples=[0.0])
-    seed: int | None = Field(default=None, ge=0)
-    time_limit: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
+    area_weight: JsonFloat | None = Field(default=None, ge=0, allow_inf_nan=False, examples=[0.0])
+    seed: JsonInt | None = Field(default=None, ge=0)
+    time_limit: JsonFloat | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     crs: str | None = Field(
         default=None,
         max_length=64,
@@ -355,7 +392,7 @@ class PartitionParams(BaseModel):
         description="Re-plan from this stored plan, moving as few households as possible",
         examples=["2024-06"],
     )
-    max_moved: float | None = Field(
+    max_moved: JsonFloat | None = Field(
         default=None,
         ge=0,
         le=1,

@@ -204,6 +204,7 @@ def export_plan(
         if crs == "gcj02":
             # GCJ-02 has no CRS code: claim none rather than WGS84 (CRS84)
             frame = frame.set_crs(None, allow_override=True)
+        frame = _rfc7946_rings(frame)
         with atomic_path(out) as tmp, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="'crs' was not provided")
             pyogrio.write_dataframe(frame, tmp, driver="GeoJSON", layer=layer)
@@ -211,6 +212,19 @@ def export_plan(
     if fmt == "shp":
         return _write_shp(plan, layer, out, encoding)
     return [_write_ledger(plan, out, coverage)]
+
+
+def _rfc7946_rings(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The frame with polygon exterior rings counterclockwise and holes clockwise.
+
+    RFC 7946 §3.1.6 requires it of GeoJSON; GDAL writes rings as given (its
+    ``RFC7946=YES`` option would orient them but also reproject and round
+    coordinates), and a plan's grids come out clockwise.
+    """
+    oriented = shapely.orient_polygons(np.asarray(frame.geometry.values), exterior_cw=False)
+    out = frame.copy()
+    out[frame.geometry.name] = gpd.GeoSeries(oriented, index=frame.index, crs=frame.crs)
+    return out
 
 
 def _write_shp(plan: PlanFile, layer: str, out: Path, encoding: str) -> list[Path]:

@@ -89,7 +89,7 @@ async def read_coverage_summary(
     scope: Annotated[Scope | None, Query()] = None,
     scope_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     facility_type: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    minutes: Annotated[float | None, Query(gt=0, le=1440)] = None,
+    minutes: Annotated[float | None, Query(gt=0, le=1440, allow_inf_nan=False)] = None,
 ) -> CoverageSummary:
     """Return the rows of the ``summary`` table that match every filter given.
 

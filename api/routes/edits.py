@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.deps import StoreDep, WriteKeyDep
 from api.schemas import ErrorOut
@@ -92,6 +93,20 @@ def _lock(request: Request) -> threading.Lock:
     return lock
 
 
+_EDIT_SCHEMA: dict[str, Any] = EditIn.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+def _parse(body: bytes) -> EditIn:
+    """The edit in a request body (read after the key check: no key is a 401, whatever the body)."""
+    try:
+        return EditIn.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
+
+
 @router.post(
     "/{plan_id}/edits",
     response_model=EditOut,
@@ -99,14 +114,29 @@ def _lock(request: Request) -> threading.Lock:
         401: {"model": ErrorOut, "description": "No API key"},
         403: {"model": ErrorOut, "description": "Wrong API key, or writes disabled"},
         404: {"model": ErrorOut, "description": "No such plan"},
-        422: {"model": ErrorOut, "description": "The edit is not possible (the reason says why)"},
+        415: {"model": ErrorOut, "description": "A compressed body (Content-Encoding)"},
+        422: {
+            "model": ErrorOut,
+            "description": "A malformed edit, or one that is not possible (the reason says why)",
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _EDIT_SCHEMA}},
+        }
     },
     summary="Edit a plan by hand: move buildings, lock/unlock a grid, or undo",
 )
 async def edit_plan(
-    request: Request, store: StoreDep, plan_id: PlanIdPath, body: EditIn, _key: WriteKeyDep
+    request: Request, store: StoreDep, plan_id: PlanIdPath, _key: WriteKeyDep
 ) -> EditOut:
-    """Apply the edit to the plan's file, rebalance the neighbouring grids, record it in history."""
+    """Apply the edit to the plan's file, rebalance the neighbouring grids, record it in history.
+
+    Body: one of ``{"move": [building ids], "to": grid id}``, ``{"lock": grid id}``,
+    ``{"unlock": grid id}`` or ``{"undo": true}``.
+    """
+    body = _parse(await request.body())
     info = await anyio.to_thread.run_sync(store.info, plan_id)
     lock = _lock(request)
 

@@ -1,4 +1,8 @@
-"""``GET /v1/grids`` and ``GET /v1/grids/{grid_id}``: grids as GeoJSON (WGS84)."""
+"""``GET /v1/grids`` and ``GET /v1/grids/{grid_id}``: grids as RFC 7946 GeoJSON (WGS84).
+
+Exterior rings are counterclockwise and holes clockwise (RFC 7946 §3.1.6), see
+:mod:`api.geojson`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import PlanDep
+from api.geojson import grid_json, grids_json
 from api.schemas import ErrorOut, Feature, FeatureCollection
 
 __all__ = ["router"]
@@ -32,8 +37,11 @@ async def read_grids(
         Query(min_length=1, max_length=200, description="Only this community's grids."),
     ] = None,
 ) -> Response:
-    """Every grid (or one community's) with its columns and, when known, its workers."""
-    return Response(plan.grids_json(community_id), media_type=GEOJSON)
+    """Every grid (or one community's) with its columns and, when known, its workers.
+
+    Polygons follow RFC 7946: exterior rings counterclockwise, holes clockwise.
+    """
+    return Response(await grids_json(plan, community_id), media_type=GEOJSON)
 
 
 @router.get(
@@ -49,5 +57,8 @@ async def read_grid(
     plan: PlanDep,
     grid_id: Annotated[str, Path(min_length=1, max_length=200, examples=["C01-003"])],
 ) -> Response:
-    """One grid with its statistics (households, workload, …) and assigned workers."""
-    return Response(plan.grid_json(grid_id), media_type=GEOJSON)
+    """One grid with its statistics (households, workload, …) and assigned workers.
+
+    The polygon follows RFC 7946: exterior ring counterclockwise, holes clockwise.
+    """
+    return Response(await grid_json(plan, grid_id), media_type=GEOJSON)

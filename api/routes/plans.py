@@ -11,7 +11,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from api.deps import JobsDep, SettingsDep, StoreDep, WriteKeyDep
 from api.schemas import ErrorOut, Job, PartitionParams, PlanCreate, PlanDetail, PlanList
@@ -26,6 +28,7 @@ PlanIdPath = Annotated[str, Path(min_length=1, max_length=200, examples=["2024-0
 UPLOAD_SUFFIXES = (".osm.pbf", ".geojson", ".json", ".gpkg", ".zip", ".csv", ".xlsx")
 INPUTS = ("communities", "buildings", "streets", "compounds")
 FORM_FIELDS = (*INPUTS, "barriers", "params", "activate")
+PARAMS_MAX_BYTES = 1024 * 1024  # Starlette's limit of a text part
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
@@ -133,10 +136,59 @@ def _form_bool(field: str, item: UploadFile | str | None, default: bool) -> bool
     raise _validation(field, f"{item!r} is not a boolean: {field} takes {accepted}")
 
 
+def _params_text(item: UploadFile | str | None) -> str:
+    """The JSON text of the ``params`` part: a text field, or a file part (``-F params=@p.json``).
+
+    Raises
+    ------
+    RequestValidationError
+        When a file part is not UTF-8 text, or larger than a text part may be (1 MiB).
+    """
+    if item is None:
+        return "{}"
+    if isinstance(item, str):
+        return item or "{}"
+    raw = item.file.read(PARAMS_MAX_BYTES + 1)
+    if len(raw) > PARAMS_MAX_BYTES:
+        msg = f"file {item.filename!r}: params larger than {PARAMS_MAX_BYTES} bytes"
+        raise _validation("params", msg)
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM, as Windows editors write it, is fine
+    except UnicodeDecodeError as exc:
+        msg = f"file {item.filename!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise _validation("params", msg) from None
+    return text if text.strip() else "{}"
+
+
+async def _read_form(request: Request) -> FormData:
+    """Parse the multipart body; a malformed one is a 422 (Starlette answers 400).
+
+    Raises
+    ------
+    RequestValidationError
+        With Starlette's reason: missing boundary, invalid multipart data, too
+        many fields or files, a part too large.
+    """
+    try:
+        return await request.form(max_files=len(INPUTS) + 1, max_fields=8)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        msg = f"not a valid multipart/form-data body: {exc.detail}"
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": msg, "type": "value_error"}]
+        ) from None
+
+
 async def _from_multipart(
     request: Request, workdir: FilePath, uploads: dict[str, str]
 ) -> tuple[dict[str, str | None], PartitionParams, bool]:
-    form = await request.form(max_files=len(INPUTS) + 1, max_fields=8)
+    """The inputs, options and ``activate`` of a multipart request; uploads saved in ``workdir``.
+
+    ``uploads`` receives, for each uploaded part, the input kind → the client's
+    file name (``barriers`` too).
+    """
+    form = await _read_form(request)
     try:
         for key in sorted(set(form.keys())):
             if key not in FORM_FIELDS:
@@ -154,10 +206,8 @@ async def _from_multipart(
                 paths[field] = item  # a referenced path, checked below
             else:
                 paths[field] = None
-        raw_params = form.get("params")
-        params = PartitionParams.model_validate_json(
-            raw_params if isinstance(raw_params, str) and raw_params else "{}"
-        )
+        raw_params = await anyio.to_thread.run_sync(_params_text, form.get("params"))
+        params = PartitionParams.model_validate_json(raw_params)
         activate = _form_bool("activate", form.get("activate"), default=False)
         barriers = form.get("barriers")
         if isinstance(barriers, UploadFile):  # rivers/rail uploaded: params.barriers is that file
@@ -165,6 +215,7 @@ async def _from_multipart(
                 raise _validation("barriers", "uploaded and given in params: give one")
             path = await anyio.to_thread.run_sync(_save_upload, "barriers", barriers, workdir)
             params = params.model_copy(update={"barriers": path})
+            uploads["barriers"] = str(barriers.filename or "barriers")
         elif isinstance(barriers, str) and barriers:
             raise _validation("barriers", "upload a file, or name a server path in params")
     except ValidationError as exc:
@@ -231,7 +282,12 @@ _CREATE_SCHEMA["properties"]["params"] = _PARAMS_SCHEMA
         401: {"model": ErrorOut, "description": "No API key"},
         403: {"model": ErrorOut, "description": "Wrong API key, or writes disabled"},
         413: {"model": ErrorOut, "description": "Upload too large"},
-        422: {"model": ErrorOut, "description": "Missing or bad inputs or parameters"},
+        415: {"model": ErrorOut, "description": "A compressed body (Content-Encoding)"},
+        422: {
+            "model": ErrorOut,
+            "description": "Missing or bad inputs or parameters, or a malformed multipart body "
+            "(no boundary, invalid data, too many parts, a part too large)",
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -254,7 +310,8 @@ _CREATE_SCHEMA["properties"]["params"] = _PARAMS_SCHEMA
                             },
                             "params": {
                                 "type": "string",
-                                "description": "Partition options as JSON",
+                                "description": "Partition options as JSON: a text part, or a "
+                                "file part (`-F params=@params.json`, UTF-8)",
                                 "example": '{"target": 250, "min": 200, "max": 300}',
                             },
                             "activate": {"type": "boolean"},
@@ -283,9 +340,9 @@ async def create_plan(
     """
     workdir = await anyio.to_thread.run_sync(jobs.new_workdir)
     try:
-        ctype = request.headers.get("content-type", "")
+        media_type, _ = parse_options_header(request.headers.get("content-type", ""))
         names: dict[str, str] = {}  # input kind -> the uploaded file's own name
-        if ctype.startswith("multipart/form-data"):
+        if media_type == b"multipart/form-data":  # parse_options_header lowercases it
             paths, params, activate = await _from_multipart(request, workdir, names)
         else:
             paths, params, activate = await _from_json(request)

@@ -200,12 +200,18 @@ def fake_partition(
     previous: str | None = None,
     uploads: dict[str, str] | None = None,
 ) -> str:
-    """Stand-in for ``gridder.pipeline.partition_files``: writes a synthetic plan."""
+    """Stand-in for ``gridder.pipeline.partition_files``: writes a synthetic plan.
+
+    Seed 13 fails with an input error naming the buildings file; seed 17 is a
+    long solve (sleeps 120 s).
+    """
     for name, value in (("communities", communities), ("buildings", buildings)):
         if not Path(value).is_file():
             raise InputError.single(value, "", f"{name} file missing")
     if params.get("seed") == 13:
         raise InputError.single(buildings, "building_id=B7", "negative household count")
+    if params.get("seed") == 17:
+        time.sleep(120)
     seed = int(params.get("seed", 0))
     make_plan(out, plan_id=f"job-{seed}", seed=seed, created="2025-01-01T00:00:00+00:00")
     return out

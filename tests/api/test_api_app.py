@@ -438,3 +438,238 @@ def test_single_plan_file_server(plans_dir: Path) -> None:
     with TestClient(create_app(s)) as c:
         assert c.get("/health").json()["active_plan"] == "plan-a"
         assert [p["plan_id"] for p in c.get("/v1/plans").json()["plans"]] == ["plan-a"]
+
+
+def test_closed_reads_cover_the_maps_and_demo_files(plans_dir: Path, tmp_path: Path) -> None:
+    """With reads behind the key, /maps/ and /demo/ need it too: header, or ?key= then a cookie."""
+    maps = tmp_path / "maps"
+    (maps / "assets").mkdir(parents=True)
+    (maps / "index.html").write_text("<html>网格</html>", encoding="utf-8")
+    (maps / "assets" / "a.js").write_text("var a=1;")
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "plan.gpkg").write_bytes(b"plan")
+    (demo / "coverage.gpkg").write_bytes(b"coverage")
+    settings = settings_for(plans_dir, maps_dir=maps, demo_dir=demo, read_requires_key=True)
+    with TestClient(create_app(settings)) as c:
+        for url in ("/maps/", "/maps/assets/a.js", "/demo/plan.gpkg", "/demo/coverage.gpkg"):
+            r = c.get(url)
+            assert r.status_code == 401 and "X-API-Key" in r.json()["detail"], url
+            assert r.headers["content-type"] == "application/json"
+            assert c.get(url, headers={"X-API-Key": "wrong"}).status_code == 403, url
+            assert c.get(url, headers={"X-API-Key": KEY}).status_code == 200, url
+        assert c.head("/demo/plan.gpkg").status_code == 401
+        assert c.get("/demo/plan.gpkg", params={"key": "wrong"}).status_code == 403
+        # a browser: ?key= once → 303 to the address without it, and a cookie for the rest
+        r = c.get("/maps/", params={"key": KEY, "z": "3"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/maps/?z=3"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and KEY not in cookie
+        assert "网格" in c.get("/maps/").text  # the client kept the cookie
+        assert c.get("/maps/assets/a.js").text == "var a=1;"
+        assert c.get("/demo/plan.gpkg").content == b"plan"
+        assert c.get("/v1/grids").status_code == 401  # the cookie opens the static files only
+        assert c.get("/health").status_code == 200
+    # another server (or a restart): the cookie is worthless there
+    with TestClient(create_app(settings)) as other:
+        other.cookies.update(c.cookies)
+        assert other.get("/maps/").status_code == 401
+    # without keys configured, closed reads are refused as closed writes are
+    closed = settings_for(plans_dir, maps_dir=maps, read_requires_key=True, api_key_hashes=[])
+    with TestClient(create_app(closed)) as c:
+        assert c.get("/maps/").status_code == 403
+    with TestClient(create_app(settings_for(plans_dir, maps_dir=maps, demo_dir=demo))) as c:
+        assert c.get("/demo/plan.gpkg").content == b"plan"  # open reads: open files
+
+
+def test_grids_geojson_has_counterclockwise_exterior_rings(
+    client: TestClient, plans_dir: Path, tmp_path: Path
+) -> None:
+    """RFC 7946 §3.1.6: the API's and ``gridder export``'s GeoJSON wind exteriors CCW."""
+    import json
+
+    import shapely
+    from shapely.geometry import shape
+
+    from gridder.export import export_plan
+
+    def exteriors_ccw(features: list[dict]) -> list[bool]:
+        rings = []
+        for f in features:
+            for part in shapely.get_parts(shape(f["geometry"])):
+                rings.append(part.exterior.is_ccw)
+                rings.extend(not hole.is_ccw for hole in part.interiors)
+        return rings
+
+    stored = Plan.open(plans_dir / "plan-b.gpkg").grids()["features"]
+    assert not any(exteriors_ccw(stored))  # the plan itself winds them clockwise
+    r = client.get("/v1/grids")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    served = r.json()["features"]
+    assert len(served) == len(stored) and all(exteriors_ccw(served))
+    # only the winding changed: same ids, properties and areas
+    for got, want in zip(served, stored, strict=True):
+        assert got["id"] == want["id"] and got["properties"] == want["properties"]
+        assert shape(got["geometry"]).equals(shape(want["geometry"]))
+    one = client.get("/v1/grids/C01-002").json()
+    assert one["id"] == "C01-002" and all(exteriors_ccw([one]))
+    part = client.get("/v1/grids", params={"community_id": "C02"}).json()["features"]
+    assert {f["properties"]["community_id"] for f in part} == {"C02"} and all(exteriors_ccw(part))
+    assert client.get("/v1/grids", params={"community_id": "nope"}).status_code == 404
+    r = client.get("/v1/grids/nope")
+    assert r.status_code == 404 and r.json() == {"detail": "grid 'nope' is not in plan plan-b"}
+    # gridder export --format geojson too
+    out = tmp_path / "grids.geojson"
+    export_plan(plans_dir / "plan-b.gpkg", fmt="geojson", out=out)
+    exported = json.loads(out.read_text(encoding="utf-8"))["features"]
+    assert len(exported) == len(stored) and all(exteriors_ccw(exported))
+
+
+def test_writes_without_a_key_are_401_before_the_body_is_read(client: TestClient) -> None:
+    """No key is a 401 whatever the body: bad JSON, a bad edit, a malformed form."""
+    for body in (b"{not json", b'{"bogus": 1}', b'{"move": 3}'):
+        r = client.post(
+            "/v1/plans/plan-a/edits", content=body, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 401, (body, r.text)
+        assert "X-API-Key" in r.json()["detail"]
+        r = client.post(
+            "/v1/plans",
+            content=body,
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
+        assert r.status_code == 401, (body, r.text)
+    # with the key, the same bodies are 422 naming the problem
+    r = client.post(
+        "/v1/plans/plan-a/edits",
+        content=b"{not json",
+        headers={"content-type": "application/json", "X-API-Key": KEY},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+    r = client.post("/v1/plans/plan-a/edits", json={"bogus": 1}, headers={"X-API-Key": KEY})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "bogus"]
+    doc = client.get("/openapi.json").json()["paths"]["/v1/plans/{plan_id}/edits"]["post"]
+    schema = doc["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {"move", "to", "lock", "unlock", "undo"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/locate?lon=118.78&lat=32.04&lon=0",
+        "/v1/locate?lon=118.78&lat=32.04&crs=wgs84&crs=gcj02",
+        "/v1/grids?community_id=C01&community_id=C02",
+        "/v1/buildings/B3?plan_id=plan-a&plan_id=plan-b",
+        "/v1/coverage/summary?scope=all&scope=grid",
+        "/v1/plans/plan-a?plan_id=x&plan_id=y",
+    ],
+)
+def test_a_query_parameter_given_twice_is_422(client: TestClient, url: str) -> None:
+    name = url.rsplit("&", 1)[1].split("=", maxsplit=1)[0]
+    r = client.get(url)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {
+            "loc": ["query", name],
+            "msg": f"{name} is given more than once in the query; give it once",
+            "type": "value_error",
+        }
+    ]
+
+
+def test_batch_with_a_repeated_query_parameter_is_422(client: TestClient) -> None:
+    for query in ("plan_id=plan-a&plan_id=plan-b", "crs=bd09&crs=gcj02"):
+        r = client.post(f"/v1/locate?{query}", json={"points": [[118.78, 32.04]]})
+        assert r.status_code == 422 and "more than once" in r.json()["detail"][0]["msg"], query
+
+
+def test_head_wherever_get_works_and_allow_lists_every_method(client: TestClient) -> None:
+    b = building(client, "B3")
+    for url in (
+        f"/v1/locate?lon={b['lon']}&lat={b['lat']}",
+        "/v1/grids",
+        "/v1/grids/C01-001",
+        "/v1/plans",
+        "/v1/plans/plan-a",
+        "/v1/buildings/B3",
+        "/v1/coverage/summary",
+        "/docs",
+    ):
+        get, head = client.get(url), client.head(url)
+        assert head.status_code == get.status_code == 200, (url, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    assert client.head("/v1/grids/nope").status_code == 404
+    assert client.head("/v1/locate?lon=east&lat=0").status_code == 422
+    # HEAD is not an operation of its own in the OpenAPI document
+    assert not [
+        p for p, ops in client.get("/openapi.json").json()["paths"].items() if "head" in ops
+    ]
+    for method, url, allow in (
+        ("PUT", "/v1/locate", "GET, HEAD, POST"),
+        ("DELETE", "/v1/plans", "GET, HEAD, POST"),
+        ("GET", "/v1/plans/plan-a/activate", "POST"),
+        ("POST", "/v1/grids", "GET, HEAD"),
+    ):
+        r = client.request(method, url)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, url, r.headers)
+        assert r.json() == {"detail": "Method Not Allowed"}
+
+
+def test_openapi_documents_what_is_checked(plans_dir: Path) -> None:
+    """``crs`` of the batch as its enum; 401/403 on reads when they need a key."""
+    with TestClient(create_app(settings_for(plans_dir))) as c:
+        doc = c.get("/openapi.json").json()
+        post = doc["paths"]["/v1/locate"]["post"]
+        crs = next(p for p in post["parameters"] if p["name"] == "crs")
+        enum = next(s for s in crs["schema"]["anyOf"] if s.get("type") == "string")["enum"]
+        assert enum == ["wgs84", "cgcs2000", "gcj02", "bd09"]
+        assert "in any case" in crs["description"] and "EPSG:4326" in crs["description"]
+        assert "401" not in doc["paths"]["/v1/grids"]["get"]["responses"]
+        assert "422" in doc["paths"]["/v1/plans"]["post"]["responses"]
+        r = c.post("/v1/locate", params={"crs": "GCJ-02"}, json={"points": [[118.78, 32.04]]})
+        assert r.status_code == 200  # the enum's names, in any spelling
+    with TestClient(create_app(settings_for(plans_dir, read_requires_key=True))) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+        for path, method in (
+            ("/v1/grids", "get"),
+            ("/v1/locate", "get"),
+            ("/v1/locate", "post"),
+            ("/v1/plans", "get"),
+            ("/v1/coverage/summary", "get"),
+        ):
+            assert {"401", "403"} <= set(paths[path][method]["responses"]), (path, method)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity"])
+def test_a_coordinate_that_is_not_finite_says_so(client: TestClient, value: str) -> None:
+    r = client.get("/v1/locate", params={"lon": value, "lat": 32.0})
+    assert r.status_code == 422
+    error = r.json()["detail"][0]
+    assert error["loc"] == ["query", "lon"] and "finite number" in error["msg"], error
+    r = client.get("/v1/locate", params={"lon": 118.7, "lat": value})
+    assert "finite number" in r.json()["detail"][0]["msg"]
+    body = b'{"points": [[118.7, %s]]}' % value.replace("nan", "NaN").encode()
+    r = client.post("/v1/locate", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+
+
+def test_a_compressed_body_is_415(client: TestClient) -> None:
+    import gzip
+
+    body = gzip.compress(b'{"points": [[118.78, 32.04]]}')
+    for url, key in (("/v1/locate", {}), ("/v1/plans", {"X-API-Key": KEY})):
+        r = client.post(
+            url,
+            content=body,
+            headers={"content-type": "application/json", "content-encoding": "gzip", **key},
+        )
+        assert r.status_code == 415, r.text
+        assert r.json() == {
+            "detail": "Content-Encoding gzip not supported: send the body uncompressed"
+        }
+    r = client.post(
+        "/v1/locate",
+        json={"points": [[118.78, 32.04]]},
+        headers={"content-encoding": "identity"},
+    )
+    assert r.status_code == 200

@@ -395,3 +395,165 @@ def test_real_job_with_an_uploaded_barrier_file(tmp_path: Path) -> None:
     assert len(crossed) and got == set(crossed.astype(str))  # the river was used
     # the plan names the files the client sent, not the job's temporary copies
     assert meta["inputs"]["buildings"]["file"] == "uploaded buildings.gpkg"
+
+
+def test_params_sent_as_a_file_part_are_read(client: TestClient, inputs: dict[str, Path]) -> None:
+    """``-F params=@params.json`` is the params (UTF-8, a BOM allowed), not silently ignored."""
+    files = {
+        "communities": ("c.geojson", inputs["communities"].read_bytes(), "application/geo+json"),
+        "buildings": ("b.geojson", inputs["buildings"].read_bytes(), "application/geo+json"),
+    }
+    for seed, content in ((21, b'{"seed": 21}'), (22, b'\xef\xbb\xbf{"seed": 22}')):
+        params = ("params.json", content, "application/json")
+        r = client.post("/v1/plans", files={**files, "params": params}, headers=H)
+        assert r.status_code == 202, r.text
+        done = wait(client, r.json()["job_id"])
+        assert done["status"] == "done" and done["plan_id"] == f"job-{seed}", done
+    for content, says in (
+        (b'{"sed": 1}', None),
+        (b'{"target": "250"}', "JSON number"),
+        (b"\xff\xfe{", "not UTF-8"),
+        (b" " * (1024 * 1024 + 1), "larger than"),
+    ):
+        params = ("params.json", content, "application/json")
+        r = client.post("/v1/plans", files={**files, "params": params}, headers=H)
+        assert r.status_code == 422, (content, r.text)
+        error = r.json()["detail"][0]
+        assert error["loc"][:2] == ["body", "params"], error
+        assert says is None or says in error["msg"], error
+
+
+def test_multipart_content_type_is_case_insensitive(
+    client: TestClient, inputs: dict[str, Path]
+) -> None:
+    import httpx
+
+    request = httpx.Request(
+        "POST",
+        "http://testserver/v1/plans",
+        files={
+            "communities": ("c.geojson", inputs["communities"].read_bytes()),
+            "buildings": ("b.geojson", inputs["buildings"].read_bytes()),
+        },
+        data={"params": '{"seed": 23}'},
+    )
+    body = request.read()
+    ctype = request.headers["content-type"].replace("multipart/form-data", "Multipart/Form-Data")
+    r = client.post("/v1/plans", content=body, headers={"content-type": ctype, **H})
+    assert r.status_code == 202, r.text
+    assert wait(client, r.json()["job_id"])["plan_id"] == "job-23"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"--x\r\n", "Missing boundary"),  # sent with no boundary in the header
+        (b"garbage", "Invalid multipart data"),
+        (None, "Too many fields"),
+    ],
+)
+def test_malformed_multipart_bodies_are_422(
+    client: TestClient, content: bytes | None, says: str
+) -> None:
+    ctype = (
+        "multipart/form-data" if says == "Missing boundary" else "multipart/form-data; boundary=x"
+    )
+    if content is None:  # nine text fields: more than the form has
+        parts = [
+            b'--x\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(9)
+        ]
+        content = b"".join(parts) + b"--x--\r\n"
+    r = client.post("/v1/plans", content=content, headers={"content-type": ctype, **H})
+    assert r.status_code == 422, r.text
+    error = r.json()["detail"][0]
+    assert error["loc"] == ["body"] and says in error["msg"], error
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"min": True}, "min"),
+        ({"seed": True}, "seed"),
+        ({"target": "250"}, "target"),
+        ({"max": "300"}, "max"),
+        ({"time_limit": "5"}, "time_limit"),
+        ({"time_limit": True}, "time_limit"),
+        ({"area_weight": False}, "area_weight"),
+        ({"area_weight": "0.5"}, "area_weight"),
+    ],
+)
+def test_params_numbers_must_be_json_numbers(
+    client: TestClient, inputs: dict[str, Path], params: dict, field: str
+) -> None:
+    """``true``, ``false`` and numeric strings are refused where a number belongs (422)."""
+    body = {
+        "communities": str(inputs["communities"]),
+        "buildings": str(inputs["buildings"]),
+        "params": params,
+    }
+    r = client.post("/v1/plans", json=body, headers=H)
+    assert r.status_code == 422, r.text
+    error = r.json()["detail"][0]
+    assert error["loc"] == ["body", "params", field] and "JSON number" in error["msg"], error
+
+
+def test_max_moved_must_be_a_json_number(client: TestClient, inputs: dict[str, Path]) -> None:
+    body = {
+        "communities": str(inputs["communities"]),
+        "buildings": str(inputs["buildings"]),
+        "params": {"previous_plan_id": "plan-a", "max_moved": "0.1"},
+    }
+    r = client.post("/v1/plans", json=body, headers=H)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "params", "max_moved"]
+    body["params"] = {"target": 250.0, "seed": 24}  # a whole number written as a float is one
+    done = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"])
+    assert done["status"] == "done", done
+
+
+def test_a_failed_job_names_the_uploaded_file(client: TestClient, inputs: dict[str, Path]) -> None:
+    """The error names the client's file, not the server's temporary copy; server paths stay."""
+    files = {
+        "communities": ("nj_communities.geojson", inputs["communities"].read_bytes()),
+        "buildings": ("nj_buildings_dup.geojson", inputs["buildings"].read_bytes()),
+    }
+    r = client.post("/v1/plans", files=files, data={"params": '{"seed": 13}'}, headers=H)
+    done = wait(client, r.json()["job_id"])
+    assert done["status"] == "failed", done
+    assert done["error"].startswith("nj_buildings_dup.geojson: building_id=B7"), done["error"]
+    assert "gridder-job-" not in done["error"]
+    body = {
+        "communities": str(inputs["communities"]),
+        "buildings": str(inputs["buildings"]),
+        "params": {"seed": 13},
+    }
+    done = wait(client, client.post("/v1/plans", json=body, headers=H).json()["job_id"])
+    assert done["error"].startswith(f"{inputs['buildings']}: building_id=B7"), done["error"]
+
+
+def test_the_first_plan_of_an_empty_store_becomes_active(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    """``--plans`` over an empty directory: the first job's plan answers, activate or not."""
+    plans = tmp_path / "empty-plans"
+    plans.mkdir()
+    body = {"communities": str(inputs["communities"]), "buildings": str(inputs["buildings"])}
+    with TestClient(create_app(settings_for(plans))) as c:
+        assert c.get("/health").json()["active_plan"] is None
+        assert c.get("/v1/grids").status_code == 404
+        first = wait(
+            c,
+            c.post("/v1/plans", json={**body, "params": {"seed": 31}}, headers=H).json()["job_id"],
+        )
+        assert first["status"] == "done" and first["activated"] is True, first
+        assert c.get("/health").json()["active_plan"] == "job-31"
+        assert c.get("/v1/grids").status_code == 200
+        # the next plan is stored, not activated: the store has an active plan now
+        second = wait(
+            c,
+            c.post("/v1/plans", json={**body, "params": {"seed": 32}}, headers=H).json()["job_id"],
+        )
+        assert second["status"] == "done" and second["activated"] is False, second
+        assert c.get("/health").json()["active_plan"] == "job-31"
+    # a restart follows the activation (active.json)
+    with TestClient(create_app(settings_for(plans))) as c:
+        assert c.get("/health").json()["active_plan"] == "job-31"

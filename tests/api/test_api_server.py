@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -464,3 +466,126 @@ def test_coverage_summary_of_an_unknown_scope_id_is_404(server: Server) -> None:
             params={"plan_id": "plan-b", "scope": "grid", "scope_id": "C01-001"},
         )
         assert r.status_code == 200 and r.json() == {"rows": []}
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Live processes below ``pid`` (pid → command line), from /proc (psutil is not required)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":  # a zombie has ended
+            parents[int(entry.name)] = int(fields[1])
+            commands[int(entry.name)] = command
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = commands[child]
+                frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_stopping_the_server_ends_the_job_process(tmp_path: Path) -> None:
+    """SIGTERM while a job runs in its process: the server exits and leaves no process behind."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    inputs = tmp_path / "c.geojson"
+    inputs.write_text('{"type": "FeatureCollection", "features": []}')
+    env = {
+        "GRIDDER_PLANS_DIR": str(plans),
+        "GRIDDER_API_KEY_HASHES": hash_api_key(KEY),
+        "GRIDDER_JOB_EXECUTOR": "process",
+        "GRIDDER_PARTITION_RUNNER": "api_factory:fake_partition",
+    }
+    log = tmp_path / "server.log"
+    srv = Server(env, log=log)
+    seen: dict[int, str] = {}
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30, headers={"X-API-Key": KEY}) as c:
+
+            def job(seed: int, until: set[str]) -> dict[str, Any]:
+                body = {"communities": str(inputs), "buildings": str(inputs)}
+                r = c.post("/v1/plans", json={**body, "params": {"seed": seed}})
+                assert r.status_code == 202, r.text
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    record = c.get(f"/v1/jobs/{r.json()['job_id']}").json()
+                    if record["status"] in until:
+                        return record
+                    time.sleep(0.1)
+                raise AssertionError(f"job {seed} never reached {until}")
+
+            assert job(3, {"done", "failed"})["status"] == "done"  # a finished job first
+            job(17, {"running"})  # then a long one, running at the stop
+            deadline = time.monotonic() + 60
+            while not any("multiprocessing" in cmd for cmd in seen.values()):
+                assert time.monotonic() < deadline, "no job process appeared"
+                seen.update(_descendants(srv.proc.pid))
+                time.sleep(0.1)
+        srv.proc.terminate()  # SIGTERM, as a service manager stops it
+        # a graceful stop (uvicorn re-raises SIGTERM once it has shut down), not a kill
+        assert srv.proc.wait(timeout=20) in (0, -signal.SIGTERM), log.read_text()
+        assert "stopping the running job's process" in log.read_text()
+        deadline = time.monotonic() + 10
+        while [p for p in seen if _alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors = {p: cmd for p, cmd in seen.items() if _alive(p)}
+        assert survivors == {}, survivors
+        text = log.read_text(encoding="utf-8", errors="replace")
+        assert "leaked semaphore" not in text and "Traceback" not in text, text
+    finally:
+        for pid in seen:  # never leave a process behind, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        srv.stop()
+
+
+def test_head_and_closed_static_files_over_http(plans_template: Path, tmp_path: Path) -> None:
+    """uvicorn sends HEAD answers without a body; closed reads close /demo/ over HTTP too."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(plans_template / "plan-b.gpkg", plans / "plan-b.gpkg")
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "plan.gpkg").write_bytes(b"plan")
+    env = {
+        "GRIDDER_PLANS_DIR": str(plans),
+        "GRIDDER_DEMO_DIR": str(demo),
+        "GRIDDER_API_KEY_HASHES": hash_api_key(KEY),
+        "GRIDDER_READ_REQUIRES_KEY": "true",
+    }
+    srv = Server(env)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            assert c.get("/demo/plan.gpkg").status_code == 401
+            assert c.get("/v1/grids").status_code == 401
+            key = {"X-API-Key": KEY}
+            get = c.get("/v1/grids", headers=key)
+            head = c.head("/v1/grids", headers=key)
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-length"] == get.headers["content-length"]
+            # a browser: ?key= once, follows the 303 and keeps the cookie
+            r = c.get("/demo/plan.gpkg", params={"key": KEY}, follow_redirects=True)
+            assert r.status_code == 200 and r.content == b"plan" and r.url.path == "/demo/plan.gpkg"
+            assert c.get("/demo/plan.gpkg").content == b"plan"
+    finally:
+        srv.stop()
