@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,7 +120,8 @@ def solve_with_reservoirs(
     Returns
     -------
     ReservoirOutcome or None
-        ``None`` when the candidates are too many or CP-SAT finds nothing.
+        ``None`` when the candidates are too many; when CP-SAT finds nothing, an
+        outcome without grids that says the time it spent.
     """
     inside = set(units)
     adjacency = {u: [j for j in red.links(u) if j in inside] for u in inside}
@@ -181,7 +183,17 @@ def solve_with_reservoirs(
     status = solver.solve(v_.model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         logger.info("reservoir model over %d units: %s", len(inside), solver.status_name(status))
-        return None
+        # no plan, but the time was spent: the caller charges it to the community's budget
+        failed = SetPartitionOutcome(
+            grids=[],
+            status=solver.status_name(status),
+            objective=math.inf,
+            bound=-math.inf,
+            limit_hit=True,
+            complete=False,
+            deterministic_time=solver.deterministic_time,
+        )
+        return ReservoirOutcome(outcome=failed, draws=[])
     grids: list[tuple[int, ...]] = []
     chosen: list[Draw | None] = []
     for i, x in enumerate(v_.choose):

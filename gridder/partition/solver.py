@@ -1178,8 +1178,9 @@ class GridPartitioner:
         )
         if out is None:
             return res
+        # a model that found nothing is charged too: --time-limit bounds every solve
         self.budget.spend(out.outcome.deterministic_time, out.outcome.status, out.outcome.limit_hit)
-        if out.outcome.objective >= res.objective - 0.5:
+        if not out.outcome.grids or out.outcome.objective >= res.objective - 0.5:
             return res
         available = {p: set(r.units) for p, r in zip(keys, reservoirs, strict=True)}
         grids: list[tuple[int, ...]] = []

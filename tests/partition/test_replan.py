@@ -317,6 +317,26 @@ def test_a_stray_grid_below_the_band_joins_its_neighbour() -> None:
     assert _merge_strays(inst, result, prev, cfg, GridPartitioner(inst, cfg)) is result
 
 
+def test_two_grids_just_outside_the_band_are_not_merged_into_one_far_above_it() -> None:
+    """195 and 315 households: one grid of 510 would count one grid out of band, not two,
+    only by making a worse grid (a re-plan of unchanged data did so, up to 594)."""
+    from gridder.partition.replan import _merge_strays
+
+    inst = lattice(4, 1, [95, 100, 150, 165], community_id="pair")
+    cfg = PartitionConfig()
+    prev = np.array([0, 0, 1, 1])  # 195 and 315 households
+    solver = GridPartitioner(inst, cfg)
+    result = replace(solver.improve(prev, previous=prev), labels=prev, out_of_band=2)
+    assert _merge_strays(inst, result, prev, cfg, solver) is result
+    # beside 150 + 30 (180, below the band too), the two make one grid of 375: merged
+    for values, merged in (([95, 100, 150, 30], True),):
+        inst = lattice(4, 1, values, community_id="pair")
+        solver = GridPartitioner(inst, cfg)
+        result = replace(solver.improve(prev, previous=prev), labels=prev, out_of_band=2)
+        got = _merge_strays(inst, result, prev, cfg, solver)
+        assert (got is not result) == merged
+
+
 def test_buildings_go_back_to_their_previous_grid_when_the_band_allows() -> None:
     """A building left in a new grid returns to its previous one unless that costs the band."""
     from gridder.partition.replan import _move_back
