@@ -77,3 +77,25 @@ def test_a_later_solve_takes_the_optimum_without_solving() -> None:
         assert covered == zone  # … covering exactly its units, in this reduction's indices
         hits += 1
     assert hits >= 1
+
+
+def test_a_plan_cut_by_its_limit_is_taken_again_only_under_the_same_limit() -> None:
+    """A FEASIBLE plan depends on the limit: kept with it, taken by a solve with the same one."""
+    rng = np.random.default_rng(5)
+    vals = rng.choice([23, 37, 41, 53, 67, 79, 97, 113, 131, 149], size=100).tolist()
+    inst = lattice(10, 10, vals, community_id="houses")
+    cfg = replace(PartitionConfig(), time_limit=0.2)  # too short for an optimum
+    first = GridPartitioner(inst, cfg)
+    red = reduce_instance(inst, cfg, free=first.free)
+    zone = _zone(red, 0)
+    got = first._exact_piece(red, zone)
+    assert got is not None and got.status == "FEASIBLE"
+    key = _piece_key(red, zone)[0]
+    assert key not in first._piece_memo  # not an optimum: not for every limit …
+    limited = [k for k in first._piece_memo if k.startswith(key)]
+    assert len(limited) == 1  # … but for this one
+    again = first._sibling(first.seed)  # a later solve of the community: the same limit
+    taken = again._exact_piece(red, zone)
+    assert taken is not None and taken.deterministic_time == 0.0
+    assert taken.grids == got.grids and abs(taken.objective - got.objective) < 1e-6
+    assert abs(taken.bound - got.bound) < 1e-6
