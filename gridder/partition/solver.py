@@ -584,28 +584,53 @@ class GridPartitioner:
         )
         if found is None or found.out_of_band >= first.out_of_band:
             return first
+        return self._start_from(
+            first,
+            found.labels,
+            found.deterministic_time,
+            t0,
+            model="the sparse model",
+            note="few household buildings among many empty ones: grids and the empty "
+            "buildings joining them chosen at once",
+        )
+
+    def _start_from(
+        self,
+        first: PartitionResult,
+        labels: IntArray,
+        model_time: float,
+        t0: float,
+        *,
+        model: str,
+        note: str,
+    ) -> PartitionResult:
+        """A model's plan improved like a re-plan's start, kept when it beats ``first``.
+
+        Kept when it leaves fewer grids out of band (then the lower cost), and,
+        with ``--keep-compounds``, splits no compound the option keeps whole
+        (the models know no compounds); ``note`` then says so with the grids it
+        saved.
+        """
+        config = self.config
         again = self._sibling(self.seed)
-        other = again.improve(found.labels)
-        spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
+        other = again.improve(labels)
+        spent = first.deterministic_time + model_time + other.deterministic_time
         if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
             config.keep_compounds and split_compounds(self.instance, other.labels, config)
-        ):  # the model knows no compounds: its plan may split one --keep-compounds keeps
+        ):
             return replace(first, deterministic_time=spent)
         logger.info(
-            "%s: the sparse model leaves %d grid(s) out of band instead of %d",
+            "%s: %s leaves %d grid(s) out of band instead of %d",
             self.instance.community_id,
+            model,
             other.out_of_band,
             first.out_of_band,
         )
         self.relaxation = again.relaxation
-        note = (
-            "few household buildings among many empty ones: grids and the empty buildings "
-            f"joining them chosen at once, {first.out_of_band - other.out_of_band} fewer grid(s) "
-            "out of band"
-        )
+        fewer = first.out_of_band - other.out_of_band
         return replace(
             other,
-            notes=(*other.notes, note),
+            notes=(*other.notes, f"{note}: {fewer} fewer grid(s) out of band"),
             solve_time=time.perf_counter() - t0,
             deterministic_time=spent,
         )
@@ -637,30 +662,14 @@ class GridPartitioner:
         )
         if found is None or found.out_of_band >= first.out_of_band:
             return first
-        again = self._sibling(self.seed)
-        other = again.improve(found.labels)
-        spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
-        if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
-            config.keep_compounds and split_compounds(inst, other.labels, config)
-        ):
-            return replace(first, deterministic_time=spent)
-        logger.info(
-            "%s: the exact cover leaves %d grid(s) out of band instead of %d",
-            inst.community_id,
-            other.out_of_band,
-            first.out_of_band,
-        )
-        self.relaxation = again.relaxation
-        note = (
-            "grids chosen by an exact cover of the community's connected sets (empty "
-            f"buildings as corridors): {first.out_of_band - other.out_of_band} fewer grid(s) "
-            "out of band"
-        )
-        return replace(
-            other,
-            notes=(*other.notes, note),
-            solve_time=time.perf_counter() - t0,
-            deterministic_time=spent,
+        return self._start_from(
+            first,
+            found.labels,
+            found.deterministic_time,
+            t0,
+            model="the exact cover",
+            note="grids chosen by an exact cover of the community's connected sets (empty "
+            "buildings as corridors)",
         )
 
     def _split_over_cap(self, first: PartitionResult, t0: float) -> PartitionResult:
