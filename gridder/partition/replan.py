@@ -33,9 +33,10 @@ from gridder.partition.check import check_partition, split_compounds
 from gridder.partition.config import PartitionConfig
 from gridder.partition.costs import grid_stats, plan_objective
 from gridder.partition.instance import PartitionInstance
+from gridder.partition.lowerbound import plan_cap
 from gridder.partition.quality import partition_quality
 from gridder.partition.sets import adjacency_lists
-from gridder.partition.solver import GridPartitioner, PartitionResult
+from gridder.partition.solver import GridPartitioner, PartitionResult, loose_bound_reasons
 from gridder.partition.zonebound import out_of_band_above_proven
 
 __all__ = ["match_labels", "moved_share", "rebalance", "replan"]
@@ -298,6 +299,7 @@ def _move_back(
     frozen = set(lab[~((solver.locked < 0) & ~solver.over)].tolist())
     totals = np.bincount(lab, weights=value, minlength=max(int(lab.max()), int(prev.max())) + 1)
     counts = np.bincount(lab, minlength=len(totals))
+    cap = config.max + (config.max - config.min)
     returned = 0
     changed = True
     while changed:
@@ -310,6 +312,8 @@ def _move_back(
             if not any(lab[y] == b for y in nbrs[u]):
                 continue
             va, vb = totals[a] - value[u], totals[b] + value[u]
+            if value[u] > 0 and vb > cap:
+                continue  # no grid of several buildings above max + band width (as merges)
             # no grid in band leaves it (nor vanishes) — with ``trade``, no more grids out
             # of band — and a grid of buildings without households is left to nobody
             if trade:
@@ -376,11 +380,24 @@ def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
     solver: GridPartitioner,
     note: str | None,
 ) -> PartitionResult:
-    """``result`` with new labels, re-measured; ``result`` itself when a check fails."""
+    """``result`` with new labels, re-measured; ``result`` itself when a check fails.
+
+    The band's bound is measured again when the largest grid changes the size it
+    assumes (:func:`~gridder.partition.lowerbound.plan_cap`): a bound for grids of
+    at most 400 said less than a kept plan with a grid of 462 holds.
+    """
     report = check_partition(instance, lab, config)
     if not report.ok:
         return result
     quality = partition_quality(instance, lab, config)
+    out_of_band = quality.n_counted - quality.n_in_band
+    lb = result.lower_bound
+    bound = result.bound
+    cap = plan_cap(instance, lab, config)
+    if cap != lb.cap:
+        lb = solver._band_bound(cap, out_of_band)
+        if result.bound_kind == "band_lower_bound":
+            bound = float(config.weights.out_of_band * lb.min_out_of_band)
     objective = plan_objective(instance, lab, config, previous=prev)
     zb = solver._zone_bound(instance, lab)  # as keep_start: the plan's zones
     if note is not None:
@@ -391,9 +408,12 @@ def _relabelled(  # noqa: PLR0917 - private, the two post-passes' common end
         n_grids=len(np.unique(lab)),
         grids=grid_stats(instance, lab, config),
         quality=quality,
-        out_of_band=quality.n_counted - quality.n_in_band,
+        out_of_band=out_of_band,
         objective=objective,
-        gap=(objective - result.bound) / objective if objective > 0 else 0.0,
+        bound=bound,
+        gap=(objective - bound) / objective if objective > 0 else 0.0,
+        lower_bound=lb,
+        loose_bound=tuple(code for code, _ in loose_bound_reasons(lb, out_of_band, config)),
         zone_bound=zb,
         region_bound=zb,
         above_proven_zone_bound=out_of_band_above_proven(instance, config, lab, zb),

@@ -382,3 +382,42 @@ def test_above_max_moved_a_building_goes_back_even_trading_which_grid_is_in_band
     got = _move_back(inst, plan, prev, cfg, solver, trade=True)
     np.testing.assert_array_equal(got.labels, prev)
     assert got.out_of_band == 1
+
+
+def test_relabelled_plans_carry_the_bound_for_their_own_largest_grid() -> None:
+    """A kept plan with a grid of 462 is compared with a bound for grids that large.
+
+    The re-plan's post-passes re-measured the plan but kept the bound of the plan
+    they started from (grids of at most 400): 87.1% in band against "at most 86.7%".
+    """
+    from gridder.partition.lowerbound import plan_cap
+    from gridder.partition.replan import _relabelled
+
+    inst = lattice(6, 1, [150, 160, 152, 250, 240, 230], community_id="big")
+    cfg = PartitionConfig()
+    solver = GridPartitioner(inst, cfg)
+    prev = np.array([0, 0, 1, 1, 2, 2])
+    start = solver.improve(prev, previous=prev)
+    assert start.lower_bound.cap == plan_cap(inst, start.labels, cfg)
+    big = np.array([0, 0, 0, 1, 2, 3])  # 462, then three grids in band
+    got = _relabelled(inst, start, big, prev, cfg, solver, None)
+    assert got.lower_bound.cap == plan_cap(inst, big, cfg) == 462
+    assert got.out_of_band >= got.lower_bound.min_out_of_band
+
+
+def test_a_building_does_not_go_back_into_a_grid_it_would_take_above_400() -> None:
+    """350 + 100 would be one grid of 450: the building stays where the re-plan put it."""
+    from gridder.partition.replan import _move_back
+
+    inst = lattice(4, 1, [200, 150, 100, 90], community_id="back")
+    cfg = PartitionConfig()
+    prev = np.array([0, 0, 0, 1])  # the third building was in the first grid
+    now = np.array([0, 0, 1, 1])  # 350 and 190: both out of band either way
+    solver = GridPartitioner(inst, cfg)
+    result = replace(solver.improve(now, previous=prev), labels=now)
+    assert _move_back(inst, result, prev, cfg, solver) is result
+    # into a grid that stays within 400 it goes back (both grids out of band before and after)
+    small = lattice(4, 1, [170, 150, 60, 90], community_id="back")  # 320 + 60 = 380
+    solver = GridPartitioner(small, cfg)
+    result = replace(solver.improve(now, previous=prev), labels=now)
+    assert _move_back(small, result, prev, cfg, solver).labels.tolist() == prev.tolist()
