@@ -312,8 +312,10 @@ def _move_back(
             if not any(lab[y] == b for y in nbrs[u]):
                 continue
             va, vb = totals[a] - value[u], totals[b] + value[u]
-            if value[u] > 0 and vb > cap:
-                continue  # no grid of several buildings above max + band width (as merges)
+            if not trade and value[u] > 0 and vb > cap:
+                # band first: no grid above max + band width (as merges); with ``trade``
+                # (stability first) a previous grid may come back as large as the data made it
+                continue
             # no grid in band leaves it (nor vanishes) — with ``trade``, no more grids out
             # of band — and a grid of buildings without households is left to nobody
             if trade:
