@@ -122,9 +122,8 @@ def cover_plan(
     budget
         Most sets listed.
     """
-    edges = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     n = len(value)
-    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     link = np.asarray(link, dtype=bool)
     adj = adjacency_lists(n, e[link], free)
     val = [int(x) for x in np.asarray(value).tolist()]
@@ -164,8 +163,9 @@ def cover_plan(
     if second > 0:
         model.add(n_out <= best)
         model.minimize(sum(c * x[j] for j, c in enumerate(cost)))
+        first = set(chosen)
         for j in range(len(sets)):
-            model.add_hint(x[j], j in set(chosen))
+            model.add_hint(x[j], j in first)
         solver = deterministic_solver(workers=1, seed=seed, time_limit=second, probing=False)
         status = solver.solve(model)
         spent += solver.deterministic_time
