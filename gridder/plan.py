@@ -303,7 +303,9 @@ class Plan:
         self._locate_json: list[bytes] = []
         self._batch_json: list[bytes] = []
         self._feature_json: list[bytes] = []
-        geojson = shapely.to_geojson(self._geoms)
+        # RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise (GEOS gives
+        # the grids' exteriors clockwise; d3-geo reads such a ring as the world minus it)
+        geojson = shapely.to_geojson(shapely.orient_polygons(self._geoms, exterior_cw=False))
         stale = bool(self.meta.get("workers_stale"))
         for i, (grid, community) in enumerate(zip(self.grid_ids, self.community_ids, strict=True)):
             pair = b'{"grid_id":' + _dumps(grid) + b',"community_id":' + _dumps(community)

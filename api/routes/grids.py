@@ -1,7 +1,7 @@
 """``GET /v1/grids`` and ``GET /v1/grids/{grid_id}``: grids as RFC 7946 GeoJSON (WGS84).
 
-Exterior rings are counterclockwise and holes clockwise (RFC 7946 §3.1.6), see
-:mod:`api.geojson`.
+Exterior rings are counterclockwise and holes clockwise (RFC 7946 §3.1.6), as
+:class:`gridder.plan.Plan` serialises them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import PlanDep
-from api.geojson import grid_json, grids_json
 from api.schemas import ErrorOut, Feature, FeatureCollection
 
 __all__ = ["router"]
@@ -41,7 +40,7 @@ async def read_grids(
 
     Polygons follow RFC 7946: exterior rings counterclockwise, holes clockwise.
     """
-    return Response(await grids_json(plan, community_id), media_type=GEOJSON)
+    return Response(plan.grids_json(community_id), media_type=GEOJSON)
 
 
 @router.get(
@@ -61,4 +60,4 @@ async def read_grid(
 
     The polygon follows RFC 7946: exterior ring counterclockwise, holes clockwise.
     """
-    return Response(await grid_json(plan, grid_id), media_type=GEOJSON)
+    return Response(plan.grid_json(grid_id), media_type=GEOJSON)
