@@ -506,7 +506,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             "lower_bound_forced": 1,
             "lower_bound_packing": -1,
             "lower_bound_exact": -1,
-            "lower_bound_cap": config.max + (config.max - config.min),
+            "lower_bound_cap": config.grid_cap,
             "out_of_band_above_lower_bound": 0,
             "in_band_ceiling": 0.0,
             "lower_bound_respecting_barriers": {**bound, "with_band_bound": 1},

@@ -173,6 +173,16 @@ class PartitionConfig:
         """Whether a balance value lies within ``[min, max]``."""
         return self.min <= value <= self.max
 
+    @property
+    def grid_cap(self) -> int:
+        """The largest grid of several buildings a plan should hold: max plus the band's width.
+
+        The band's lower bound holds for plans with grids no larger (400 for
+        200–300); re-plans merge grids and send buildings back only within it,
+        and larger grids are split where that costs less.
+        """
+        return self.max + (self.max - self.min)
+
     def community_seed(self, community_id: str) -> int:
         """A seed for one community, derived from :attr:`seed` and its id.
 

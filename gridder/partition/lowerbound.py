@@ -160,7 +160,7 @@ def plan_cap(instance: PartitionInstance, labels: npt.ArrayLike, config: Partiti
     larger (grids left out of the band measures — one building above the
     maximum, :func:`~gridder.partition.check.excluded_grids` — not counted).
     """
-    cap = config.max + (config.max - config.min)
+    cap = config.grid_cap
     lab = np.asarray(labels, dtype=np.int64)
     if not len(lab):
         return cap
@@ -241,7 +241,7 @@ def band_lower_bound(
         proven for larger grids holds for plans of smaller ones too.
     """
     n = instance.n
-    cap = config.max + (config.max - config.min) if cap is None else cap
+    cap = config.grid_cap if cap is None else cap
     val_arr = balance_value(instance, config)
     locked = np.asarray(instance.locked, dtype=np.int64)
     if len(locked) != n:

@@ -199,7 +199,7 @@ def _merge_strays(
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     soft = e[~np.asarray(instance.edge_hard, dtype=bool)] if len(e) else e
     frozen = set(lab[solver.locked >= 0].tolist()) | set(lab[solver.over].tolist())
-    cap = config.max + (config.max - config.min)
+    cap = config.grid_cap
     merged = 0
     while True:
         totals = np.bincount(lab, weights=value).astype(np.int64)
@@ -299,7 +299,7 @@ def _move_back(
     frozen = set(lab[~((solver.locked < 0) & ~solver.over)].tolist())
     totals = np.bincount(lab, weights=value, minlength=max(int(lab.max()), int(prev.max())) + 1)
     counts = np.bincount(lab, minlength=len(totals))
-    cap = config.max + (config.max - config.min)
+    cap = config.grid_cap
     returned = 0
     changed = True
     while changed:

@@ -125,7 +125,7 @@ def solve_with_reservoirs(
     """
     inside = set(units)
     adjacency = {u: [j for j in red.links(u) if j in inside] for u in inside}
-    high = config.max + (config.max - config.min)
+    high = config.grid_cap
     try:
         sets = enumerate_connected_sets(
             sorted(inside),

@@ -57,7 +57,7 @@ from gridder.partition.costs import (
     out_of_band_grids,
     plan_objective,
 )
-from gridder.partition.cover import cover_plan
+from gridder.partition.cover import CoverOutcome, cover_plan
 from gridder.partition.grow import grow_regions
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.isolate import isolate_over_max
@@ -570,7 +570,7 @@ class GridPartitioner:
         config = self.config
         if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
             return first
-        cap = config.max + (config.max - config.min)
+        cap = config.grid_cap
         found = sparse_plan(
             self.instance,
             self.value,
@@ -645,21 +645,9 @@ class GridPartitioner:
         :meth:`improve`; the plan kept is the one with fewer grids out of band
         (then the lower cost).
         """
-        config = self.config
         if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
             return first
-        inst = self.instance
-        found = cover_plan(
-            inst,
-            self.value,
-            self.free,
-            link=~np.asarray(inst.edge_hard, dtype=bool),
-            config=config,
-            cap=config.max + (config.max - config.min),
-            seed=self.seed,
-            time_limit=min(_COVER_TIME, config.time_limit),
-            cost_time=min(_COVER_COST_TIME, config.time_limit),
-        )
+        found = self._cover_model(self.free)
         if found is None or found.out_of_band >= first.out_of_band:
             return first
         return self._start_from(
@@ -670,6 +658,21 @@ class GridPartitioner:
             model="the exact cover",
             note="grids chosen by an exact cover of the community's connected sets (empty "
             "buildings as corridors)",
+        )
+
+    def _cover_model(self, units: npt.NDArray[np.bool_]) -> CoverOutcome | None:
+        """The exact cover of ``units`` over links no barrier cuts, grids of at most the cap."""
+        config = self.config
+        return cover_plan(
+            self.instance,
+            self.value,
+            units,
+            link=~np.asarray(self.instance.edge_hard, dtype=bool),
+            config=config,
+            cap=config.grid_cap,
+            seed=self.seed,
+            time_limit=min(_COVER_TIME, config.time_limit),
+            cost_time=min(_COVER_COST_TIME, config.time_limit),
         )
 
     def _split_over_cap(self, first: PartitionResult, t0: float) -> PartitionResult:
@@ -685,7 +688,7 @@ class GridPartitioner:
         ``--keep-compounds``, when it splits no compound the option keeps whole).
         """
         config = self.config
-        cap = config.max + (config.max - config.min)
+        cap = config.grid_cap
         lab = np.asarray(first.labels, dtype=np.int64).copy()
         valued = self.value > 0
         grids, inv = np.unique(lab, return_inverse=True)
@@ -697,17 +700,7 @@ class GridPartitioner:
             members = lab == grids[k]
             if (self.locked[members] >= 0).any() or not self.free[members & valued].all():
                 continue
-            found = cover_plan(
-                self.instance,
-                self.value,
-                members,
-                link=~np.asarray(self.instance.edge_hard, dtype=bool),
-                config=config,
-                cap=cap,
-                seed=self.seed,
-                time_limit=min(_COVER_TIME, config.time_limit),
-                cost_time=min(_COVER_COST_TIME, config.time_limit),
-            )
+            found = self._cover_model(members)
             if found is None:
                 continue
             spent += found.deterministic_time
@@ -1615,7 +1608,7 @@ def loose_bound_reasons(
                 "nearer the best possible than the ceiling says",
             )
         )
-    usual = config.max + (config.max - config.min)
+    usual = config.grid_cap
     if lb.cap > usual:
         reasons.append(
             (

@@ -402,13 +402,19 @@ def test_unexpected_errors_are_json_500_without_traceback(plans_dir: Path) -> No
     assert r.json()["detail"].startswith("internal error")
 
 
-def test_static_maps_and_demo(plans_dir: Path, tmp_path: Path) -> None:
+def _static_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """A maps folder (a page and a script) and an empty demo folder."""
     maps = tmp_path / "maps"
     (maps / "assets").mkdir(parents=True)
     (maps / "index.html").write_text("<html>网格</html>", encoding="utf-8")
     (maps / "assets" / "a.js").write_text("var a=1;")
     demo = tmp_path / "demo"
     demo.mkdir()
+    return maps, demo
+
+
+def test_static_maps_and_demo(plans_dir: Path, tmp_path: Path) -> None:
+    maps, demo = _static_dirs(tmp_path)
     (demo / "plan.txt").write_text("demo")
     with TestClient(create_app(settings_for(plans_dir, maps_dir=maps, demo_dir=demo))) as c:
         assert "网格" in c.get("/maps/").text
@@ -442,12 +448,7 @@ def test_single_plan_file_server(plans_dir: Path) -> None:
 
 def test_closed_reads_cover_the_maps_and_demo_files(plans_dir: Path, tmp_path: Path) -> None:
     """With reads behind the key, /maps/ and /demo/ need it too: header, or ?key= then a cookie."""
-    maps = tmp_path / "maps"
-    (maps / "assets").mkdir(parents=True)
-    (maps / "index.html").write_text("<html>网格</html>", encoding="utf-8")
-    (maps / "assets" / "a.js").write_text("var a=1;")
-    demo = tmp_path / "demo"
-    demo.mkdir()
+    maps, demo = _static_dirs(tmp_path)
     (demo / "plan.gpkg").write_bytes(b"plan")
     (demo / "coverage.gpkg").write_bytes(b"coverage")
     settings = settings_for(plans_dir, maps_dir=maps, demo_dir=demo, read_requires_key=True)

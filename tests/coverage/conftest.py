@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from types import SimpleNamespace
 
 import geopandas as gpd
@@ -12,6 +13,7 @@ import pytest
 import shapely
 
 from gridder.graph.streets import Anchors, WalkNetwork
+from gridder.io.write import write_geopackage
 
 CRS = "EPSG:32650"
 
@@ -149,3 +151,21 @@ def outside_own_polygon(result):
 def polygon_gaps():
     """:func:`outside_own_polygon`, for tests."""
     return outside_own_polygon
+
+
+@pytest.fixture
+def files(synth: SimpleNamespace, tmp_path: Path) -> dict[str, Path]:
+    """A plan (its assignments), streets and facilities written to GeoPackages."""
+    buildings = synth.make_buildings(40, 500.0)
+    return {
+        "plan": write_geopackage(
+            tmp_path / "plan.gpkg", {"assignments": buildings}, meta={"plan_id": "p1"}
+        ),
+        "streets": write_geopackage(
+            tmp_path / "streets.gpkg", {"streets": synth.lattice_edges(6, 6, 100.0)}
+        ),
+        "facilities": write_geopackage(
+            tmp_path / "facilities.gpkg",
+            {"facilities": synth.make_facilities({"clinic": 2}, 500.0)},
+        ),
+    }

@@ -6,28 +6,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
-import pytest
 
-from gridder.io.write import write_geopackage
 from gridder.servicejobs import coverage_job
-
-
-@pytest.fixture
-def files(synth, tmp_path: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
-    """A plan (its assignments), streets and facilities written to GeoPackages."""
-    buildings = synth.make_buildings(40, 500.0)
-    return {
-        "plan": write_geopackage(
-            tmp_path / "plan.gpkg", {"assignments": buildings}, meta={"plan_id": "p1"}
-        ),
-        "streets": write_geopackage(
-            tmp_path / "streets.gpkg", {"streets": synth.lattice_edges(6, 6, 100.0)}
-        ),
-        "facilities": write_geopackage(
-            tmp_path / "facilities.gpkg",
-            {"facilities": synth.make_facilities({"clinic": 2}, 500.0)},
-        ),
-    }
 
 
 def _coverage(files: dict[str, Path], out: Path, isochrones: str) -> Path:

@@ -10,7 +10,6 @@ import pytest
 from gridder.cli import main
 from gridder.coverage import check_thresholds, compute_coverage
 from gridder.errors import InputError
-from gridder.io.write import write_geopackage
 
 
 @pytest.mark.parametrize("speed", [0.0, -1.0, math.nan, math.inf])
@@ -44,24 +43,6 @@ def test_compute_coverage_checks_them_first(synth) -> None:
     with pytest.raises(InputError, match="--minutes"):
         compute_coverage(streets, buildings, facilities, minutes=(5, math.inf))
     check_thresholds([5, 15], 4.5)  # the defaults pass
-
-
-@pytest.fixture
-def files(synth, tmp_path: Path) -> dict[str, Path]:
-    """A plan (its assignments), streets and facilities written to GeoPackages."""
-    buildings = synth.make_buildings(40, 500.0)
-    return {
-        "plan": write_geopackage(
-            tmp_path / "plan.gpkg", {"assignments": buildings}, meta={"plan_id": "p1"}
-        ),
-        "streets": write_geopackage(
-            tmp_path / "streets.gpkg", {"streets": synth.lattice_edges(6, 6, 100.0)}
-        ),
-        "facilities": write_geopackage(
-            tmp_path / "facilities.gpkg",
-            {"facilities": synth.make_facilities({"clinic": 2}, 500.0)},
-        ),
-    }
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,16 @@ def make_instance(
     )
 
 
+def random_connected_edges(rng: np.random.Generator, n: int, chords: int) -> list[tuple[int, int]]:
+    """A random connected graph on ``n`` units: a spanning path plus ``chords`` random links."""
+    order = rng.permutation(n).tolist()
+    edges = {(min(order[i], order[i + 1]), max(order[i], order[i + 1])) for i in range(n - 1)}
+    for _ in range(chords):
+        a, b = rng.choice(n, size=2, replace=False).tolist()
+        edges.add((min(a, b), max(a, b)))
+    return sorted(edges)
+
+
 def lattice(
     nx: int,
     ny: int,

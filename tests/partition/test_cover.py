@@ -8,7 +8,7 @@ import pytest
 from gridder.partition import PartitionConfig, check_partition, partition_quality
 from gridder.partition.cover import MAX_CORRIDOR, CoverOutcome, cover_plan
 from gridder.partition.instance import PartitionInstance
-from tests.partition.conftest import make_instance
+from tests.partition.conftest import make_instance, random_connected_edges
 from tests.partition.test_exactbound import _brute_force
 
 
@@ -36,15 +36,11 @@ def test_the_cover_is_optimal_on_small_graphs_and_its_labels_a_plan(seed: int) -
     value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
     if sum(v > 0 for v in value) < 2:
         value[:2] = [120, 150]
-    order = rng.permutation(n).tolist()
-    edges = {tuple(sorted((order[i], order[i + 1]))) for i in range(n - 1)}
-    for _ in range(3):
-        a, b = rng.choice(n, size=2, replace=False).tolist()
-        edges.add((min(a, b), max(a, b)))
-    inst = make_instance(value, rng.uniform(0, 300, size=(n, 2)), sorted(edges))  # type: ignore[arg-type]
+    edges = random_connected_edges(rng, n, 3)
+    inst = make_instance(value, rng.uniform(0, 300, size=(n, 2)), edges)
     got = _cover(inst)
     assert got is not None
-    best = _brute_force(value, sorted(edges), 200, 300, 400)
+    best = _brute_force(value, edges, 200, 300, 400)
     if got.complete:
         assert got.out_of_band == got.bound == best
     else:  # a corridor longer than the model takes: never better than the optimum

@@ -10,7 +10,7 @@ import pytest
 from gridder.partition import PartitionConfig
 from gridder.partition.exactbound import MAX_VALUED, exact_lower_bound
 from gridder.partition.lowerbound import band_lower_bound
-from tests.partition.conftest import make_instance
+from tests.partition.conftest import make_instance, random_connected_edges
 
 
 def _connected(members: list[int], nbrs: list[set[int]]) -> bool:
@@ -66,13 +66,8 @@ def test_exact_bound_equals_brute_force_on_small_graphs(seed: int) -> None:
     value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
     if sum(v > 0 for v in value) < 2:
         value[:2] = [120, 150]
-    # a random connected graph: a spanning path plus a few chords
-    order = rng.permutation(n).tolist()
-    edges = {tuple(sorted((order[i], order[i + 1]))) for i in range(n - 1)}
-    for _ in range(3):
-        a, b = rng.choice(n, size=2, replace=False).tolist()
-        edges.add((min(a, b), max(a, b)))
-    e = np.array(sorted(edges), dtype=np.int64)
+    edges = random_connected_edges(rng, n, 3)
+    e = np.array(edges, dtype=np.int64)
     free = np.ones(n, dtype=bool)
     got = exact_lower_bound(n, e, value, free, low=200, high=300, cap=400, time_limit=20.0)
     assert got == _brute_force(value, sorted(edges), 200, 300, 400)

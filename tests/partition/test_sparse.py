@@ -14,7 +14,7 @@ from gridder.cli import main
 from gridder.io.write import read_meta
 from gridder.partition import PartitionConfig, check_partition, partition_quality
 from gridder.partition.sparse import is_sparse, sparse_plan
-from tests.partition.conftest import make_instance
+from tests.partition.conftest import make_instance, random_connected_edges
 from tests.partition.test_exactbound import _brute_force
 
 
@@ -24,13 +24,9 @@ def _random_sparse(seed: int) -> tuple[list[int], list[tuple[int, int]], np.ndar
     value = [0] * n
     for u in rng.choice(n, size=3, replace=False).tolist():
         value[u] = int(rng.choice([90, 120, 150, 180, 240]))
-    order = rng.permutation(n).tolist()
-    edges = {tuple(sorted((order[i], order[i + 1]))) for i in range(n - 1)}
-    for _ in range(4):
-        a, b = rng.choice(n, size=2, replace=False).tolist()
-        edges.add((min(a, b), max(a, b)))
+    edges = random_connected_edges(rng, n, 4)
     xy = rng.uniform(0, 300, size=(n, 2))
-    return value, sorted(edges), xy  # type: ignore[arg-type]
+    return value, edges, xy
 
 
 @pytest.mark.parametrize("seed", range(8))
