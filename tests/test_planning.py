@@ -247,8 +247,10 @@ def test_max_moved_caps_what_a_replan_moves_per_community(
     # buildings gone: some previous grids fall apart, so a community may have to move more
     # than the share; then the plan moving least among those tried is kept (a tighter cap
     # never moves more than a looser one)
-    rng = np.random.default_rng(4)
-    fewer = buildings[rng.random(len(buildings)) > 0.15]
+    # (with the strips beside compounds split, grids rarely fall apart: 30% of the
+    # buildings go, and this draw breaks some of the first community's grids)
+    rng = np.random.default_rng(3)
+    fewer = buildings[rng.random(len(buildings)) > 0.30]
     gone = _with_buildings(city_files, tmp_path / "gone.gpkg", fewer)
     hh = fewer.set_index("building_id")["households"]
     shares = {}
@@ -455,9 +457,11 @@ def test_grids_follow_internal_roads_where_compounds_have_them(
     assert main(_args(d, out)) == 0
     plain = read_meta(plan)["quality"]
     lanes = read_meta(out)["quality"]
-    # measured 0.58 without internal roads, 0.70 with them (CONTRACT §6, 15 m)
-    assert lanes["boundary_on_street_share"] >= 0.6
-    assert lanes["boundary_on_street_share"] >= plain["boundary_on_street_share"] + 0.05
+    # measured 0.42 without internal roads, 0.59 with them (CONTRACT §6, 15 m). It was
+    # 0.58 and 0.70 while the strips between compound walls and streets went whole to one
+    # grid, which then ringed the compound: its long boundary along the wall counted
+    assert lanes["boundary_on_street_share"] >= 0.55
+    assert lanes["boundary_on_street_share"] >= plain["boundary_on_street_share"] + 0.1
     # following the roads costs no more than about one grid of balance (measured 0.88 / 0.86)
     assert lanes["in_band_share"] >= plain["in_band_share"] - 0.05
     grids, assignments, communities = _read(out)

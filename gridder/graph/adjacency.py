@@ -547,7 +547,14 @@ def build_tessellation(
             [g if isinstance(g, shapely.Geometry) else None for g in buildings["footprint"]],
             dtype=object,
         )
-    faces = tessellate(community_geom, points, cutters=cutters, zones=zones, footprints=footprints)
+    faces = tessellate(
+        community_geom,
+        points,
+        cutters=cutters,
+        zones=zones,
+        footprints=footprints,
+        open_lines=np.concatenate([street_lines, barrier_lines]),
+    )
     compound, compound_ids = _compound_codes(buildings, compounds)
     adjacency = cell_adjacency(
         faces,

@@ -9,10 +9,13 @@ faces form an exact polygonal coverage: shared edges carry identical vertices,
 which makes the dissolve into cells and grids exact (``coverage_union``) and the
 shared boundary lengths exact.
 
-Each face belongs to one building (its *owner*). Land a building's cell cannot
-keep — a block holding no building, a piece of a Voronoi cell cut off by a
-concave block, a sliver of the snapping — goes to the neighbouring cell with the
-longest shared edge; a part of a multi-part community holding no building goes
+Each face belongs to one building (its *owner*). A *strip* — a block holding no
+building beside blocks with buildings other than across a street, such as the
+land between a compound's wall and its streets — is split by the Voronoi diagram
+of the buildings beside it. Land a building's cell cannot keep — any other block
+holding no building, a piece of a Voronoi cell cut off by a concave block, a
+sliver of the snapping — goes to the neighbouring cell with the longest shared
+edge; a part of a multi-part community holding no building goes
 to the nearest cell (which then becomes a MultiPolygon, the only way a cell can).
 
 Two options refine this: *footprints* (their outlines are noded in, and the land
@@ -58,6 +61,10 @@ BoolArray = npt.NDArray[np.bool_]
 GeomArray = npt.NDArray[np.object_]
 
 _BLOCK_SPACING: Final = 1.0e8  # z offset separating blocks in the owner KD-tree
+_ON_LINE: Final = 0.05  # a noded segment this close (metres) to a line lies on it
+#: A block without buildings sharing more boundary than this (metres) with a
+#: block of buildings, other than along a street, is a strip (split between them).
+_STRIP_MIN_SHARED: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,80 @@ def _ridges(generators: FloatArray, gen_block: IntArray, blocks: GeomArray) -> G
     mpts = shapely.multipoints(generators[order], indices=compact[gen_block[order]])
     edges = shapely.voronoi_polygons(mpts, extend_to=blocks[multi], only_edges=True)
     return np.asarray(shapely.intersection(edges, blocks[multi]), dtype=object)
+
+
+def _strips(
+    blocks: GeomArray,
+    gen_block: IntArray,
+    block_zone: IntArray,
+    open_lines: GeomArray,
+) -> tuple[IntArray, IntArray]:
+    """Strips and the blocks beside them: ``(strip, block)`` pairs.
+
+    A strip is a block holding no building (outside any zone) that shares more
+    than :data:`_STRIP_MIN_SHARED` of boundary with a block holding buildings
+    (outside any zone) other than along ``open_lines`` (streets, barriers): the
+    land between a compound's outline and its streets.
+    """
+    counts = np.bincount(gen_block, minlength=len(blocks))
+    empty = (counts == 0) & (block_zone < 0)
+    full = (counts > 0) & (block_zone < 0)
+    none = np.empty(0, dtype=np.int64)
+    if not empty.any() or not full.any():
+        return none, none
+    seg_blocks, coords = _segments(blocks)
+    a, b = seg_blocks[:, 0], seg_blocks[:, 1]
+    inner = b >= 0
+    pair = inner & ((empty[a] & full[np.maximum(b, 0)]) | (full[a] & empty[np.maximum(b, 0)]))
+    if not pair.any():
+        return none, none
+    a, b, coords = a[pair], b[pair], coords[pair]
+    strip, beside = np.where(empty[a], a, b), np.where(empty[a], b, a)
+    length = np.hypot(coords[:, 2] - coords[:, 0], coords[:, 3] - coords[:, 1])
+    if len(open_lines):
+        mid = shapely.points((coords[:, :2] + coords[:, 2:]) / 2.0)
+        on_line, _ = shapely.STRtree(open_lines).query(mid, predicate="dwithin", distance=_ON_LINE)
+        length[on_line] = 0.0
+    key, inv = np.unique(strip * len(blocks) + beside, return_inverse=True)
+    total = np.bincount(inv, weights=length)
+    key = key[total > _STRIP_MIN_SHARED]
+    return key // len(blocks), key % len(blocks)
+
+
+def _strip_owners(
+    generators: FloatArray,
+    gen_block: IntArray,
+    strips: tuple[IntArray, IntArray],
+    blocks: GeomArray,
+) -> tuple[IntArray, IntArray, GeomArray]:
+    """The buildings a strip is split between, and the Voronoi ridges splitting it.
+
+    Returns ``(strip, building)`` pairs (the buildings of the blocks beside each
+    strip) and the Voronoi ridges of each strip's buildings clipped to the strip:
+    each building gets the part of the strip nearest to it, so that a grid of a
+    walled compound reaches the street in front of it rather than one grid
+    taking the whole strip and ringing the compound.
+    """
+    strip, beside = strips
+    order = np.argsort(gen_block, kind="stable")
+    counts = np.bincount(gen_block, minlength=len(blocks))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    s_of = np.repeat(strip, counts[beside])
+    g_of = np.concatenate(
+        [order[starts[b] : starts[b + 1]] for b in beside.tolist()] or [np.empty(0, np.int64)]
+    ).astype(np.int64)
+    uniq_strips, compact = np.unique(s_of, return_inverse=True)
+    per_strip = np.bincount(compact, minlength=len(uniq_strips))
+    multi = per_strip[compact] >= 2
+    if not multi.any():
+        return s_of, g_of, np.empty(0, dtype=object)
+    sel = np.flatnonzero(multi)
+    _, idx = np.unique(compact[sel], return_inverse=True)
+    mpts = shapely.multipoints(generators[g_of[sel]], indices=idx)
+    target = blocks[np.unique(s_of[sel])]
+    edges = shapely.voronoi_polygons(mpts, extend_to=target, only_edges=True)
+    ridges = np.asarray(shapely.intersection(edges, target), dtype=object)
+    return s_of, g_of, ridges[~shapely.is_empty(ridges)]
 
 
 def _segments(faces: GeomArray) -> tuple[IntArray, FloatArray]:
@@ -430,6 +511,7 @@ def tessellate(
     cutters: GeomArray | None = None,
     zones: GeomArray | None = None,
     footprints: GeomArray | None = None,
+    open_lines: GeomArray | None = None,
 ) -> FaceTessellation:
     """Tessellate a community around building points, cut into blocks by lines.
 
@@ -451,6 +533,11 @@ def tessellate(
         Building footprints aligned with ``points`` (``None`` where unknown):
         the land under a footprint goes to its own building, so that grid
         boundaries run around buildings, never through them.
+    open_lines
+        The cutters that are streets or barriers. A block without buildings
+        that borders blocks with buildings other than along these lines is a
+        *strip* (the land between a compound's outline and its streets): it is
+        split by the Voronoi diagram of the buildings of the blocks beside it.
 
     Returns
     -------
@@ -481,15 +568,25 @@ def tessellate(
     gen_pts = shapely.points(generators)
     gen_block = _locate(gen_pts, blocks)
     ridges = _ridges(generators, gen_block, blocks)
+    open_ = np.empty(0, dtype=object) if open_lines is None else np.asarray(open_lines, object)
+    strip_of, strip_gen, strip_ridges = _strip_owners(
+        generators, gen_block, _strips(blocks, gen_block, block_zone, open_), blocks
+    )
     # ridges end on the (snapped) block outlines: node them with those, not the raw lines
     outlines = _footprint_outlines(footprints, len(xy), community)
-    faces, _ = polygonize_inside([noded, *ridges[~shapely.is_empty(ridges)], *outlines], community)
+    faces, _ = polygonize_inside(
+        [noded, *ridges[~shapely.is_empty(ridges)], *strip_ridges, *outlines], community
+    )
     face_block = _locate(shapely.point_on_surface(faces), blocks)
-    # the owner of a face is the nearest generator of the same block
-    tree = cKDTree(np.column_stack([generators, gen_block * _BLOCK_SPACING]))
+    # the owner of a face is the nearest generator of the same block, or in a strip
+    # the nearest of the buildings beside it
+    gen_z = np.concatenate([gen_block, strip_of]) * _BLOCK_SPACING
+    candidates = np.concatenate([np.arange(len(generators)), strip_gen])
+    tree = cKDTree(np.column_stack([generators[candidates], gen_z]))
     rep = shapely.get_coordinates(shapely.point_on_surface(faces))
     _, nearest = tree.query(np.column_stack([rep, face_block * _BLOCK_SPACING]))
-    owner = np.where(gen_block[nearest] == face_block, nearest, -1).astype(np.int64)
+    home = np.concatenate([gen_block, strip_of])
+    owner = np.where(home[nearest] == face_block, candidates[nearest], -1).astype(np.int64)
     under_footprint = np.zeros(len(faces), dtype=bool)
     if len(outlines):
         under_footprint = _give_footprints(

@@ -111,6 +111,32 @@ def test_cells_do_not_cross_streets_and_empty_blocks_are_absorbed():
     assert tess.cells.iloc[absorbed[0]].contains(shapely.Point(50, 50))
 
 
+def test_strip_between_compound_wall_and_street_is_split_between_its_buildings():
+    # a walled compound set back 5 m from its streets: the strip between wall and
+    # street holds no building. It goes to the compound's buildings beside it, each
+    # the part nearest to it, not whole to one cell (which then rings the compound)
+    community = box(0, 0, 120, 60)
+    wall = box(5, 5, 55, 55)
+    compounds = gpd.GeoDataFrame({"compound_id": ["X"]}, geometry=[wall], crs=CRS)
+    streets = streets_of([LineString([(60, -5), (60, 65)])], ["residential"])
+    xy = np.array([[15, 15], [45, 15], [15, 45], [45, 45], [90, 30]])
+    tess = build_tessellation("C1", community, buildings_at(xy), streets, compounds=compounds)
+    assert_tiles(tess, community)
+    strip = shapely.difference(box(0, 0, 60, 60), wall)
+    taken = shapely.area(shapely.intersection(tess.cells.values, strip))
+    np.testing.assert_allclose(taken[:4], [strip.area / 4] * 4, rtol=1e-6)
+    assert taken[4] == 0.0  # nothing across the street
+    # each compound cell is its quarter of the land west of the street: no ring
+    quarters = [box(0, 0, 30, 30), box(30, 0, 60, 30), box(0, 30, 30, 60), box(30, 30, 60, 60)]
+    for cell, quarter in zip(tess.cells.values[:4], quarters, strict=True):
+        assert cell.symmetric_difference(quarter).area < 1e-6
+    # the building across the street touches only the two cells facing it, along it
+    adj = tess.adjacency
+    across = adj.edges[(adj.edges == 4).any(axis=1)].tolist()
+    assert across == [[1, 4], [3, 4]]
+    assert adj.street[(adj.edges == 4).any(axis=1)].all()
+
+
 def test_compound_ids_give_soft_edges():
     xy = lattice(4, 1, 10.0)
     b = buildings_at(xy, compound=["A", "A", None, "B"])
