@@ -65,7 +65,7 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
     max_dev = 0.0
     pp: list[float] = []
     wd_num = wd_den = 0.0
-    poly_fail = 0
+    poly_fail = thin = in_hole = 0
     near_m = total_m = 0.0
     for c, raw in zip(comms, labels, strict=True):
         inst = c.instance
@@ -79,6 +79,8 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
             import shapely
 
             kw = {"grid_area": shapely.area(geoms), "grid_perimeter": shapely.length(geoms)}
+            thin += int((4 * np.pi * kw["grid_area"] / kw["grid_perimeter"] ** 2 < 0.1).sum())
+            in_hole += _inside_holes(geoms)
             if c.streets is not None:
                 near, total = boundary_on_street_lengths(
                     polys, c.geometry, c.streets, c.tess.compound_edges()
@@ -121,7 +123,24 @@ def evaluate(comms: list[PipeCommunity], labels: list[Any]) -> dict[str, Any]:
         "single_compound": round(n_single / max(n_grids, 1), 4),
         "street_share": round(near_m / total_m, 3) if total_m else None,
         "polygon_failures": poly_fail,
+        "thin_grids": thin,
+        "grids_in_holes": in_hole,
     }
+
+
+def _inside_holes(geoms: Any) -> int:
+    """Grids lying inside a hole of another grid (a grid ringing others)."""
+    import shapely
+
+    holes = [
+        shapely.polygons(ring)
+        for geom in geoms
+        for part in shapely.get_parts(geom)
+        for ring in shapely.get_rings(part)[1:]
+    ]
+    if not holes:
+        return 0
+    return int(shapely.within(shapely.point_on_surface(geoms), shapely.union_all(holes)).sum())
 
 
 def cmd_one(name: str, method: str, workers: int) -> None:
@@ -184,6 +203,8 @@ def cmd_table() -> None:
         "wdist_m",
         "single_compound",
         "street_share",
+        "thin_grids",
+        "grids_in_holes",
     ]
     print_table(RESULTS, cols)
 
