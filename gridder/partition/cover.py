@@ -200,29 +200,33 @@ def _connected_sets(
     cut short by the corridor limit. The search stops (:class:`_TooManySetsError`)
     beyond ``budget`` sets or ``STEPS_PER_SET × budget`` sets looked at.
     """
-    rank = {u: i for i, u in enumerate(sorted(units))}
+    order = sorted(units)
+    rank = {u: i for i, u in enumerate(order)}
+    # sets as bit masks over the units' ranks, for the corridor test
+    nb = [sum(1 << rank[w] for w in adj[u]) for u in order]
+    hollow = sum(1 << i for i, u in enumerate(order) if val[u] == 0)  # the empty units
     found: list[tuple[int, ...]] = []
     complete = True
     steps = 0
 
-    def grow(members: list[int], ext: list[int], near: set[int], total: int, empty: int) -> None:
+    def grow(members: list[int], mask: int, ext: list[int], near: set[int], total: int) -> None:
         nonlocal complete, steps
         steps += 1
         if steps > STEPS_PER_SET * budget:
             raise _TooManySetsError
-        if total > 0 and (not empty or _corridors_needed(members, adj, val)):
+        if total > 0 and _corridors_needed(mask, mask & hollow, nb):
             found.append(tuple(sorted(members)))
             if len(found) > budget:
                 raise _TooManySetsError
         ext = list(ext)
         root = members[0]
+        n_empty = (mask & hollow).bit_count()
         while ext:
             w = ext.pop()
             total_w = total + val[w]
             if total_w > cap:
                 continue
-            empty_w = empty + (val[w] == 0)
-            if empty_w > corridor:
+            if n_empty + (val[w] == 0) > corridor:
                 complete = False
                 continue
             new_ext = list(ext)
@@ -231,32 +235,37 @@ def _connected_sets(
                 if rank[u] > rank[root] and u not in near:
                     new_ext.append(u)
                     new_near.add(u)
-            grow([*members, w], new_ext, new_near, total_w, empty_w)
+            grow([*members, w], mask | 1 << rank[w], new_ext, new_near, total_w)
 
-    for v in sorted(units, key=rank.__getitem__):
+    for v in order:
         if val[v] > cap:
             continue
-        grow([v], [u for u in adj[v] if rank[u] > rank[v]], {v, *adj[v]}, val[v], int(val[v] == 0))
+        grow([v], 1 << rank[v], [u for u in adj[v] if rank[u] > rank[v]], {v, *adj[v]}, val[v])
     return found, complete
 
 
-def _corridors_needed(members: list[int], adj: list[list[int]], val: list[int]) -> bool:
-    """Whether every empty member is needed: without it the set is not connected."""
-    inside = set(members)
-    for z in members:
-        if val[z] > 0:
-            continue
-        rest = inside - {z}
-        start = next(iter(rest))
-        seen = {start}
-        stack = [start]
-        while stack:
-            a = stack.pop()
-            for b in adj[a]:
-                if b in rest and b not in seen:
-                    seen.add(b)
-                    stack.append(b)
-        if len(seen) == len(rest):
+def _corridors_needed(mask: int, empty: int, nb: list[int]) -> bool:
+    """Whether every empty member is needed: without it the set is not connected.
+
+    ``mask`` is the set as bits over the units' ranks, ``empty`` its empty
+    members (bits) and ``nb`` each rank's neighbours as bits.
+    """
+    while empty:
+        low = empty & -empty
+        empty ^= low
+        rest = mask & ~low
+        if (nb[low.bit_length() - 1] & rest).bit_count() <= 1:
+            return False  # a leaf of the (connected) set: the rest stays connected
+        seen = frontier = rest & -rest
+        while frontier:
+            reach = 0
+            while frontier:
+                bit = frontier & -frontier
+                reach |= nb[bit.bit_length() - 1]
+                frontier ^= bit
+            frontier = reach & rest & ~seen
+            seen |= frontier
+        if seen == rest:
             return False
     return True
 
