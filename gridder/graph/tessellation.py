@@ -11,8 +11,11 @@ shared boundary lengths exact.
 
 Each face belongs to one building (its *owner*). A *strip* — a block holding no
 building beside blocks with buildings other than across a street, such as the
-land between a compound's wall and its streets — is split by the Voronoi diagram
-of the buildings beside it. Land a building's cell cannot keep — any other block
+land between a compound's wall and its streets — is split between the blocks
+beside it (each part of the strip goes to the block nearest to it) and, within
+each block's share, by the Voronoi diagram of that block's buildings; what the
+strip cannot give that way waits for a cell beside it rather than go across a
+street. Land a building's cell cannot keep — any other block
 holding no building, a piece of a Voronoi cell cut off by a concave block, a
 sliver of the snapping — goes to the neighbouring cell with the longest shared
 edge; a part of a multi-part community holding no building goes
@@ -61,7 +64,9 @@ BoolArray = npt.NDArray[np.bool_]
 GeomArray = npt.NDArray[np.object_]
 
 _BLOCK_SPACING: Final = 1.0e8  # z offset separating blocks in the owner KD-tree
-_ON_LINE: Final = 0.05  # a noded segment this close (metres) to a line lies on it
+#: A noded segment this close (metres) to a line lies on it: twice the snapping grid,
+#: so that a wall 3 cm inside its street still makes a strip.
+_ON_LINE: Final = 2 * GRID_SIZE
 #: A block without buildings sharing more boundary than this (metres) with a
 #: block of buildings, other than along a street, is a strip (split between them).
 _STRIP_MIN_SHARED: Final = 0.5
@@ -277,40 +282,74 @@ def _strips(
     return key // len(blocks), key % len(blocks)
 
 
-def _strip_owners(
+def _strip_ridges(
     generators: FloatArray,
     gen_block: IntArray,
     strips: tuple[IntArray, IntArray],
     blocks: GeomArray,
-) -> tuple[IntArray, IntArray, GeomArray]:
-    """The buildings a strip is split between, and the Voronoi ridges splitting it.
+) -> GeomArray:
+    """Voronoi ridges of each block's buildings, clipped to the strips beside the block.
 
-    Returns ``(strip, building)`` pairs (the buildings of the blocks beside each
-    strip) and the Voronoi ridges of each strip's buildings clipped to the strip:
-    each building gets the part of the strip nearest to it, so that a grid of a
-    walled compound reaches the street in front of it rather than one grid
-    taking the whole strip and ringing the compound.
+    One diagram per block beside a strip (not per strip: a block beside many
+    strips, such as a large block around empty courtyards, is drawn once),
+    extended over its strips. Together with the strips' outlines the ridges cut
+    each strip into faces, each nearest to one building of a block beside it.
     """
     strip, beside = strips
-    order = np.argsort(gen_block, kind="stable")
     counts = np.bincount(gen_block, minlength=len(blocks))
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    s_of = np.repeat(strip, counts[beside])
-    g_of = np.concatenate(
-        [order[starts[b] : starts[b + 1]] for b in beside.tolist()] or [np.empty(0, np.int64)]
-    ).astype(np.int64)
-    uniq_strips, compact = np.unique(s_of, return_inverse=True)
-    per_strip = np.bincount(compact, minlength=len(uniq_strips))
-    multi = per_strip[compact] >= 2
-    if not multi.any():
-        return s_of, g_of, np.empty(0, dtype=object)
-    sel = np.flatnonzero(multi)
-    _, idx = np.unique(compact[sel], return_inverse=True)
-    mpts = shapely.multipoints(generators[g_of[sel]], indices=idx)
-    target = blocks[np.unique(s_of[sel])]
-    edges = shapely.voronoi_polygons(mpts, extend_to=target, only_edges=True)
-    ridges = np.asarray(shapely.intersection(edges, target), dtype=object)
-    return s_of, g_of, ridges[~shapely.is_empty(ridges)]
+    keep = counts[beside] >= 2
+    strip, beside = strip[keep], beside[keep]
+    if not len(strip):
+        return np.empty(0, dtype=object)
+    uniq, group = np.unique(beside, return_inverse=True)
+    compact = np.full(len(blocks), -1, dtype=np.int64)
+    compact[uniq] = np.arange(len(uniq))
+    sel = np.flatnonzero(compact[gen_block] >= 0)
+    order = sel[np.argsort(compact[gen_block[sel]], kind="stable")]
+    mpts = shapely.multipoints(generators[order], indices=compact[gen_block[order]])
+    # each diagram extends over the bounding box of its block's strips
+    bounds = shapely.bounds(blocks[strip])
+    lo = np.full((len(uniq), 2), np.inf)
+    hi = np.full((len(uniq), 2), -np.inf)
+    np.minimum.at(lo, group, bounds[:, :2])
+    np.maximum.at(hi, group, bounds[:, 2:])
+    extent = shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    edges = shapely.voronoi_polygons(mpts, extend_to=extent, only_edges=True)
+    parts, part_of = shapely.get_parts(edges, return_index=True)
+    si, pi = shapely.STRtree(parts).query(blocks[strip], predicate="intersects")
+    mine = part_of[pi] == group[si]
+    cut = shapely.intersection(parts[pi[mine]], blocks[strip[si[mine]]])
+    return np.asarray(cut[~shapely.is_empty(cut)], dtype=object)
+
+
+def _strip_home(
+    points: GeomArray,
+    face_block: IntArray,
+    strips: tuple[IntArray, IntArray],
+    blocks: GeomArray,
+) -> IntArray:
+    """The block whose buildings own each face: its own, or a strip's nearest neighbour.
+
+    A face of a strip goes to the block beside the strip nearest to the face
+    (the lowest index on a tie): land in front of one compound stays with that
+    compound, even where a building of the next compound stands nearer.
+    """
+    out = face_block.copy()
+    order = np.argsort(strips[0], kind="stable")
+    strip, beside = strips[0][order], strips[1][order]
+    faces = np.flatnonzero(np.isin(face_block, strip))
+    if not len(faces):
+        return out
+    lo = np.searchsorted(strip, face_block[faces], side="left")
+    n = np.searchsorted(strip, face_block[faces], side="right") - lo
+    f = np.repeat(faces, n)
+    k = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+    dist = shapely.distance(points[f], blocks[beside[k]])
+    o = np.lexsort((beside[k], dist, f))
+    f, k = f[o], k[o]
+    first = np.r_[True, f[1:] != f[:-1]]
+    out[f[first]] = beside[k[first]]
+    return out
 
 
 def _segments(faces: GeomArray) -> tuple[IntArray, FloatArray]:
@@ -391,12 +430,17 @@ def _settle_owners(
     shared: FloatArray,
     face_zone: IntArray,
     gen_zone: IntArray,
+    blocks: tuple[IntArray, IntArray] | None = None,
+    strips: tuple[IntArray, IntArray] | None = None,
 ) -> IntArray:
     """Give every face to one building so that each cell is connected to its generator.
 
     Land a cell cannot keep goes to a neighbouring cell of the same zone when
     there is one (so that a zone, e.g. a locked grid, keeps its outline), else
-    to any neighbouring cell.
+    to any neighbouring cell. A face of a strip (``strips``: ``(strip, beside)``
+    block pairs; ``blocks``: the block of each face and of each generator) waits
+    for a cell of a block beside its strip, so that it does not go across a
+    street, unless no face can go anywhere else.
     """
     n_faces = len(faces)
     fa, fb = pairs
@@ -417,6 +461,12 @@ def _settle_owners(
     a2 = np.concatenate([fa, fb])
     b2 = np.concatenate([fb, fa])
     w2 = np.concatenate([shared, shared])
+    in_strip = beside = None
+    if blocks is not None and strips is not None and len(strips[0]):
+        face_block, gen_block = blocks
+        n_blocks = int(max(face_block.max(), gen_block.max())) + 1
+        in_strip = np.isin(face_block[a2], strips[0])
+        beside = (face_block[a2] * n_blocks, gen_block, strips[0] * n_blocks + strips[1])
     while True:
         cand = (owner[a2] < 0) & (owner[b2] >= 0)
         if not cand.any():
@@ -424,6 +474,12 @@ def _settle_owners(
         same_zone = cand & (face_zone[a2] == gen_zone[np.maximum(owner[b2], 0)])
         if same_zone.any():
             cand = same_zone
+        if in_strip is not None and beside is not None:
+            face_key, block_of, allowed = beside
+            owner_block = block_of[np.maximum(owner[b2], 0)]
+            home = cand & (~in_strip | np.isin(face_key + owner_block, allowed))
+            if home.any():
+                cand = home
         face, own, w = a2[cand], owner[b2[cand]], w2[cand]
         key = face * (len(generators) + 1) + own
         uk, inv = np.unique(key, return_inverse=True)
@@ -536,8 +592,9 @@ def tessellate(
     open_lines
         The cutters that are streets or barriers. A block without buildings
         that borders blocks with buildings other than along these lines is a
-        *strip* (the land between a compound's outline and its streets): it is
-        split by the Voronoi diagram of the buildings of the blocks beside it.
+        *strip* (the land between a compound's outline and its streets): each
+        part of it goes to the nearest building of the block beside it nearest
+        to that part.
 
     Returns
     -------
@@ -569,24 +626,22 @@ def tessellate(
     gen_block = _locate(gen_pts, blocks)
     ridges = _ridges(generators, gen_block, blocks)
     open_ = np.empty(0, dtype=object) if open_lines is None else np.asarray(open_lines, object)
-    strip_of, strip_gen, strip_ridges = _strip_owners(
-        generators, gen_block, _strips(blocks, gen_block, block_zone, open_), blocks
-    )
+    strips = _strips(blocks, gen_block, block_zone, open_)
+    strip_ridges = _strip_ridges(generators, gen_block, strips, blocks)
     # ridges end on the (snapped) block outlines: node them with those, not the raw lines
     outlines = _footprint_outlines(footprints, len(xy), community)
     faces, _ = polygonize_inside(
         [noded, *ridges[~shapely.is_empty(ridges)], *strip_ridges, *outlines], community
     )
     face_block = _locate(shapely.point_on_surface(faces), blocks)
-    # the owner of a face is the nearest generator of the same block, or in a strip
-    # the nearest of the buildings beside it
-    gen_z = np.concatenate([gen_block, strip_of]) * _BLOCK_SPACING
-    candidates = np.concatenate([np.arange(len(generators)), strip_gen])
-    tree = cKDTree(np.column_stack([generators[candidates], gen_z]))
-    rep = shapely.get_coordinates(shapely.point_on_surface(faces))
-    _, nearest = tree.query(np.column_stack([rep, face_block * _BLOCK_SPACING]))
-    home = np.concatenate([gen_block, strip_of])
-    owner = np.where(home[nearest] == face_block, candidates[nearest], -1).astype(np.int64)
+    # the owner of a face is the nearest generator of its block or, in a strip, of the
+    # block beside the strip nearest to the face
+    rep_pts = shapely.point_on_surface(faces)
+    home = _strip_home(rep_pts, face_block, strips, blocks)
+    tree = cKDTree(np.column_stack([generators, gen_block * _BLOCK_SPACING]))
+    rep = shapely.get_coordinates(rep_pts)
+    _, nearest = tree.query(np.column_stack([rep, home * _BLOCK_SPACING]))
+    owner = np.where(gen_block[nearest] == home, nearest, -1).astype(np.int64)
     under_footprint = np.zeros(len(faces), dtype=bool)
     if len(outlines):
         under_footprint = _give_footprints(
@@ -604,6 +659,8 @@ def tessellate(
         shared=shared,
         face_zone=block_zone[face_block],
         gen_zone=block_zone[gen_block],
+        blocks=(face_block, gen_block),
+        strips=strips,
     )
     logger.debug(
         "tessellated %d buildings: %d blocks, %d faces, %d segments",

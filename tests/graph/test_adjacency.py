@@ -137,6 +137,79 @@ def test_strip_between_compound_wall_and_street_is_split_between_its_buildings()
     assert adj.street[(adj.edges == 4).any(axis=1)].all()
 
 
+def compounds_of(polys):
+    return gpd.GeoDataFrame(
+        {"compound_id": [f"K{i}" for i in range(len(polys))]}, geometry=list(polys), crs=CRS
+    )
+
+
+def test_orphaned_strip_piece_does_not_cross_a_primary_road():
+    # Tall compound A and compound B side by side, a strip around both, a primary road at
+    # x=0 with one building west of it. B's building is the nearest of A's and B's to the
+    # middle of the strip west of A; a Voronoi diagram of both compounds gave it that
+    # piece, which does not touch its cell, and the piece then went to the longest shared
+    # edge: across the primary road (a review of the first strip split)
+    community = box(-40, 0, 65, 220)
+    a, b = box(10, 10, 30, 210), box(35, 10, 60, 210)
+    xy = np.array([[20, 209], [20, 11], [40, 110], [-20, 110]])
+    streets = streets_of([LineString([(0, -5), (0, 225)])], ["primary"])
+    tess = build_tessellation(
+        "C", community, buildings_at(xy), streets, compounds=compounds_of([a, b])
+    )
+    west_building = tess.cells.values[3]
+    east_of_road = box(0.01, 0, 65, 220)
+    assert west_building.intersection(east_of_road).area < 1e-3
+
+
+def test_strip_is_not_given_across_a_dead_end_street():
+    # Compounds A and B either side of a dead-end street (x=55, from the south edge to
+    # y=50). The strip around both is one block wrapping round the street's end: the 5 m
+    # between A's wall and the street stay with A, not with B's building across it
+    community = box(0, 0, 110, 60)
+    a, b = box(5, 5, 50, 55), box(60, 5, 105, 55)
+    xy = np.array([[8, 30], [62, 30], [100, 30]])
+    streets = streets_of([LineString([(55, -5), (55, 50)])], ["residential"])
+    tess = build_tessellation(
+        "C", community, buildings_at(xy), streets, compounds=compounds_of([a, b])
+    )
+    between_a_and_street = box(50, 0, 55, 50)
+    assert tess.cells.values[1].intersection(between_a_and_street).area < 1e-3
+
+
+def test_land_in_front_of_one_compound_does_not_go_to_its_neighbour_compound():
+    # Compounds A and B share a wall; the strip runs round both. B's building stands 1 m
+    # from the shared wall, A's far west: the strip in front of A's wall stays with A
+    # (nearest building or not), so B's cell does not wrap A's corner
+    community = box(0, 0, 110, 60)
+    a, b = box(5, 5, 55, 55), box(55, 5, 105, 55)
+    xy = np.array([[10, 30], [56, 30], [100, 30]])
+    tess = build_tessellation(
+        "C", community, buildings_at(xy), None, compounds=compounds_of([a, b])
+    )
+    in_front_of_a = box(0, 0, 55, 60).difference(a)
+    assert tess.cells.values[1].intersection(in_front_of_a).area < 1e-3
+
+
+def test_wall_3cm_inside_its_streets_gives_no_ring():
+    community = box(-60, -60, 160, 160)
+    lines = [
+        LineString([(-70, 0), (170, 0)]),
+        LineString([(-70, 100), (170, 100)]),
+        LineString([(0, -70), (0, 170)]),
+        LineString([(100, -70), (100, 170)]),
+    ]
+    streets = streets_of(lines, ["residential"] * 4)
+    wall = box(0.03, 0.03, 99.97, 99.97)
+    xy = np.array(
+        [[25, 25], [75, 25], [25, 75], [75, 75], [-30, 50], [130, 50], [50, -30], [50, 130]]
+    )
+    tess = build_tessellation(
+        "C", community, buildings_at(xy), streets, compounds=compounds_of([wall])
+    )
+    # a 3 cm sliver between wall and streets is a strip too: no cell rings the compound
+    assert (shapely.get_num_interior_rings(tess.cells.values) == 0).all()
+
+
 def test_compound_ids_give_soft_edges():
     xy = lattice(4, 1, 10.0)
     b = buildings_at(xy, compound=["A", "A", None, "B"])
