@@ -64,9 +64,9 @@ BoolArray = npt.NDArray[np.bool_]
 GeomArray = npt.NDArray[np.object_]
 
 _BLOCK_SPACING: Final = 1.0e8  # z offset separating blocks in the owner KD-tree
-#: A noded segment this close (metres) to a line lies on it: twice the snapping grid,
-#: so that a wall 3 cm inside its street still makes a strip.
-_ON_LINE: Final = 2 * GRID_SIZE
+#: A block outline this close (metres) to a street or barrier line runs along it: twice
+#: the snapping grid, so that a wall 3 cm inside its street still makes a strip.
+_ON_STREET: Final = 2 * GRID_SIZE
 #: A block without buildings sharing more boundary than this (metres) with a
 #: block of buildings, other than along a street, is a strip (split between them).
 _STRIP_MIN_SHARED: Final = 0.5
@@ -274,7 +274,9 @@ def _strips(
     length = np.hypot(coords[:, 2] - coords[:, 0], coords[:, 3] - coords[:, 1])
     if len(open_lines):
         mid = shapely.points((coords[:, :2] + coords[:, 2:]) / 2.0)
-        on_line, _ = shapely.STRtree(open_lines).query(mid, predicate="dwithin", distance=_ON_LINE)
+        on_line, _ = shapely.STRtree(open_lines).query(
+            mid, predicate="dwithin", distance=_ON_STREET
+        )
         length[on_line] = 0.0
     key, inv = np.unique(strip * len(blocks) + beside, return_inverse=True)
     total = np.bincount(inv, weights=length)
@@ -461,12 +463,18 @@ def _settle_owners(
     a2 = np.concatenate([fa, fb])
     b2 = np.concatenate([fb, fa])
     w2 = np.concatenate([shared, shared])
-    in_strip = beside = None
+    # a strip's face may go only to a building of a block beside the strip: the pair
+    # (face's block, owner's block) must be one of the strips' (strip, beside) pairs
+    strip_rule = None
     if blocks is not None and strips is not None and len(strips[0]):
         face_block, gen_block = blocks
         n_blocks = int(max(face_block.max(), gen_block.max())) + 1
-        in_strip = np.isin(face_block[a2], strips[0])
-        beside = (face_block[a2] * n_blocks, gen_block, strips[0] * n_blocks + strips[1])
+        strip_rule = (
+            np.isin(face_block[a2], strips[0]),
+            face_block[a2] * n_blocks,
+            gen_block,
+            strips[0] * n_blocks + strips[1],
+        )
     while True:
         cand = (owner[a2] < 0) & (owner[b2] >= 0)
         if not cand.any():
@@ -474,8 +482,8 @@ def _settle_owners(
         same_zone = cand & (face_zone[a2] == gen_zone[np.maximum(owner[b2], 0)])
         if same_zone.any():
             cand = same_zone
-        if in_strip is not None and beside is not None:
-            face_key, block_of, allowed = beside
+        if strip_rule is not None:
+            in_strip, face_key, block_of, allowed = strip_rule
             owner_block = block_of[np.maximum(owner[b2], 0)]
             home = cand & (~in_strip | np.isin(face_key + owner_block, allowed))
             if home.any():
