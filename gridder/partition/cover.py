@@ -203,7 +203,7 @@ def _connected_sets(
     order = sorted(units)
     rank = {u: i for i, u in enumerate(order)}
     # sets as bit masks over the units' ranks, for the corridor test
-    nb = [sum(1 << rank[w] for w in adj[u]) for u in order]
+    nb = [sum(1 << r for r in {rank[w] for w in adj[u]}) for u in order]  # repeats once
     hollow = sum(1 << i for i, u in enumerate(order) if val[u] == 0)  # the empty units
     found: list[tuple[int, ...]] = []
     complete = True

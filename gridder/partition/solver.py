@@ -787,9 +787,11 @@ class GridPartitioner:
         same grids takes the answer found before, ``repair_regions(memo=…)``).
         """
         best, kept, tried = first, 0, 0
+        relaxation = self.relaxation  # of the plan kept
         spent = first.deterministic_time
+        joined = self._joins_tried or self.relaxation is not None
         for attempt in range(1, self.config.restarts + 1):
-            if not _worth_restarting(best, joined=self._joins_tried):
+            if not _worth_restarting(best, joined=joined):
                 break
             tried = attempt
             seed = self.config.attempt_seed(self.seed, attempt)
@@ -799,6 +801,8 @@ class GridPartitioner:
             spent += other.deterministic_time
             if (other.out_of_band, other.objective) < (best.out_of_band, best.objective):
                 best, kept = other, attempt
+                relaxation = again.relaxation or self.relaxation
+        self.relaxation = relaxation
         if not tried:
             return first
         notes = best.notes

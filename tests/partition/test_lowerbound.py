@@ -236,6 +236,36 @@ def test_generated_city_plans_meet_their_bounds_and_a_loose_bound_says_why(
     assert "a loose bound in C0000: see the notes in plan_meta" in printed
 
 
+def test_a_solve_above_a_bound_whose_packing_gave_up_records_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The solver records a loose bound in its result, notes and ``plan_meta``.
+
+    The packing bound gives up only on large communities; here it is made to give up (a
+    bound of 0 from forced buildings alone) under a plan that leaves 2 grids out of band.
+    """
+    import gridder.partition.solver as solver
+
+    real = solver.band_lower_bound
+
+    def gave_up(*args: object, **kwargs: object) -> BandLowerBound:
+        lb = real(*args, **kwargs)  # type: ignore[arg-type]
+        return replace(lb, packing_out_of_band=-1, forced_out_of_band=0, min_out_of_band=0)
+
+    monkeypatch.setattr(solver, "band_lower_bound", gave_up)
+    n = 4
+    inst = make_instance(
+        [190] * n,
+        np.column_stack([np.arange(n) * 20.0, np.zeros(n)]),
+        [(i, i + 1) for i in range(n - 1)],
+    )
+    result = GridPartitioner(inst, PartitionConfig()).solve()
+    assert result.out_of_band == 2 and result.lower_bound.min_out_of_band == 0
+    assert result.loose_bound == ("packing_gave_up",)
+    assert any("packing bound gave up" in n for n in result.notes)
+    assert result.to_meta()["lower_bound_loose"] == ["packing_gave_up"]
+
+
 def test_a_plan_above_a_bound_whose_packing_gave_up_says_so() -> None:
     """``packing_gave_up``: the bound counts forced buildings only."""
     from gridder.partition.solver import loose_bound_reasons
