@@ -266,22 +266,24 @@ def test_a_solve_above_a_bound_whose_packing_gave_up_records_why(
     assert result.to_meta()["lower_bound_loose"] == ["packing_gave_up"]
 
 
+def _bound(**counts: int) -> BandLowerBound:
+    """A band lower bound of these counts, with no buildings named."""
+    empty = np.empty(0, dtype=np.int64)
+    return BandLowerBound(
+        forced_units=empty,
+        undecided_units=empty,
+        over_max_units=empty,
+        locked_out_of_band=0,
+        **counts,
+    )
+
+
 def test_a_plan_above_a_bound_whose_packing_gave_up_says_so() -> None:
     """``packing_gave_up``: the bound counts forced buildings only."""
     from gridder.partition.solver import loose_bound_reasons
 
     config = PartitionConfig()
-    empty = np.empty(0, dtype=np.int64)
-    lb = BandLowerBound(
-        forced_units=empty,
-        undecided_units=empty,
-        over_max_units=empty,
-        locked_out_of_band=0,
-        min_out_of_band=2,
-        cap=400,
-        forced_out_of_band=2,
-        packing_out_of_band=-1,
-    )
+    lb = _bound(min_out_of_band=2, cap=400, forced_out_of_band=2, packing_out_of_band=-1)
     assert [code for code, _ in loose_bound_reasons(lb, 5, config)] == ["packing_gave_up"]
     assert "forced buildings only" in loose_bound_reasons(lb, 5, config)[0][1]
     assert loose_bound_reasons(lb, 2, config) == []
@@ -295,17 +297,7 @@ def test_a_plan_above_a_bound_for_larger_grids_says_so() -> None:
     from gridder.partition.solver import loose_bound_reasons
 
     config = PartitionConfig()
-    empty = np.empty(0, dtype=np.int64)
-    lb = BandLowerBound(
-        forced_units=empty,
-        undecided_units=empty,
-        over_max_units=empty,
-        locked_out_of_band=0,
-        min_out_of_band=4,
-        cap=552,
-        forced_out_of_band=2,
-        packing_out_of_band=4,
-    )
+    lb = _bound(min_out_of_band=4, cap=552, forced_out_of_band=2, packing_out_of_band=4)
     codes = [code for code, _ in loose_bound_reasons(lb, 6, config)]
     assert codes == ["plan_cap"]
     text = dict(loose_bound_reasons(lb, 6, config))["plan_cap"]
