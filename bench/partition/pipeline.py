@@ -14,7 +14,10 @@ hull of the residential buildings, buffered 30 m; ``nanjing_compounds`` with the
 extract's residential land use polygons as compounds; ``nanjing_quads`` the
 hull of every building of the extract, buffered 20 m, cut into four communities
 along its bounding box's midlines — most buildings there hold no households:
-shops, offices, schools, untagged).
+shops, offices, schools, untagged), ``shanghai_gen`` (the real streets of central
+Shanghai around the extract's centre, 1 km square cut into four communities of
+500 m; every street block inset 8 m is a compound, with generated buildings: one
+per 1,500 m², half of them towers of 60–400 households, half low-rise of 6–40; seed 0).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from gridder.partition import PartitionConfig, PartitionInstance
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "partition_pipe"
 NANJING = Path("/work/shared/data/nanjing_gulou/nanjing_gulou.gpkg")
+SHANGHAI = Path("/work/shared/data/shanghai_center_streets/shanghai_center_streets.gpkg")
 
 
 @dataclass
@@ -169,6 +173,77 @@ def _inputs_nanjing(*, compounds: bool = False, quads: bool = False) -> Any:
     )
 
 
+def _inputs_shanghai() -> Any:
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    from gridder.inputs import load_inputs
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    streets = pyogrio.read_dataframe(SHANGHAI, layer="streets")
+    metric = streets.estimate_utm_crs()
+    lines = np.asarray(streets.to_crs(metric).geometry.values, dtype=object)
+    c = shapely.centroid(shapely.union_all(lines))
+    x, y, half = c.x, c.y, 500.0
+    area = shapely.box(x - half, y - half, x + half, y + half)
+    cut = shapely.intersection(lines, area)
+    noded = shapely.union_all([*cut[~shapely.is_empty(cut)], area.boundary])
+    blocks = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    blocks = blocks[shapely.area(blocks) > 2000]
+    comps = shapely.get_parts(shapely.buffer(blocks, -8, join_style="mitre"))
+    comps = comps[shapely.area(comps) > 500]
+    rng = np.random.default_rng(0)
+    pts: list[Any] = []
+    owner: list[int] = []
+    for k, cp in enumerate(comps.tolist()):
+        want = max(1, int(cp.area / 1500))
+        inner = shapely.buffer(cp, -3)
+        inner = cp if inner.is_empty else inner
+        x0, y0, x1, y1 = inner.bounds
+        got: list[Any] = []
+        while len(got) < want:
+            xy = rng.uniform((x0, y0), (x1, y1), (4 * want, 2))
+            got += list(xy[shapely.contains_xy(inner, xy[:, 0], xy[:, 1])])
+        pts += got[:want]
+        owner += [k] * want
+    xy = np.asarray(pts)
+    tower = rng.random(len(xy)) < 0.5
+    households = np.where(tower, rng.integers(60, 401, len(xy)), rng.integers(6, 41, len(xy)))
+    path = OUT / "shanghai_gen.gpkg"
+    quads = [
+        ("SH-SW", (x - half, y - half, x, y)),
+        ("SH-SE", (x, y - half, x + half, y)),
+        ("SH-NW", (x - half, y, x, y + half)),
+        ("SH-NE", (x, y, x + half, y + half)),
+    ]
+    gpd.GeoDataFrame(
+        {"community_id": [q for q, _ in quads]},
+        geometry=[shapely.box(*bb) for _, bb in quads],
+        crs=metric,
+    ).to_crs(4326).to_file(path, layer="communities", driver="GPKG")
+    gpd.GeoDataFrame(
+        {
+            "building_id": [f"SH{i:05d}" for i in range(len(xy))],
+            "households": households,
+            "compound_id": [f"K{k:04d}" for k in owner],
+        },
+        geometry=shapely.points(xy),
+        crs=metric,
+    ).to_crs(4326).to_file(path, layer="buildings", driver="GPKG")
+    gpd.GeoDataFrame(
+        {"compound_id": [f"K{k:04d}" for k in range(len(comps))]},
+        geometry=list(comps),
+        crs=metric,
+    ).to_crs(4326).to_file(path, layer="compounds", driver="GPKG")
+    return load_inputs(
+        communities=f"{path}:communities",
+        buildings=f"{path}:buildings",
+        streets=f"{SHANGHAI}:streets",
+        compounds=f"{path}:compounds",
+    )
+
+
 def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
     """Instances of a named benchmark city, built through the pipeline (cached)."""
     path = OUT / f"{name}.pkl"
@@ -183,6 +258,8 @@ def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
         inputs = _inputs_generated(bx, by, lanes="lanes" in rest, seed=seeds[0] if seeds else 0)
     elif name == "helsinki":
         inputs = _inputs_helsinki()
+    elif name == "shanghai_gen":
+        inputs = _inputs_shanghai()
     elif name in ("nanjing", "nanjing_compounds", "nanjing_quads"):
         inputs = _inputs_nanjing(
             compounds=name == "nanjing_compounds", quads=name == "nanjing_quads"
