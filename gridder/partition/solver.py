@@ -77,7 +77,7 @@ from gridder.partition.repair import (
 from gridder.partition.reservoir import Reservoir, realise_draw, solve_with_reservoirs
 from gridder.partition.setpartition import SetPartitionOutcome, solve_set_partition
 from gridder.partition.sets import set_cost
-from gridder.partition.sparse import sparse_plan
+from gridder.partition.sparse import SparsePlan, sparse_plan
 from gridder.partition.transfer import transfer_repair
 from gridder.partition.zonebound import (
     ZoneBound,
@@ -569,7 +569,7 @@ class GridPartitioner:
         compound the option keeps whole.
         """
         config = self.config
-        if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
+        if not self._model_may_help(first):
             return first
         cap = config.grid_cap
         found = sparse_plan(
@@ -583,23 +583,28 @@ class GridPartitioner:
             time_limit=min(_SPARSE_TIME, config.time_limit),
             at_least=first.lower_bound.min_out_of_band,  # no locks here: free grids only
         )
-        if found is None or found.out_of_band >= first.out_of_band:
-            return first
         return self._start_from(
             first,
-            found.labels,
-            found.deterministic_time,
+            found,
             t0,
             model="the sparse model",
             note="few household buildings among many empty ones: grids and the empty "
             "buildings joining them chosen at once",
         )
 
+    def _model_may_help(self, first: PartitionResult) -> bool:
+        """Whether a whole-community model (sparse, exact cover) is worth trying.
+
+        On a fresh solve without locks whose plan stays above the band's lower bound.
+        """
+        return not (self.locked >= 0).any() and (
+            first.out_of_band > first.lower_bound.min_out_of_band
+        )
+
     def _start_from(
         self,
         first: PartitionResult,
-        labels: IntArray,
-        model_time: float,
+        found: SparsePlan | CoverOutcome | None,
         t0: float,
         *,
         model: str,
@@ -607,15 +612,18 @@ class GridPartitioner:
     ) -> PartitionResult:
         """A model's plan improved like a re-plan's start, kept when it beats ``first``.
 
-        Kept when it leaves fewer grids out of band (then the lower cost), and,
-        with ``--keep-compounds``, splits no compound the option keeps whole
-        (the models know no compounds); ``note`` then says so with the grids it
-        saved.
+        Tried only when the model found a plan with fewer grids out of band;
+        kept when, improved, it still leaves fewer grids out of band (then the
+        lower cost), and, with ``--keep-compounds``, splits no compound the
+        option keeps whole (the models know no compounds); ``note`` then says
+        so with the grids it saved.
         """
+        if found is None or found.out_of_band >= first.out_of_band:
+            return first
         config = self.config
         again = self._sibling(self.seed)
-        other = again.improve(labels)
-        spent = first.deterministic_time + model_time + other.deterministic_time
+        other = again.improve(found.labels)
+        spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
         if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
             config.keep_compounds and split_compounds(self.instance, other.labels, config)
         ):
@@ -646,15 +654,11 @@ class GridPartitioner:
         :meth:`improve`; the plan kept is the one with fewer grids out of band
         (then the lower cost).
         """
-        if (self.locked >= 0).any() or first.out_of_band <= first.lower_bound.min_out_of_band:
-            return first
-        found = self._cover_model(self.free)
-        if found is None or found.out_of_band >= first.out_of_band:
+        if not self._model_may_help(first):
             return first
         return self._start_from(
             first,
-            found.labels,
-            found.deterministic_time,
+            self._cover_model(self.free),
             t0,
             model="the exact cover",
             note="grids chosen by an exact cover of the community's connected sets (empty "
