@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -54,6 +55,61 @@ def random_connected_edges(rng: np.random.Generator, n: int, chords: int) -> lis
         a, b = rng.choice(n, size=2, replace=False).tolist()
         edges.add((min(a, b), max(a, b)))
     return sorted(edges)
+
+
+def small_towers_graph(rng: np.random.Generator) -> tuple[list[int], list[tuple[int, int]]]:
+    """Seven units, about half empty, the rest 90–180 households, on a random connected graph."""
+    n = 7
+    value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
+    if sum(v > 0 for v in value) < 2:
+        value[:2] = [120, 150]
+    return value, random_connected_edges(rng, n, 3)
+
+
+def _connected(members: list[int], nbrs: list[set[int]]) -> bool:
+    seen, stack = {members[0]}, [members[0]]
+    inside = set(members)
+    while stack:
+        u = stack.pop()
+        for w in nbrs[u] & inside:
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return len(seen) == len(members)
+
+
+def brute_force_out_of_band(
+    value: list[int], edges: list[tuple[int, int]], low: int, high: int, cap: int
+) -> int:
+    """Least out-of-band grids over every grouping (empty units may stay out)."""
+    n = len(value)
+    nbrs: list[set[int]] = [set() for _ in range(n)]
+    for a, b in edges:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
+    valued = [u for u in range(n) if value[u] > 0]
+    empty = [u for u in range(n) if value[u] == 0]
+    k = len(valued)
+    best = k
+    for vs in itertools.product(range(k), repeat=k):
+        for es in itertools.product(range(-1, k), repeat=len(empty)):
+            slot = dict(zip(valued, vs, strict=True)) | dict(zip(empty, es, strict=True))
+            groups: dict[int, list[int]] = {}
+            for u, s in slot.items():
+                if s >= 0:
+                    groups.setdefault(s, []).append(u)
+            bad, ok = 0, True
+            for members in groups.values():
+                total = sum(value[u] for u in members)
+                if total == 0:
+                    continue  # empty units only: not a grid of the bound
+                if total > cap or not _connected(members, nbrs):
+                    ok = False
+                    break
+                bad += not (low <= total <= high)
+            if ok:
+                best = min(best, bad)
+    return best
 
 
 def lattice(

@@ -8,8 +8,11 @@ import pytest
 from gridder.partition import PartitionConfig, check_partition, partition_quality
 from gridder.partition.cover import MAX_CORRIDOR, CoverOutcome, cover_plan
 from gridder.partition.instance import PartitionInstance
-from tests.partition.conftest import make_instance, random_connected_edges
-from tests.partition.test_exactbound import _brute_force
+from tests.partition.conftest import (
+    brute_force_out_of_band,
+    make_instance,
+    small_towers_graph,
+)
 
 
 def _cover(inst: PartitionInstance, **kw: int) -> CoverOutcome | None:
@@ -32,15 +35,12 @@ def _cover(inst: PartitionInstance, **kw: int) -> CoverOutcome | None:
 def test_the_cover_is_optimal_on_small_graphs_and_its_labels_a_plan(seed: int) -> None:
     """Against every grouping of the buildings (grids of at most 400, empty ones anywhere)."""
     rng = np.random.default_rng(seed)
-    n = 7
-    value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
-    if sum(v > 0 for v in value) < 2:
-        value[:2] = [120, 150]
-    edges = random_connected_edges(rng, n, 3)
+    value, edges = small_towers_graph(rng)
+    n = len(value)
     inst = make_instance(value, rng.uniform(0, 300, size=(n, 2)), edges)
     got = _cover(inst)
     assert got is not None
-    best = _brute_force(value, edges, 200, 300, 400)
+    best = brute_force_out_of_band(value, edges, 200, 300, 400)
     if got.complete:
         assert got.out_of_band == got.bound == best
     else:  # a corridor longer than the model takes: never better than the optimum

@@ -2,75 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
 from gridder.partition import PartitionConfig
 from gridder.partition.exactbound import MAX_VALUED, exact_lower_bound
 from gridder.partition.lowerbound import band_lower_bound
-from tests.partition.conftest import make_instance, random_connected_edges
-
-
-def _connected(members: list[int], nbrs: list[set[int]]) -> bool:
-    seen, stack = {members[0]}, [members[0]]
-    inside = set(members)
-    while stack:
-        u = stack.pop()
-        for w in nbrs[u] & inside:
-            if w not in seen:
-                seen.add(w)
-                stack.append(w)
-    return len(seen) == len(members)
-
-
-def _brute_force(
-    value: list[int], edges: list[tuple[int, int]], low: int, high: int, cap: int
-) -> int:
-    """Least out-of-band grids over every grouping (empty units may stay out)."""
-    n = len(value)
-    nbrs: list[set[int]] = [set() for _ in range(n)]
-    for a, b in edges:
-        nbrs[a].add(b)
-        nbrs[b].add(a)
-    valued = [u for u in range(n) if value[u] > 0]
-    empty = [u for u in range(n) if value[u] == 0]
-    k = len(valued)
-    best = k
-    for vs in itertools.product(range(k), repeat=k):
-        for es in itertools.product(range(-1, k), repeat=len(empty)):
-            slot = dict(zip(valued, vs, strict=True)) | dict(zip(empty, es, strict=True))
-            groups: dict[int, list[int]] = {}
-            for u, s in slot.items():
-                if s >= 0:
-                    groups.setdefault(s, []).append(u)
-            bad, ok = 0, True
-            for members in groups.values():
-                total = sum(value[u] for u in members)
-                if total == 0:
-                    continue  # empty units only: not a grid of the bound
-                if total > cap or not _connected(members, nbrs):
-                    ok = False
-                    break
-                bad += not (low <= total <= high)
-            if ok:
-                best = min(best, bad)
-    return best
+from tests.partition.conftest import brute_force_out_of_band, make_instance, small_towers_graph
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_exact_bound_equals_brute_force_on_small_graphs(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n = 7
-    value = [int(v) for v in rng.choice([0, 0, 0, 90, 120, 150, 180], size=n)]
-    if sum(v > 0 for v in value) < 2:
-        value[:2] = [120, 150]
-    edges = random_connected_edges(rng, n, 3)
+    value, edges = small_towers_graph(rng)
+    n = len(value)
     e = np.array(edges, dtype=np.int64)
     free = np.ones(n, dtype=bool)
     got = exact_lower_bound(n, e, value, free, low=200, high=300, cap=400, time_limit=20.0)
-    assert got == _brute_force(value, sorted(edges), 200, 300, 400)
+    assert got == brute_force_out_of_band(value, sorted(edges), 200, 300, 400)
 
 
 def test_the_bound_sees_a_shared_empty_patch_and_stays_below_plans() -> None:

@@ -14,8 +14,7 @@ from gridder.cli import main
 from gridder.io.write import read_meta
 from gridder.partition import PartitionConfig, check_partition, partition_quality
 from gridder.partition.sparse import is_sparse, sparse_plan
-from tests.partition.conftest import make_instance, random_connected_edges
-from tests.partition.test_exactbound import _brute_force
+from tests.partition.conftest import brute_force_out_of_band, make_instance, random_connected_edges
 
 
 def _random_sparse(seed: int) -> tuple[list[int], list[tuple[int, int]], np.ndarray]:
@@ -38,7 +37,7 @@ def test_sparse_plan_is_optimal_and_valid_on_small_graphs(seed: int) -> None:
     assert is_sparse(inst.households, free)
     got = sparse_plan(inst, inst.households, free, low=200, high=300, cap=400, time_limit=20.0)
     assert got is not None and got.status == "OPTIMAL" and got.patch_size == 1
-    assert got.out_of_band == _brute_force(value, edges, 200, 300, 400)
+    assert got.out_of_band == brute_force_out_of_band(value, edges, 200, 300, 400)
     assert (got.labels >= 0).all()
     config = PartitionConfig()
     assert check_partition(inst, got.labels, config).ok  # every grid connected
