@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.partition.pipeline import PipeCommunity, load_instances, summary
-from bench.partition.run import m_pymetis, m_spopt
+from bench.partition.run import m_kmeans, m_pymetis, m_spopt
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_pipeline.jsonl"
@@ -151,8 +151,13 @@ def cmd_one(name: str, method: str, workers: int) -> None:
         labels, info = run_gridder(comms, workers)
     elif method in ("pymetis_contig", "pymetis"):
         labels = [m_pymetis(c.instance, method == "pymetis_contig") for c in comms]
-    else:
+    elif method == "kmeans":
+        labels = [m_kmeans(c.instance) for c in comms]
+    elif method in ("maxp", "skater", "regionkmeans", "azp", "ward"):
         labels = [m_spopt(c.instance, method) for c in comms]
+    else:
+        msg = f"unknown method {method!r}"
+        raise ValueError(msg)
     solve_s = time.perf_counter() - t
     res: dict[str, Any] = {
         "instance": name,

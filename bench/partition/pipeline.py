@@ -17,7 +17,10 @@ along its bounding box's midlines — most buildings there hold no households:
 shops, offices, schools, untagged), ``shanghai_gen`` (the real streets of central
 Shanghai around the extract's centre, 1 km square cut into four communities of
 500 m; every street block inset 8 m is a compound, with generated buildings: one
-per 1,500 m², half of them towers of 60–400 households, half low-rise of 6–40; seed 0).
+per 1,500 m², half of them towers of 60–400 households, half low-rise of 6–40; seed 0),
+``hefei`` (the Hefei University of Technology extract: a campus with staff and
+student housing among schools, one community = hull of every building, buffered
+20 m; households estimated from footprints and heights).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from gridder.partition import PartitionConfig, PartitionInstance
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "partition_pipe"
 NANJING = Path("/work/shared/data/nanjing_gulou/nanjing_gulou.gpkg")
+HEFEI = Path("/work/shared/data/hefei_hfut_feicui/hefei_hfut_feicui.gpkg")
 SHANGHAI = Path("/work/shared/data/shanghai_center_streets/shanghai_center_streets.gpkg")
 
 
@@ -124,24 +128,35 @@ def _inputs_helsinki() -> Any:
     )
 
 
-def _inputs_nanjing(*, compounds: bool = False, quads: bool = False) -> Any:
+def _inputs_osm(
+    source: Path, tag: str, *, compounds: bool = False, quads: bool = False, whole: bool = False
+) -> Any:
+    """Communities cut from an OpenStreetMap extract (its buildings, streets, land use).
+
+    One community named ``tag``: the hull of the residential buildings buffered
+    30 m (``whole``: of every building, buffered 20 m); ``quads``: the hull of
+    every building cut into four along its bounding box's midlines, named after
+    the tag's prefix (``NJ-SW`` …).
+    """
     import pyogrio
 
     from gridder.inputs import load_inputs
 
     OUT.mkdir(parents=True, exist_ok=True)
-    b = pyogrio.read_dataframe(NANJING, layer="buildings")
+    name = source.stem
+    prefix = tag.split("-", maxsplit=1)[0]
+    b = pyogrio.read_dataframe(source, layer="buildings")
     metric = b.estimate_utm_crs()
     bm = b.to_crs(metric)
     kind = b["building"].astype(str) if "building" in b.columns else None
     res = bm if kind is None else bm[kind.isin(["apartments", "residential", "house", "dormitory"])]
-    hull = res.geometry.union_all().convex_hull.buffer(30)
+    hull = (bm if whole else res).geometry.union_all().convex_hull.buffer(20 if whole else 30)
     comm = gpd.GeoDataFrame(
-        {"community_id": ["NJ-GULOU"], "name": ["Gulou test community"]},
+        {"community_id": [tag], "name": [f"{name} test community"]},
         geometry=[hull],
         crs=metric,
     ).to_crs(4326)
-    path = OUT / "nanjing_community.gpkg"
+    path = OUT / f"{name}_community.gpkg"
     if quads:  # four communities: the hull cut along its bounding box's midlines
         import shapely
 
@@ -150,25 +165,30 @@ def _inputs_nanjing(*, compounds: bool = False, quads: bool = False) -> Any:
         xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
         boxes = [(x0, y0, xm, ym), (xm, y0, x1, ym), (x0, ym, xm, y1), (xm, ym, x1, y1)]
         comm = gpd.GeoDataFrame(
-            {"community_id": ["NJ-SW", "NJ-SE", "NJ-NW", "NJ-NE"]},
+            {"community_id": [f"{prefix}-{q}" for q in ("SW", "SE", "NW", "NE")]},
             geometry=[hull.intersection(shapely.box(*bb)) for bb in boxes],
             crs=metric,
         ).to_crs(4326)
-        path = OUT / "nanjing_quads.gpkg"
+        path = OUT / f"{name.split('_')[0]}_quads.gpkg"
     comm.to_file(path, layer="communities", driver="GPKG")
-    b = b.assign(building_id=b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str))
+    if "osm_type" in b.columns:
+        ids = b["osm_type"].astype(str) + "/" + b["osm_id"].astype(str)
+    else:  # the GDAL OSM-driver layout: ways in osm_way_id, the rest in osm_id
+        ids = b["osm_way_id"].fillna(b["osm_id"]).fillna(b.index.to_series().astype(str))
+        ids = ids.astype(str) + "/" + b.index.astype(str)
+    b = b.assign(building_id=ids)
     b.to_file(path, layer="buildings", driver="GPKG")
     comp = None
     if compounds:  # the extract's residential land use polygons as compounds (小区)
-        land = pyogrio.read_dataframe(NANJING, layer="landuse")
+        land = pyogrio.read_dataframe(source, layer="landuse")
         land = land[land["landuse"] == "residential"].reset_index(drop=True)
-        land["compound_id"] = [f"NJ-R{i:02d}" for i in range(len(land))]
+        land["compound_id"] = [f"{prefix}-R{i:02d}" for i in range(len(land))]
         land[["compound_id", "geometry"]].to_file(path, layer="compounds", driver="GPKG")
         comp = f"{path}:compounds"
     return load_inputs(
         communities=f"{path}:communities",
         buildings=f"{path}:buildings",
-        streets=f"{NANJING}:streets",
+        streets=f"{source}:streets",
         compounds=comp,
     )
 
@@ -261,9 +281,10 @@ def load_instances(name: str, *, cache: bool = True) -> list[PipeCommunity]:
     elif name == "shanghai_gen":
         inputs = _inputs_shanghai()
     elif name in ("nanjing", "nanjing_compounds", "nanjing_quads"):
-        inputs = _inputs_nanjing(
-            compounds=name == "nanjing_compounds", quads=name == "nanjing_quads"
-        )
+        compounds, quads = name == "nanjing_compounds", name == "nanjing_quads"
+        inputs = _inputs_osm(NANJING, "NJ-GULOU", compounds=compounds, quads=quads)
+    elif name == "hefei":
+        inputs = _inputs_osm(HEFEI, "HF-FEICUI", whole=True)
     else:
         msg = f"unknown pipeline instance {name!r}"
         raise ValueError(msg)
