@@ -51,6 +51,7 @@ from gridder.edithistory import grid_rows, now, record_edit, snapshot, undo_last
 from gridder.editrepair import repair_after_move
 from gridder.errors import InputError, Problem
 from gridder.partition.check import grid_components
+from gridder.partition.config import workload_scale
 from gridder.partition.instance import PartitionInstance
 from gridder.planfile import PlanFile, plan_quality, refresh_grid_stats
 from gridder.polygons import grid_polygons
@@ -250,6 +251,11 @@ def _check_move(plan: PlanFile, ids: list[str], to: str) -> tuple[str, list[str]
     return cid, todo, notes
 
 
+def _value_scale(plan: PlanFile) -> int:
+    """Balance units per unit of the plan's band: workloads in whole hundredths, say."""
+    return workload_scale(plan.band.target) if plan.band.balance_on == "workload" else 1
+
+
 def _community_model(
     plan: PlanFile, cid: str
 ) -> tuple[PartitionInstance, Any, gpd.GeoDataFrame, list[str]]:
@@ -269,7 +275,8 @@ def _community_model(
         sm = streets.to_crs(crs)
         near = sm.sindex.query(geom.buffer(STREET_MARGIN), predicate="intersects")
         sm = sm.iloc[np.sort(near)]
-    value = np.rint(plan.balance_values().loc[rows.index].to_numpy(dtype=np.float64))
+    exact = plan.balance_values().loc[rows.index].to_numpy(dtype=np.float64)
+    value = np.rint(exact * _value_scale(plan))
     cols = [c for c in ("building_id", "households", "compound_id") if c in bm.columns]
     inst, tess = PartitionInstance.from_frames(
         cid,
@@ -315,6 +322,7 @@ def _move(
     hand_hh = int(hh[moved].sum())
     budget = math.floor(BUDGET_FACTOR * hand_hh)
     band = plan.band
+    scale = _value_scale(plan)  # the balance values as the partition solved them
     locked = [label_of[g] for g in plan.locked_grids if g in label_of]
     rep = repair_after_move(
         labels=lab,
@@ -322,7 +330,7 @@ def _move(
         households=hh,
         edges=inst.edges,
         edge_hard=inst.edge_hard,
-        band=(band.min, band.max, band.target),
+        band=(band.min * scale, band.max * scale, band.target * scale),
         sources=sources,
         target=t,
         pinned=moved.tolist(),

@@ -52,6 +52,11 @@ class InputError(GridderError, ValueError):
         self.problems: list[Problem] = list(problems)
         super().__init__(self._message())
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[list[Problem]]]:
+        # rebuilt from its problems when it crosses a process boundary (a worker's
+        # error): the default would pass the message, a string, as the problems
+        return (type(self), (self.problems,))
+
     @classmethod
     def single(cls, source: str, feature: str, problem: str) -> InputError:
         """Build an error holding one problem."""

@@ -38,8 +38,11 @@ import shapely
 
 from gridder import __version__
 from gridder.errors import InputError, Problem, SolverError
+from gridder.graph.adjacency import Tessellation
 from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
+from gridder.partition.check import grid_components
+from gridder.partition.config import workload_scale
 from gridder.partition.executor import solve_one
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.movebound import moved_lower_bound
@@ -251,8 +254,18 @@ def previous_grids(
 #: Locked grids may overlap each other, or reach out of their community, by this
 #: share of their area (drawing slack); more is an input error.
 LOCKED_SLACK = 0.02
+#: Area (m²) by which a locked grid's land may differ from its polygon (snapping to
+#: the 1 mm grid and the community's outline); at least 0.01% of the polygon's area.
+LOCK_AREA_TOLERANCE_M2 = 2.0
 #: A grid code, ``{community_id}-NNN``.
 _GRID_CODE = re.compile(r"(.+)-\d{3,}")
+
+
+def _lock_codes(locked: gpd.GeoDataFrame) -> list[str | None]:
+    """The code given with each locked grid (``grid_id``), ``None`` where none is."""
+    if "grid_id" not in locked.columns:
+        return [None] * len(locked)
+    return [None if pd.isna(g) or not str(g).strip() else str(g) for g in locked["grid_id"]]
 
 
 def _locked_names(locked: gpd.GeoDataFrame) -> list[str]:
@@ -323,6 +336,9 @@ class CommunityTask:
     #: The exact (unrounded) balanced value per building, when it differs from
     #: ``value`` (workloads with fractional weights): grids report and measure it.
     exact_value: np.ndarray | None = None
+    #: The options the solver works with, when ``value`` is scaled (``value_scale``):
+    #: the band scaled alike. Default ``config``.
+    solve_config: PartitionConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -545,19 +561,21 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         previous_labels.index = b.index
     locked_labels = None
     locked_polys = None
+    lock_codes: dict[int, str] = {}
     if task.locked is not None and len(task.locked):
         locked_polys = task.locked
         pts = b.geometry.to_numpy()
         lab = np.full(len(b), -1, dtype=np.int64)
-        # a locked grid of the previous plan keeps its label there (else a fresh one):
-        # the re-plan then starts from a plan whose labels agree
-        codes = (
-            task.locked["grid_id"].astype(str).tolist()
-            if "grid_id" in task.locked.columns
-            else [""] * len(task.locked)
-        )
+        before = None if previous_labels is None else previous_labels.to_numpy()
+        codes = _lock_codes(task.locked)
         for k, poly in enumerate(task.locked.geometry.to_numpy()):
-            lab[shapely.covered_by(pts, poly) & (lab < 0)] = number.get(codes[k], len(number) + k)
+            inside = shapely.covered_by(pts, poly) & (lab < 0)
+            # the label of the previous grid whose land it keeps (else a fresh one): the
+            # re-plan then starts from a plan whose labels agree; its code is the lock's
+            label = _lock_label(None if before is None else before[inside], lab, len(number) + k)
+            lab[inside] = label
+            if codes[k] is not None:
+                lock_codes[label] = str(codes[k])
         locked_labels = lab
     instance, tess = PartitionInstance.from_frames(
         cid,
@@ -571,7 +589,10 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         locked_labels=locked_labels,
         previous_labels=previous_labels,
     )
-    result = solve_one(instance, config)  # the solver derives the community's seed
+    if locked_labels is not None and locked_polys is not None:
+        _check_locks_kept(locked_polys, b, tess, instance, locked_labels)
+    solver_config = task.solve_config or config
+    result = solve_one(instance, solver_config)  # the solver derives the community's seed
     fixed = () if locked_labels is None else np.unique(locked_labels[locked_labels >= 0]).tolist()
     polys = grid_polygons(tess, result.labels, fixed=fixed)
     near, total = boundary_on_street_lengths(
@@ -581,7 +602,9 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     meta["components"] = len(np.unique(tess.components))
     across = [str(b) for b in tess.building_ids[tess.across_barriers]]
     meta["buildings_across_barriers"] = across
-    meta["moved_lower_bound"] = moved_lower_bound(instance, config)
+    meta["moved_lower_bound"] = moved_lower_bound(instance, solver_config)
+    if solver_config.value_scale != 1:  # the cap in the band's own units
+        meta["lower_bound_cap"] = result.lower_bound.cap / solver_config.value_scale
     notes = list(result.notes)
     if across:
         shown = ", ".join(across[:5]) + (" …" if len(across) > 5 else "")
@@ -590,7 +613,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             "the land under a building stays with it, so its grid reaches across the line"
         )
     if task.exact_value is not None:
-        # the solver balances each building's workload rounded to a whole unit: say so
+        # the solver balances each building's workload rounded (after scaling): say so
         # where the exact sums put other grids out of band
         exact = partition_quality(
             instance, result.labels, config, unit_value=np.asarray(task.exact_value, float)
@@ -601,10 +624,100 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             notes.append(
                 f"{out_exact} grid(s) out of band by their exact workload, "
                 f"{result.out_of_band} by the workloads the solver balances (each "
-                "building's rounded to a whole unit)"
+                f"building's rounded to 1/{solver_config.value_scale} of a unit)"
             )
     meta["notes"] = notes
-    return _finish(task, polys, result.labels, meta, result, instance, near, total)
+    return _finish(
+        task, polys, result.labels, meta, result, instance, near, total, lock_codes=lock_codes
+    )
+
+
+def _check_locks_kept(
+    locked: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    tess: Tessellation,
+    instance: PartitionInstance,
+    labels: np.ndarray,
+) -> None:
+    """Refuse locked grids the cells cannot keep exactly (exit 2, naming them).
+
+    Each locked grid's land is the union of its buildings' cells, which follow
+    its outline; it differs from the polygon given where land next to it
+    touches no other grid (the buildings of a grid between locked ones all
+    demolished: the lock would grow over it), or where a part of it holds none
+    of its buildings and touches none of its land (cut off by a major street).
+    A locked grid must also be one connected piece.
+    """
+    names = _locked_names(locked)
+    polys = locked.geometry.to_numpy()
+    uniq, cells = tess.faces.dissolve(np.where(labels >= 0, labels, -1))
+    pieces = grid_components(instance, np.where(labels >= 0, labels, -1 - np.arange(len(labels))))
+    pts = buildings.geometry.to_numpy()
+    problems: list[Problem] = []
+    for k, poly in enumerate(polys):
+        held = labels[shapely.covered_by(pts, poly)]
+        if not len(held):
+            continue  # refused before (a locked grid holding no building)
+        lab = int(held[0])
+        mine = cells[int(np.searchsorted(uniq, lab))]
+        lock = shapely.intersection(poly, tess.community)
+        tol = max(LOCK_AREA_TOLERANCE_M2, 1e-4 * float(shapely.area(lock)))
+        grown = shapely.difference(mine, lock)
+        lost = shapely.difference(lock, mine)
+        if pieces.get(lab, 1) > 1:
+            problems.append(
+                Problem(
+                    "--locked",
+                    names[k],
+                    f"the locked grid's buildings lie in {pieces[lab]} pieces that do not "
+                    "touch through its land (a polygon in parts, or joined by a neck too "
+                    "narrow to pass): a grid is one connected piece; lock each part on its own",
+                )
+            )
+        elif shapely.area(grown) > tol:
+            problems.append(
+                Problem(
+                    "--locked",
+                    names[k],
+                    f"cannot be kept exactly: {shapely.area(grown):.0f} m² of land beside it "
+                    f"(around {_lon_lat(grown, buildings.crs)}) touches no grid that is "
+                    "not locked, and would join it; lock fewer grids there, or draw the "
+                    "locked polygon over that land",
+                )
+            )
+        elif shapely.area(lost) > tol:
+            problems.append(
+                Problem(
+                    "--locked",
+                    names[k],
+                    f"cannot be kept exactly: {shapely.area(lost):.0f} m² of it (around "
+                    f"{_lon_lat(lost, buildings.crs)}) holds none of its buildings and "
+                    "touches none of its land (cut off by a major street or river?); "
+                    "leave that part out of the locked polygon",
+                )
+            )
+    if problems:
+        raise InputError(problems[:50])
+
+
+def _lon_lat(geom: shapely.Geometry, crs: Any) -> str:
+    """A point of ``geom`` as ``lon, lat`` (WGS84, 5 decimals)."""
+    pt = gpd.GeoSeries([shapely.point_on_surface(geom)], crs=crs).to_crs(WGS84).iloc[0]
+    return f"{pt.x:.5f}, {pt.y:.5f}"
+
+
+def _lock_label(before: np.ndarray | None, labels: np.ndarray, fresh: int) -> int:
+    """A locked grid's label: the previous grid most of its buildings were in, else ``fresh``.
+
+    ``before`` holds the previous labels of its buildings (``-1``: new); a
+    label another locked grid already took is not taken twice.
+    """
+    if before is not None:
+        prev = before[(before >= 0) & ~np.isin(before, labels[labels >= 0])]
+        if len(prev):
+            values, counts = np.unique(prev, return_counts=True)
+            return int(values[np.argmax(counts)])
+    return fresh
 
 
 def _previous_codes(task: CommunityTask) -> list[str]:
@@ -645,6 +758,8 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     instance: PartitionInstance | None,
     near: float,
     total: float,
+    *,
+    lock_codes: Mapping[int, str] | None = None,
 ) -> CommunityPlan:
     cid = task.community_id
     b = task.buildings
@@ -655,13 +770,24 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
         previous = task.previous_assignment
     elif task.locked is not None and "grid_id" in task.locked.columns:
         previous = task.locked[["grid_id", "geometry"]]
+    # a locked grid keeps the code given with it; a grid that continues the previous
+    # grid of that code then takes another
+    locks: dict[Any, str] = dict(lock_codes or {})
+    known: dict[Any, str] = {
+        lab: code
+        for lab, code in _persisting_codes(task, labels, instance).items()
+        if lab not in locks and code not in locks.values()
+    }
     codes = assign_grid_codes(
         cid,
         polys,
         previous,
         members=members,
         fill_gaps=task.previous_assignment is None,
-        known=_persisting_codes(task, labels, instance),
+        known={**known, **locks},
+        retired=()
+        if task.previous_grids is None
+        else task.previous_grids["grid_id"].astype(str).tolist(),
     )
     labels_sorted = np.asarray(polys.index)
     grid_ids = [codes[lab] for lab in labels_sorted]
@@ -716,6 +842,8 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
             "community_id": cid,
         }
     )
+    if task.exact_value is not None:  # each building's workload (hand edits balance it)
+        assignment["workload"] = np.round(np.asarray(task.exact_value, dtype=np.float64), 6)
     return CommunityPlan(cid, grids.sort_values("grid_id"), assignment, meta, near, total)
 
 
@@ -801,9 +929,22 @@ def _locked_by_community(
                 lm["grid_id"].astype(str).isin(mine["grid_id"].astype(str)).to_numpy()
             ).tolist()
         }
-        for k, code in enumerate(lm["grid_id"].astype(str)):
+        for k, given in enumerate(_lock_codes(lm)):
+            if given is None:
+                continue
+            code = str(given)
             named = _GRID_CODE.fullmatch(code)
-            if named and k in lies and named.group(1) != lies[k]:
+            if named is None:
+                example = f"{lies.get(k, 'C01')}-001"
+                problems.append(
+                    Problem(
+                        "--locked",
+                        names[k],
+                        f"{code!r} is not a grid code ({{community_id}}-NNN, e.g. {example}): "
+                        "give the grid's code, or no grid_id to number it afresh",
+                    )
+                )
+            elif k in lies and named.group(1) != lies[k]:
                 problems.append(
                     Problem(
                         "--locked",
@@ -912,11 +1053,14 @@ def partition_inputs(
                 "--previous: only %d of %d buildings were in the previous plan", shared, len(ids)
             )
     exact = None
+    solve_config = config
     if config.balance_on == "workload":
-        # the solver balances whole numbers; grids report and measure the exact workload
+        # the solver balances whole numbers (in hundredths of a band of 2-4, say: each
+        # building's workload rounded after scaling); grids report the exact workload
         source = str(inputs.sources.get("buildings", {}).get("file", "buildings"))
         exact = workload(inside, weights, source=source).astype(np.float64)
-        value = np.round(exact).astype(np.int64)
+        solve_config = config.scaled(workload_scale(config.target))
+        value = np.round(exact * solve_config.value_scale).astype(np.int64)
     else:
         value = inside["households"].to_numpy(np.int64)
     inside["_value"] = value
@@ -981,6 +1125,7 @@ def partition_inputs(
                 previous_grids=prev_grids,
                 config=config,
                 exact_value=exact_val,
+                solve_config=solve_config,
             )
         )
     if empty_locks:
@@ -1039,6 +1184,8 @@ def _assemble(plans: Iterable[CommunityPlan], inputs: Inputs, metric: Any) -> Pl
         geometry=rows.geometry.to_numpy(),
         crs=WGS84,
     )
+    if "workload" in assignment.columns:  # --balance-on workload
+        assignments["workload"] = assignment["workload"].to_numpy(np.float64)
     communities = inputs.communities.copy()
     for col in ("street_id", "district_id"):
         if col in communities.columns:

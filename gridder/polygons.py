@@ -516,6 +516,7 @@ def assign_grid_codes(
     min_jaccard: float = 0.5,
     fill_gaps: bool = False,
     known: Mapping[Hashable, str] | None = None,
+    retired: Iterable[str] = (),
 ) -> dict[Hashable, str]:
     """Grid codes ``{community_id}-NNN``: reading order, kept across re-plans.
 
@@ -548,8 +549,13 @@ def assign_grid_codes(
         whose only "previous" grids are locked ones, where no code was retired.
     known
         Labels whose code is already known (a re-plan's grids that kept their
-        previous grid's label: the solver's own record of what persists); they
-        and their codes take no part in the overlap matching.
+        previous grid's label: the solver's own record of what persists, and
+        locked grids' own codes); they and their codes take no part in the
+        overlap matching.
+    retired
+        Every code the community used before, including grids that hold none
+        of today's buildings (all demolished, or gone to another community):
+        new numbers start above all of them.
 
     Returns
     -------
@@ -562,9 +568,9 @@ def assign_grid_codes(
     labels = list(grids.index)
     order = grid_order(geoms)
     codes: dict[Hashable, str] = {k: v for k, v in (known or {}).items() if k in set(labels)}
-    next_number = 1
+    pattern = re.compile(rf"^{re.escape(str(community_id))}-(\d+)$")
+    used_before = [str(c) for c in retired]
     if previous is not None and len(previous):
-        pattern = re.compile(rf"^{re.escape(str(community_id))}-(\d+)$")
         if isinstance(previous, gpd.GeoDataFrame):
             old_codes = previous["grid_id"].astype(str).to_numpy()
             ni, oi, jac = _jaccard_polygons(geoms, np.asarray(previous.geometry, dtype=object))
@@ -573,8 +579,7 @@ def assign_grid_codes(
                 msg = "a previous assignment needs the new assignment (members)"
                 raise ValueError(msg)
             ni, oi, jac, old_codes = _jaccard_members(labels, members, previous)
-        numbers = [int(m.group(1)) for c in old_codes if (m := pattern.match(c))]
-        next_number = max(numbers, default=0) + 1
+        used_before += [str(c) for c in old_codes]
         rank = np.lexsort((ni, old_codes[oi] if len(oi) else oi, -jac))
         used_new: set[int] = {i for i, lab in enumerate(labels) if lab in codes}
         used_old: set[int] = {i for i, c in enumerate(old_codes) if c in set(codes.values())}
@@ -587,8 +592,8 @@ def assign_grid_codes(
             used_new.add(a)
             used_old.add(b)
             codes[labels[a]] = old_codes[b]
-    if fill_gaps:
-        next_number = 1
+    numbers = [int(m.group(1)) for c in used_before if (m := pattern.match(c))]
+    next_number = 1 if fill_gaps else max(numbers, default=0) + 1
     taken = set(codes.values())
     for pos in order:
         if labels[pos] not in codes:

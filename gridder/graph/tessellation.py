@@ -537,12 +537,20 @@ def _footprint_outlines(footprints: Any, n: int, community: BaseGeometry) -> Geo
 
 
 def _give_footprints(
-    faces: GeomArray, owner: IntArray, footprints: GeomArray, gen_pts: GeomArray
+    faces: GeomArray,
+    owner: IntArray,
+    footprints: GeomArray,
+    gen_pts: GeomArray,
+    *,
+    face_zone: IntArray,
+    gen_zone: IntArray,
 ) -> BoolArray:
     """Give the faces under each footprint to its building (in place).
 
-    A face holding another building's point stays with that building, and a
-    face under several (overlapping) footprints goes to the lowest index.
+    A face holding another building's point stays with that building, a face
+    under several (overlapping) footprints goes to the lowest index, and a face
+    on the other side of a zone's outline (a locked grid's) from the building
+    stays where it is: the zone's outline is kept, even through a footprint.
     Returns which faces went to their footprint's building.
     """
     usable = np.flatnonzero(
@@ -557,7 +565,7 @@ def _give_footprints(
     gf_sorted, gi_sorted = gf[order], gi[order]
     lowest = np.r_[True, gf_sorted[1:] != gf_sorted[:-1]] if len(gf) else np.zeros(0, bool)
     holder[gf_sorted[lowest]] = gi_sorted[lowest]  # lowest generator index per face
-    free = (holder[fi] < 0) | (holder[fi] == building)
+    free = ((holder[fi] < 0) | (holder[fi] == building)) & (face_zone[fi] == gen_zone[building])
     fi, building = fi[free], building[free]
     order = np.lexsort((building, fi))
     fi, building = fi[order], building[order]
@@ -642,6 +650,7 @@ def tessellate(
         [noded, *ridges[~shapely.is_empty(ridges)], *strip_ridges, *outlines], community
     )
     face_block = _locate(shapely.point_on_surface(faces), blocks)
+    face_zone, gen_zone = block_zone[face_block], block_zone[gen_block]
     # the owner of a face is the nearest generator of its block or, in a strip, of the
     # block beside the strip nearest to the face
     rep_pts = shapely.point_on_surface(faces)
@@ -653,7 +662,12 @@ def tessellate(
     under_footprint = np.zeros(len(faces), dtype=bool)
     if len(outlines):
         under_footprint = _give_footprints(
-            faces, owner, np.asarray(footprints, dtype=object), gen_pts
+            faces,
+            owner,
+            np.asarray(footprints, dtype=object),
+            gen_pts,
+            face_zone=face_zone,
+            gen_zone=gen_zone,
         )
     given_owner = owner.copy()
     seg_faces, seg_coords = _segments(faces)
@@ -665,8 +679,8 @@ def tessellate(
         generators,
         pairs=(fa, fb),
         shared=shared,
-        face_zone=block_zone[face_block],
-        gen_zone=block_zone[gen_block],
+        face_zone=face_zone,
+        gen_zone=gen_zone,
         blocks=(face_block, gen_block),
         strips=strips,
     )

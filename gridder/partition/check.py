@@ -108,6 +108,7 @@ def excluded_grids(
     config: PartitionConfig,
     *,
     valued: bool = False,
+    value: npt.ArrayLike | None = None,
 ) -> set[int]:
     """Grids left out of the band measures: a single building above the maximum (CONTRACT §6).
 
@@ -115,9 +116,11 @@ def excluded_grids(
     the maximum beside buildings holding none (a tower that kept land its
     neighbours could not take, :mod:`~gridder.partition.isolate`): the solver
     compares its plans so, as no move can bring such a grid into band.
+    ``value`` (per unit, in the band's units) replaces the instance's balance
+    values: a workload's exact values, say.
     """
     lab = np.asarray(labels, dtype=np.int64)
-    value = balance_value(instance, config)
+    value = balance_value(instance, config) if value is None else np.asarray(value, np.float64)
     pos = value > 0 if valued else np.ones(len(lab), dtype=bool)
     labs, counts = np.unique(lab[pos], return_counts=True)
     single = {int(g) for g, c in zip(labs.tolist(), counts.tolist(), strict=True) if c == 1}

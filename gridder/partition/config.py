@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from gridder.errors import InputError
 
-__all__ = ["ObjectiveWeights", "PartitionConfig"]
+__all__ = ["ObjectiveWeights", "PartitionConfig", "workload_scale"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,11 @@ class PartitionConfig:
         the previous plan as it is, the plan improved from it, and a plan drawn
         afresh; one moving more than this share is kept only when none of the
         others is a plan within it. ``1.0`` (the default): balance comes first.
+    value_scale
+        Balance units per unit of the band as the user gave it: a workload of
+        fractional weights is solved in whole hundredths, say, so a band of
+        2–4 becomes 200–400 with ``value_scale`` 100 (:meth:`scaled`). Notes
+        show the band as given.
     """
 
     min: int = 200
@@ -142,6 +147,7 @@ class PartitionConfig:
     compactness_passes: int = 10
     restarts: int = 2
     max_moved: float = 1.0
+    value_scale: int = 1
 
     def __post_init__(self) -> None:
         problems = []
@@ -164,10 +170,27 @@ class PartitionConfig:
             problems.append(f"max_moved must be a share between 0 and 1, got {self.max_moved}")
         if self.restarts < 0:
             problems.append(f"restarts must be >= 0, got {self.restarts}")
+        if self.value_scale < 1:
+            problems.append(f"value_scale must be >= 1, got {self.value_scale}")
         if self.max_set_size < 1 or self.max_sets < 1:
             problems.append("max_set_size and max_sets must be >= 1")
         if problems:
             raise InputError.single("partition options", "", "; ".join(problems))
+
+    def scaled(self, factor: int) -> PartitionConfig:
+        """The same options for balance values ``factor`` times as large (see ``value_scale``)."""
+        return replace(
+            self,
+            min=self.min * factor,
+            max=self.max * factor,
+            target=self.target * factor,
+            area_weight=self.area_weight * factor,
+            value_scale=self.value_scale * factor,
+        )
+
+    def shown(self, value: float) -> str:
+        """A balance value in the units the band was given in (``value_scale``)."""
+        return f"{value / self.value_scale:g}"
 
     def in_band(self, value: float) -> bool:
         """Whether a balance value lies within ``[min, max]``."""
@@ -203,6 +226,24 @@ class PartitionConfig:
     def to_dict(self) -> dict[str, Any]:
         """The options as plain JSON-able values (for ``plan_meta``)."""
         return asdict(self)
+
+
+def workload_scale(target: float) -> int:
+    """Balance units per unit of a workload band: the power of ten that makes ``target`` ≥ 100.
+
+    The solver balances whole numbers. Each building's workload is rounded
+    after this scaling, so that a band of 2–4 (households weighted 0.01) is
+    not solved on workloads rounded to 0 or 1 (1 for targets of 100 or more,
+    such as households).
+
+    Examples
+    --------
+    >>> workload_scale(250), workload_scale(50), workload_scale(3)
+    (1, 10, 100)
+    """
+    if target >= 100:
+        return 1
+    return int(10 ** math.ceil(math.log10(100 / target)))
 
 
 def _derive_seed(text: str) -> int:

@@ -162,7 +162,7 @@ def partition_quality(
         value = np.round(np.bincount(g, weights=base, minlength=k), 6)
     hh_unit = np.asarray(instance.households, dtype=np.float64)
     hh = np.rint(np.bincount(g, weights=hh_unit, minlength=k)).astype(np.int64)
-    skip = excluded_grids(instance, lab, config)
+    skip = excluded_grids(instance, lab, config, value=None if unit_value is None else base)
     excluded = np.array([int(x) in skip for x in uniq.tolist()], dtype=bool)
     in_band = (value >= config.min) & (value <= config.max)
     deviation = np.abs(value - config.target) / config.target

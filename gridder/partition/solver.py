@@ -729,7 +729,7 @@ class GridPartitioner:
         )
         more = other.out_of_band - first.out_of_band
         note = (
-            f"a grid of several buildings above {cap} households was split (its parts and "
+            f"a grid of several buildings above {self.config.shown(cap)} was split (its parts and "
             "neighbours rebalanced)"
             + (
                 f": {more} more grid(s) out of band, fewer households outside the band"
@@ -1500,6 +1500,7 @@ class GridPartitioner:
             bound_kind = "band_lower_bound"
         bound = max(0.0, bound)
         notes: list[str] = []
+        band = f"{config.shown(config.min)}-{config.shown(config.max)}"
         if red.forced_hard_merges:
             small = red.forced_hard_merges - red.awkward_hard_merges
             if small:
@@ -1510,7 +1511,7 @@ class GridPartitioner:
             if red.awkward_hard_merges:
                 notes.append(
                     f"{red.awkward_hard_merges} area(s) cut off by major streets/rivers/rail "
-                    f"hold a total no grids within {config.min}-{config.max} can split, and "
+                    f"hold a total no grids within {band} can split, and "
                     "share a grid across the barrier with a neighbouring area"
                 )
         if self._kept_crossings:
@@ -1521,13 +1522,13 @@ class GridPartitioner:
         if self._relaxed_pairs:
             notes.append(
                 f"areas cut off by major streets/rivers/rail that cannot be partitioned within "
-                f"{config.min}-{config.max} on their own (exact zone model) were joined across "
+                f"{band} on their own (exact zone model) were joined across "
                 f"the barrier to a neighbouring area {self._relaxed_pairs} time(s)"
             )
         if len(lb.over_max_units):
             notes.append(
-                f"{len(lb.over_max_units)} building(s) hold more than {config.max} alone "
-                "and form a grid of their own"
+                f"{len(lb.over_max_units)} building(s) hold more than "
+                f"{config.shown(config.max)} alone and form a grid of their own"
             )
         loose = loose_bound_reasons(lb, out_of_band, config)
         notes += [text for _, text in loose]
