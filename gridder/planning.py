@@ -562,6 +562,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     locked_labels = None
     locked_polys = None
     lock_codes: dict[int, str] = {}
+    lock_labels: list[int] = []  # per locked polygon
     if task.locked is not None and len(task.locked):
         locked_polys = task.locked
         pts = b.geometry.to_numpy()
@@ -574,6 +575,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             # re-plan then starts from a plan whose labels agree; its code is the lock's
             label = _lock_label(None if before is None else before[inside], lab, len(number) + k)
             lab[inside] = label
+            lock_labels.append(label)
             if codes[k] is not None:
                 lock_codes[label] = str(codes[k])
         locked_labels = lab
@@ -590,7 +592,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         previous_labels=previous_labels,
     )
     if locked_labels is not None and locked_polys is not None:
-        _check_locks_kept(locked_polys, b, tess, instance, locked_labels)
+        _check_locks_kept(locked_polys, lock_labels, tess, instance, locked_labels)
     solver_config = task.solve_config or config
     result = solve_one(instance, solver_config)  # the solver derives the community's seed
     fixed = () if locked_labels is None else np.unique(locked_labels[locked_labels >= 0]).tolist()
@@ -634,7 +636,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
 
 def _check_locks_kept(
     locked: gpd.GeoDataFrame,
-    buildings: gpd.GeoDataFrame,
+    lock_labels: Sequence[int],
     tess: Tessellation,
     instance: PartitionInstance,
     labels: np.ndarray,
@@ -646,20 +648,20 @@ def _check_locks_kept(
     touches no other grid (the buildings of a grid between locked ones all
     demolished: the lock would grow over it), or where a part of it holds none
     of its buildings and touches none of its land (cut off by a major street).
-    A locked grid must also be one connected piece.
+    A locked grid must also be one connected piece. ``lock_labels`` gives the
+    label of each locked polygon, ``labels`` the locked label of each building.
     """
     names = _locked_names(locked)
     polys = locked.geometry.to_numpy()
     uniq, cells = tess.faces.dissolve(np.where(labels >= 0, labels, -1))
     pieces = grid_components(instance, np.where(labels >= 0, labels, -1 - np.arange(len(labels))))
-    pts = buildings.geometry.to_numpy()
+    crs = tess.crs
     problems: list[Problem] = []
-    for k, poly in enumerate(polys):
-        held = labels[shapely.covered_by(pts, poly)]
-        if not len(held):
-            continue  # refused before (a locked grid holding no building)
-        lab = int(held[0])
-        mine = cells[int(np.searchsorted(uniq, lab))]
+    for k, (poly, lab) in enumerate(zip(polys, lock_labels, strict=True)):
+        at = int(np.searchsorted(uniq, lab))
+        if at >= len(uniq) or uniq[at] != lab:
+            continue  # holds no building (refused before, when all of them are gone)
+        mine = cells[at]
         lock = shapely.intersection(poly, tess.community)
         tol = max(LOCK_AREA_TOLERANCE_M2, 1e-4 * float(shapely.area(lock)))
         grown = shapely.difference(mine, lock)
@@ -680,7 +682,7 @@ def _check_locks_kept(
                     "--locked",
                     names[k],
                     f"cannot be kept exactly: {shapely.area(grown):.0f} m² of land beside it "
-                    f"(around {_lon_lat(grown, buildings.crs)}) touches no grid that is "
+                    f"(around {_lon_lat(grown, crs)}) touches no grid that is "
                     "not locked, and would join it; lock fewer grids there, or draw the "
                     "locked polygon over that land",
                 )
@@ -691,7 +693,7 @@ def _check_locks_kept(
                     "--locked",
                     names[k],
                     f"cannot be kept exactly: {shapely.area(lost):.0f} m² of it (around "
-                    f"{_lon_lat(lost, buildings.crs)}) holds none of its buildings and "
+                    f"{_lon_lat(lost, crs)}) holds none of its buildings and "
                     "touches none of its land (cut off by a major street or river?); "
                     "leave that part out of the locked polygon",
                 )
