@@ -290,3 +290,32 @@ def test_a_hand_edit_of_a_workload_plan_balances_the_workloads(tmp_path: Path) -
     edited = pyogrio.read_dataframe(tmp_path / "edited.gpkg", layer="grids")
     np.testing.assert_allclose(sorted(edited["workload"]), [2.8, 3.6])
     assert edited["in_band"].all()
+
+
+def test_locks_that_overlap_a_little_are_kept(tmp_path: Path) -> None:
+    """Two neighbouring grids locked as drawn 0.3 m wider (within the 2% slack): accepted.
+
+    The strip they share goes to one of them; neither counts it as land grown or lost.
+    """
+    comm = _community(tmp_path)
+    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    plan1 = tmp_path / "plan1.gpkg"
+    assert _partition(comm, bld, plan1) == 0
+    g1 = _grids(plan1)
+    first = g1.index[0]
+    second = next(
+        c for c in g1.index[1:] if g1.geometry[c].intersection(g1.geometry[first]).length > 10
+    )
+    wider = g1.loc[[first, second]].geometry.buffer(0.3, join_style="mitre")
+    lock = _write(
+        gpd.GeoDataFrame({"grid_id": [first, second]}, geometry=wider.to_numpy(), crs=CRS),
+        tmp_path / "lock.gpkg",
+    )
+    out = tmp_path / "plan2.gpkg"
+    assert _partition(comm, bld, out, "--previous", str(plan1), "--locked", str(lock)) == 0
+    _valid(out)
+    g2 = _grids(out)
+    community = gpd.read_file(comm).geometry.iloc[0]
+    both = shapely.union(g2.geometry[first], g2.geometry[second])
+    drawn = shapely.intersection(shapely.union_all(wider.to_numpy()), community)
+    assert shapely.symmetric_difference(both, drawn).area < 1.0
