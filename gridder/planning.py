@@ -38,7 +38,8 @@ import shapely
 
 from gridder import __version__
 from gridder.errors import InputError, Problem, SolverError
-from gridder.graph.adjacency import Tessellation
+from gridder.graph.adjacency import Tessellation, building_points
+from gridder.graph.generators import points_in
 from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
 from gridder.partition.check import grid_components
@@ -565,12 +566,12 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     lock_labels: list[int] = []  # per locked polygon
     if task.locked is not None and len(task.locked):
         locked_polys = task.locked
-        pts = b.geometry.to_numpy()
+        pts = shapely.points(building_points(b))  # as the tessellation places them
         lab = np.full(len(b), -1, dtype=np.int64)
         before = None if previous_labels is None else previous_labels.to_numpy()
         codes = _lock_codes(task.locked)
         for k, poly in enumerate(task.locked.geometry.to_numpy()):
-            inside = shapely.covered_by(pts, poly) & (lab < 0)
+            inside = points_in(pts, poly) & (lab < 0)
             # the label of the previous grid whose land it keeps (else a fresh one): the
             # re-plan then starts from a plan whose labels agree; its code is the lock's
             label = _lock_label(None if before is None else before[inside], lab, len(number) + k)
@@ -965,7 +966,7 @@ def _locked_by_community(
 
 
 def _empty_locks(
-    locked: gpd.GeoDataFrame | None, points: gpd.GeoSeries, community_id: str
+    locked: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame, community_id: str
 ) -> list[Problem]:
     """Locked grids holding none of the community's buildings (all demolished, say).
 
@@ -975,7 +976,7 @@ def _empty_locks(
     if locked is None or not len(locked):
         return []
     names = _locked_names(locked)
-    pts = points.to_numpy()
+    pts = shapely.points(building_points(buildings))
     return [
         Problem(
             "--locked",
@@ -984,7 +985,7 @@ def _empty_locks(
             "leave it out of --locked",
         )
         for k, poly in enumerate(locked.geometry.to_numpy())
-        if not shapely.covered_by(pts, poly).any()
+        if not points_in(pts, poly).any()
     ]
 
 
@@ -1098,7 +1099,7 @@ def partition_inputs(
             log.warning("community %s holds no building: it is one grid without households", cid)
         mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])
         mine = mine.reset_index(drop=True)
-        empty_locks += _empty_locks(locked_map.get(cid), mine.geometry, cid)
+        empty_locks += _empty_locks(locked_map.get(cid), mine, cid)
         val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)
         exact_val = (
             groups[cid]["_exact"].to_numpy(np.float64)

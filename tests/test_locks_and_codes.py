@@ -319,3 +319,31 @@ def test_locks_that_overlap_a_little_are_kept(tmp_path: Path) -> None:
     both = shapely.union(g2.geometry[first], g2.geometry[second])
     drawn = shapely.intersection(shapely.union_all(wider.to_numpy()), community)
     assert shapely.symmetric_difference(both, drawn).area < 1.0
+
+
+def test_buildings_on_a_locked_outline_belong_to_the_lock(tmp_path: Path) -> None:
+    """Two points exactly on the lock's east edge: locked, and the lock kept exactly.
+
+    Their generators on the line fell in the block outside (or in after reprojection by
+    nanometres), and the lock was refused as losing 630 m².
+    """
+    comm = _community(tmp_path, "C", 400.0)
+    lattice = _lattice(8, 30)
+    on_edge = gpd.GeoDataFrame(
+        {"building_id": ["e1", "e2"], "households": 30},
+        geometry=[Point(X0 + 200, Y0 + 60), Point(X0 + 200, Y0 + 140)],
+        crs=CRS,
+    )
+    bld = _write(gpd.GeoDataFrame(pd.concat([lattice, on_edge]), crs=CRS), tmp_path / "bld.gpkg")
+    lock_geom = box(X0, Y0, X0 + 200, Y0 + 200)
+    lock = _write(
+        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[lock_geom], crs=CRS),
+        tmp_path / "lock.gpkg",
+    )
+    out = tmp_path / "plan.gpkg"
+    assert _partition(comm, bld, out, "--locked", str(lock)) == 0
+    _valid(out)
+    assert shapely.symmetric_difference(_grids(out).geometry["C-001"], lock_geom).area < 1.0
+    a = _assignments(out)
+    assert set(a[["e1", "e2"]]) == {"C-001"}
+    assert (a == "C-001").sum() == 18

@@ -59,6 +59,7 @@ __all__ = [
     "Adjacency",
     "Tessellation",
     "build_tessellation",
+    "building_points",
     "cell_adjacency",
     "components",
     "hard_sides",
@@ -467,6 +468,21 @@ def _check_metric(frame: Any, what: str) -> None:
         raise GridderError(msg)
 
 
+def building_points(buildings: gpd.GeoDataFrame) -> FloatArray:
+    """The points the tessellation places buildings at: snapped to the centimetre.
+
+    Positions below a centimetre carry no meaning (GCJ-02 round trips and
+    re-exports move points by nanometres) but decide near-ties of the
+    tessellation, and whether a point on a locked grid's outline lies in it:
+    whoever asks which buildings a polygon holds asks with these points.
+    """
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    if len(geoms) and (shapely.get_type_id(geoms) != 0).any():
+        geoms = shapely.point_on_surface(geoms)
+    out: FloatArray = np.round(shapely.get_coordinates(geoms), 2)
+    return out
+
+
 def build_tessellation(
     community_id: str,
     community_geom: BaseGeometry,
@@ -522,12 +538,7 @@ def build_tessellation(
         (compounds, "compounds"),
     ):
         _check_metric(frame, what)
-    geoms = np.asarray(buildings.geometry.values, dtype=object)
-    if len(geoms) and (shapely.get_type_id(geoms) != 0).any():
-        geoms = shapely.point_on_surface(geoms)
-    # positions below a centimetre carry no meaning (GCJ-02 round trips, re-exports move
-    # points by nanometres) but decide near-ties of the tessellation: snap them
-    points = np.round(shapely.get_coordinates(geoms), 2)
+    points = building_points(buildings)
     if len(points) != len(buildings):
         msg = f"community {community_id}: every building needs one non-empty point"
         raise GridderError(msg)

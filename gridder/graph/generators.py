@@ -25,8 +25,10 @@ from gridder.errors import GridderError
 __all__ = [
     "DUPLICATE_TOLERANCE",
     "GRID_SIZE",
+    "POINT_PRECISION",
     "clean_community",
     "place_generators",
+    "points_in",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ BoolArray = npt.NDArray[np.bool_]
 GRID_SIZE: Final = 1e-3
 #: Building points closer than this (metres) are treated as coincident.
 DUPLICATE_TOLERANCE: Final = 0.05
+#: Building points are placed to the centimetre: a point this near (metres) a locked
+#: grid's outline lies in it, whichever side noise put it on.
+POINT_PRECISION: Final = 0.01
 #: Coincident building points are spread on a circle of this radius (metres).
 JITTER_RADIUS: Final = 0.1
 #: How far inside the community a building point outside it is moved (metres).
@@ -208,3 +213,17 @@ def place_generators(xy: npt.ArrayLike, community: BaseGeometry) -> tuple[FloatA
             float(dist.max()),
         )
     return gen, snapped
+
+
+def points_in(points: npt.ArrayLike, polygon: BaseGeometry) -> npt.NDArray[np.bool_]:
+    """Whether each point lies in ``polygon`` or within :data:`POINT_PRECISION` of its outline.
+
+    A building on a locked grid's edge lies in it. The one rule by which a
+    locked grid holds buildings: the planning step that locks them and the
+    tessellation that keeps their cells inside agree.
+    """
+    pts = np.asarray(points)
+    if pts.dtype != object:
+        pts = shapely.points(pts.reshape(-1, 2))
+    out: npt.NDArray[np.bool_] = shapely.dwithin(pts, polygon, POINT_PRECISION)
+    return out

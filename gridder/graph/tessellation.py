@@ -47,7 +47,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from gridder.errors import GridderError
-from gridder.graph.generators import GRID_SIZE, clean_community, place_generators
+from gridder.graph.generators import GRID_SIZE, clean_community, place_generators, points_in
 
 __all__ = [
     "GRID_SIZE",
@@ -518,6 +518,45 @@ def _settle_owners(
     return owner
 
 
+def _nudge_off_outlines(
+    generators: FloatArray, xy: FloatArray, zones: GeomArray, community: BaseGeometry
+) -> None:
+    """Move generators lying on a zone's outline to the side the building belongs to (in place).
+
+    A building whose point (``xy``, as :func:`~gridder.graph.adjacency.building_points`
+    gives it) lies on a locked grid's outline belongs to it
+    (:func:`~gridder.graph.generators.points_in`, the rule by which callers lock
+    buildings), but its generator on the line would fall in the block on either
+    side: it moves into the zone, :data:`_NUDGE` metres or so past the line. A
+    generator that near an outline, of a building outside every zone, moves as
+    far out of them.
+    """
+    pts = shapely.points(xy)
+    lines = shapely.boundary(zones)
+    gi, _ = shapely.STRtree(lines).query(
+        shapely.points(generators), predicate="dwithin", distance=_NUDGE
+    )
+    todo = np.unique(gi)
+    if not len(todo):
+        return
+    owner = np.full(len(todo), -1, dtype=np.int64)
+    for z in range(len(zones) - 1, -1, -1):  # the first zone holding it
+        owner[points_in(pts[todo], zones[z])] = z
+    outside_all = shapely.difference(community, shapely.union_all(zones))
+    for k, i in enumerate(todo.tolist()):
+        side = zones[owner[k]] if owner[k] >= 0 else outside_all
+        core = shapely.buffer(side, -2 * _NUDGE)
+        if shapely.is_empty(core):
+            continue
+        near = shapely.shortest_line(shapely.points(generators[i]), core)
+        generators[i] = shapely.get_coordinates(near)[-1]
+    logger.debug("%d building generators moved off locked outlines", len(todo))
+
+
+#: How far (metres) a generator moves off a zone's outline onto its building's side.
+_NUDGE: Final = 0.05
+
+
 def _footprint_outlines(footprints: Any, n: int, community: BaseGeometry) -> GeomArray:
     """Outlines of the usable footprints, clipped to the community."""
     if footprints is None:
@@ -623,11 +662,13 @@ def tessellate(
         msg = "cannot tessellate a community without buildings"
         raise GridderError(msg)
     generators, snapped = place_generators(xy, community)
+    zone_polys = np.empty(0, dtype=object) if zones is None else np.asarray(zones, dtype=object)
+    if len(zone_polys):
+        _nudge_off_outlines(generators, xy, zone_polys, community)
     lines: list[Any] = [shapely.boundary(community)]
     if cutters is not None and len(cutters):
         cut = shapely.intersection(np.asarray(cutters, dtype=object), community)
         lines.extend(cut[~shapely.is_empty(cut)])
-    zone_polys = np.empty(0, dtype=object) if zones is None else np.asarray(zones, dtype=object)
     if len(zone_polys):
         outline = shapely.intersection(shapely.boundary(zone_polys), community)
         lines.extend(outline[~shapely.is_empty(outline)])
