@@ -401,7 +401,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
                 "previous_plan_file": args.previous,
                 "locked_grids": []
                 if locked is None or "grid_id" not in locked.columns
-                else sorted(locked["grid_id"].astype(str)),
+                else sorted(str(g) for g in locked["grid_id"] if isinstance(g, str)),
             },
         )
     frames.write(args.out)

@@ -38,7 +38,7 @@ import shapely
 
 from gridder import __version__
 from gridder.errors import InputError, Problem, SolverError
-from gridder.graph.adjacency import Tessellation, building_points
+from gridder.graph.adjacency import Tessellation, building_points, components
 from gridder.graph.generators import points_in
 from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
@@ -210,7 +210,23 @@ def read_locked(
             if bad.any():
                 row = int(frame.loc[bad, "_row"].iloc[0])
                 raise InputError.single(path, f"row {row}", "a locked grid must be a polygon")
-            frames.append(frame.drop(columns=["_row"]))
+            geoms = frame.geometry.to_numpy()
+            invalid = ~shapely.is_valid(geoms)
+            if invalid.any():  # a lock is kept exactly: it is never repaired behind one's back
+                raise InputError(
+                    Problem(
+                        path,
+                        f"row {int(row)}",
+                        f"invalid polygon ({reason}); a locked grid is kept exactly as drawn: "
+                        "fix it",
+                    )
+                    for row, reason in zip(
+                        frame.loc[invalid, "_row"],
+                        shapely.is_valid_reason(geoms[invalid]),
+                        strict=True,
+                    )
+                )
+            frames.append(_codes_or_none(frame.drop(columns=["_row"])))
     if previous is not None and previous.locked_grids:
         taken = set().union(
             *(set(f.get("grid_id", pd.Series(dtype=str)).astype(str)) for f in frames)
@@ -256,10 +272,22 @@ def previous_grids(
 #: share of their area (drawing slack); more is an input error.
 LOCKED_SLACK = 0.02
 #: Area (m²) by which a locked grid's land may differ from its polygon (snapping to
-#: the 1 mm grid and the community's outline); at least 0.01% of the polygon's area.
-LOCK_AREA_TOLERANCE_M2 = 2.0
+#: the 1 mm grid), or more: :data:`LOCK_EDGE_TOLERANCE_M` times its outline's length.
+LOCK_AREA_TOLERANCE_M2 = 0.5
+#: Width (m) of the band along a locked grid's outline that snapping may shift.
+LOCK_EDGE_TOLERANCE_M = 0.002
 #: A grid code, ``{community_id}-NNN``.
 _GRID_CODE = re.compile(r"(.+)-\d{3,}")
+
+
+def _codes_or_none(locked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``grid_id`` as text, ``None`` where a row gives none (empty, null); dropped if none does."""
+    if "grid_id" not in locked.columns:
+        return locked
+    codes = _lock_codes(locked)
+    if all(c is None for c in codes):
+        return locked.drop(columns=["grid_id"])
+    return locked.assign(grid_id=pd.Series(codes, index=locked.index, dtype=object))
 
 
 def _lock_codes(locked: gpd.GeoDataFrame) -> list[str | None]:
@@ -270,9 +298,8 @@ def _lock_codes(locked: gpd.GeoDataFrame) -> list[str | None]:
 
 
 def _locked_names(locked: gpd.GeoDataFrame) -> list[str]:
-    if "grid_id" in locked.columns:
-        return [f"grid_id={g}" for g in locked["grid_id"].astype(str)]
-    return [f"polygon {k + 1}" for k in range(len(locked))]
+    codes = _lock_codes(locked)
+    return [f"polygon {k + 1}" if c is None else f"grid_id={c}" for k, c in enumerate(codes)]
 
 
 def _locked_communities(locked: gpd.GeoDataFrame) -> list[str | None]:
@@ -295,7 +322,7 @@ def _check_locked(locked: gpd.GeoDataFrame, source: str) -> None:
     community = _locked_communities(locked)
     problems: list[Problem] = []
     if "grid_id" in locked.columns:
-        ids = locked["grid_id"].astype(str)
+        ids = pd.Series([c for c in _lock_codes(locked) if c is not None], dtype=object)
         for gid in sorted(set(ids[ids.duplicated()])):
             problems.append(Problem(source, f"grid_id={gid}", "the grid is locked twice"))
     minx, miny, maxx, maxy = locked.total_bounds
@@ -668,7 +695,7 @@ def _check_locks_kept(
             continue  # holds no building (refused before, when all of them are gone)
         mine = cells[at]
         lock = shapely.intersection(poly, tess.community)
-        tol = max(LOCK_AREA_TOLERANCE_M2, 1e-4 * float(shapely.area(lock)))
+        tol = max(LOCK_AREA_TOLERANCE_M2, LOCK_EDGE_TOLERANCE_M * float(shapely.length(lock)))
         grown = shapely.difference(mine, all_locks)
         lost = shapely.difference(lock, all_cells)
         if pieces.get(lab, 1) > 1:
@@ -703,8 +730,52 @@ def _check_locks_kept(
                     "leave that part out of the locked polygon",
                 )
             )
+    problems += _trapped_by_locks(names, lock_labels, instance, labels)
     if problems:
         raise InputError(problems[:50])
+
+
+def _trapped_by_locks(
+    names: Sequence[str],
+    lock_labels: Sequence[int],
+    instance: PartitionInstance,
+    labels: np.ndarray,
+) -> list[Problem]:
+    """Buildings without households whose only neighbours are locked (in a lock's hole, say).
+
+    No grid can be drawn of them, and a locked grid takes no building: the
+    locks cannot all be kept. (Free buildings holding households there form a
+    grid of their own.)
+    """
+    free = labels < 0
+    e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
+    if not free.any() or not len(e):
+        return []
+    comp = components(len(labels), e[free[e[:, 0]] & free[e[:, 1]]])
+    value = np.asarray(instance.value, dtype=np.int64)
+    lock_of = {int(lab): k for k, lab in enumerate(lock_labels)}
+    problems = []
+    for c in np.unique(comp[free]).tolist():
+        members = np.flatnonzero(free & (comp == c))
+        if value[members].sum() > 0:
+            continue
+        inside = np.zeros(len(labels), dtype=bool)
+        inside[members] = True
+        touching = e[inside[e[:, 0]] ^ inside[e[:, 1]]].ravel()
+        around = labels[touching[~inside[touching]]]
+        if len(around) and (around >= 0).all():
+            ids = ", ".join(str(u) for u in instance.unit_ids[members][:5])
+            locks = sorted({names[lock_of[int(g)]] for g in around if int(g) in lock_of})
+            problems.append(
+                Problem(
+                    "--locked",
+                    " and ".join(locks) or "locked grids",
+                    f"building(s) {ids} hold no households and touch only locked grids (in a "
+                    "hole of one, or between them): no grid can hold them and a locked grid "
+                    "takes none; lock fewer grids there, or draw the locked polygon over them",
+                )
+            )
+    return problems
 
 
 def _lon_lat(geom: shapely.Geometry, crs: Any) -> str:
@@ -893,6 +964,12 @@ def _locked_by_community(
     if locked is None or len(locked) == 0:
         return {}
     lm = locked.to_crs(metric)
+    geoms = lm.geometry.to_numpy()
+    bent = ~shapely.is_valid(geoms)
+    if bent.any():  # valid as given, bent by the reprojection (nanometres): straightened
+        geoms = geoms.copy()
+        geoms[bent] = [_polygonal_part(shapely.make_valid(g)) for g in geoms[bent]]
+        lm = lm.set_geometry(gpd.GeoSeries(geoms, index=lm.index, crs=lm.crs))
     out: dict[str, gpd.GeoDataFrame] = {}
     comm = communities.to_crs(metric)
     area = shapely.area(lm.geometry.to_numpy())
@@ -963,6 +1040,13 @@ def _locked_by_community(
     if problems:
         raise InputError(problems[:50])
     return out
+
+
+def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a repaired geometry (lines and points of a collection dropped)."""
+    parts = shapely.get_parts(geom)
+    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(polys) if len(polys) else geom
 
 
 def _empty_locks(

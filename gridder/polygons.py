@@ -572,7 +572,10 @@ def assign_grid_codes(
     used_before = [str(c) for c in retired]
     if previous is not None and len(previous):
         if isinstance(previous, gpd.GeoDataFrame):
-            old_codes = previous["grid_id"].astype(str).to_numpy()
+            # a polygon given without a code (null) matches no code
+            old_codes = np.array(
+                [c if isinstance(c, str) else "" for c in previous["grid_id"]], dtype=object
+            )
             ni, oi, jac = _jaccard_polygons(geoms, np.asarray(previous.geometry, dtype=object))
         else:
             if members is None:

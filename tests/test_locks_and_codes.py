@@ -347,3 +347,59 @@ def test_buildings_on_a_locked_outline_belong_to_the_lock(tmp_path: Path) -> Non
     a = _assignments(out)
     assert set(a[["e1", "e2"]]) == {"C-001"}
     assert (a == "C-001").sum() == 18
+
+
+def test_lock_rows_without_a_code_are_numbered_afresh(tmp_path: Path) -> None:
+    """A lock file where one row has a code and another none (null): both kept."""
+    comm = _community(tmp_path)
+    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    west, east = box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 200, Y0 + 200, X0 + 300, Y0 + 300)
+    lock = _write(
+        gpd.GeoDataFrame({"grid_id": ["C-007", None]}, geometry=[west, east], crs=CRS),
+        tmp_path / "lock.gpkg",
+    )
+    out = tmp_path / "plan.gpkg"
+    assert _partition(comm, bld, out, "--locked", str(lock)) == 0
+    _valid(out)
+    grids = _grids(out)
+    assert shapely.symmetric_difference(grids.geometry["C-007"], west).area < 1.0
+    kept = [
+        c for c in grids.index if shapely.symmetric_difference(grids.geometry[c], east).area < 1
+    ]
+    assert len(kept) == 1
+    assert kept[0] != "C-007"
+    assert read_meta(out)["parameters"]["locked_grids"] == ["C-007"]
+
+
+def test_locks_that_cannot_hold_their_land_or_polygon_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An invalid polygon; a shed without households in a lock's hole; a small empty hole."""
+    comm = _community(tmp_path)
+    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    out = tmp_path / "plan.gpkg"
+    bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 + 100), (X0 + 100, Y0), (X0, Y0 + 100)])
+    bad = _write(
+        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[bowtie], crs=CRS), tmp_path / "b.gpkg"
+    )
+    assert _partition(comm, bld, out, "--locked", str(bad)) == 2
+    assert "row 1: invalid polygon (Self-intersection" in capsys.readouterr().err
+    ring = box(X0, Y0, X0 + 150, Y0 + 150).difference(box(X0 + 90, Y0 + 90, X0 + 110, Y0 + 110))
+    shed = gpd.GeoDataFrame(
+        {"building_id": ["shed"], "households": 0}, geometry=[Point(X0 + 100, Y0 + 100)], crs=CRS
+    )
+    with_shed = _write(
+        gpd.GeoDataFrame(pd.concat([_lattice(6), shed]), crs=CRS), tmp_path / "shed.gpkg"
+    )
+    lock = _write(
+        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[ring], crs=CRS), tmp_path / "ring.gpkg"
+    )
+    assert _partition(comm, with_shed, out, "--locked", str(lock)) == 2
+    assert "shed hold no households and touch only locked grids" in capsys.readouterr().err
+    small = box(X0, Y0, X0 + 150, Y0 + 150).difference(box(X0 + 99, Y0 + 99, X0 + 101, Y0 + 101))
+    lock_small = _write(
+        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[small], crs=CRS), tmp_path / "s.gpkg"
+    )
+    assert _partition(comm, bld, out, "--locked", str(lock_small)) == 2
+    assert "4 m² of land beside it" in capsys.readouterr().err
+    assert not out.exists()
