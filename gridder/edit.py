@@ -252,8 +252,15 @@ def _check_move(plan: PlanFile, ids: list[str], to: str) -> tuple[str, list[str]
 
 
 def _value_scale(plan: PlanFile) -> int:
-    """Balance units per unit of the plan's band: workloads in whole hundredths, say."""
-    return workload_scale(plan.band.target) if plan.band.balance_on == "workload" else 1
+    """Balance units per unit of the plan's band, as the partition solved it (workloads)."""
+    if plan.band.balance_on != "workload":
+        return 1
+    recorded = plan.meta.get("parameters", {}).get("workload_scale")
+    if isinstance(recorded, int) and recorded >= 1:
+        return recorded
+    band = plan.band
+    values = plan.balance_values().to_numpy(dtype=float).tolist()
+    return workload_scale(band.target, band.max - band.min, values)
 
 
 def _community_model(
@@ -293,6 +300,13 @@ def _community_model(
 def _move(
     plan: PlanFile, ids: list[str], to: str, target_path: Path
 ) -> tuple[EditResult, dict[str, Any]]:
+    if plan.band.balance_on == "workload" and "workload" not in plan.assignments.columns:
+        raise InputError.single(
+            plan.source,
+            "assignments",
+            "the plan balances workload but records no building's workload (a plan of an "
+            "older gridder): partition it again before moving buildings by hand",
+        )
     cid, todo, notes = _check_move(plan, ids, to)
     src = plan.source
     q_before = plan_quality(plan)

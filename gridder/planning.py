@@ -93,6 +93,14 @@ class PreviousPlan:
     grids: gpd.GeoDataFrame
     plan_id: str | None = None
     locked_grids: tuple[str, ...] = ()
+    #: Codes its community used in earlier plans and no longer (``plan_meta.retired_grids``).
+    retired: tuple[str, ...] = ()
+
+    def used_codes(self, community_id: str) -> list[str]:
+        """Every code ``community_id`` has used: this plan's grids and the retired ones."""
+        grids = self.grids[self.grids["community_id"].astype(str) == str(community_id)]
+        prefix = f"{community_id}-"
+        return [*grids["grid_id"].astype(str), *(c for c in self.retired if c.startswith(prefix))]
 
     @classmethod
     def open(cls, path: str | Path) -> PreviousPlan:
@@ -144,7 +152,8 @@ class PreviousPlan:
             index=assign["building_id"].astype(str).to_numpy(),
         )
         locked = tuple(str(g) for g in meta.get("locked_grids") or ())
-        return cls(series, grids.to_crs(WGS84), meta.get("plan_id"), locked)
+        retired = tuple(str(g) for g in meta.get("retired_grids") or ())
+        return cls(series, grids.to_crs(WGS84), meta.get("plan_id"), locked, retired)
 
 
 def _grid_id_list(path: Path) -> list[str] | None:
@@ -367,6 +376,8 @@ class CommunityTask:
     #: The options the solver works with, when ``value`` is scaled (``value_scale``):
     #: the band scaled alike. Default ``config``.
     solve_config: PartitionConfig | None = None
+    #: Every code the community used in earlier plans (new grids are numbered above).
+    used_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -863,9 +874,7 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
         members=members,
         fill_gaps=task.previous_assignment is None,
         known={**known, **locks},
-        retired=()
-        if task.previous_grids is None
-        else task.previous_grids["grid_id"].astype(str).tolist(),
+        retired=task.used_codes,
     )
     labels_sorted = np.asarray(polys.index)
     grid_ids = [codes[lab] for lab in labels_sorted]
@@ -1150,7 +1159,8 @@ def partition_inputs(
         # building's workload rounded after scaling); grids report the exact workload
         source = str(inputs.sources.get("buildings", {}).get("file", "buildings"))
         exact = workload(inside, weights, source=source).astype(np.float64)
-        solve_config = config.scaled(workload_scale(config.target))
+        scale = workload_scale(config.target, config.max - config.min, exact.tolist())
+        solve_config = config.scaled(scale)
         value = np.round(exact * solve_config.value_scale).astype(np.int64)
     else:
         value = inside["households"].to_numpy(np.int64)
@@ -1214,6 +1224,7 @@ def partition_inputs(
                 locked=locked_map.get(cid),
                 previous_assignment=prev_assign,
                 previous_grids=prev_grids,
+                used_codes=() if previous is None else tuple(previous.used_codes(cid)),
                 config=config,
                 exact_value=exact_val,
                 solve_config=solve_config,
@@ -1249,7 +1260,12 @@ def partition_inputs(
         weights=weights,
         barriers=barriers if isinstance(barriers, str) else "file",
         previous=previous,
-        parameters={"community_workers": workers, **dict(parameters or {})},
+        parameters={
+            "community_workers": workers,
+            # balance units per unit of the band (workloads solved in hundredths, say)
+            "workload_scale": solve_config.value_scale,
+            **dict(parameters or {}),
+        },
         elapsed=time.perf_counter() - started,
     )
     return frames
@@ -1400,6 +1416,9 @@ def _meta(
     }
     if previous is not None:
         meta["previous_plan_id"] = previous.plan_id
+        # codes used before and not now: never given to another area by a later re-plan
+        used = {*previous.grids["grid_id"].astype(str), *previous.retired}
+        meta["retired_grids"] = sorted(used - set(frames.grids["grid_id"].astype(str)))
         meta["replan"] = _moved(previous.assignment, frames.assignments)
         # each community's moves as written (CONTRACT §6, by grid code): the notes tell the
         # steps of its re-plan, each with the share moved at that step

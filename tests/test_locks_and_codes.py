@@ -403,3 +403,68 @@ def test_locks_that_cannot_hold_their_land_or_polygon_are_refused(
     assert _partition(comm, bld, out, "--locked", str(lock_small)) == 2
     assert "4 m² of land beside it" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_code_retired_in_one_replan_stays_retired_in_the_next(tmp_path: Path) -> None:
+    """plan1 → plan2 (a grid's buildings all gone) → plan3 (new buildings): no code reused."""
+    comm, fewer, plan1, gone, _ = _plan_and_drop_a_grid(tmp_path)
+    plan2 = tmp_path / "plan2.gpkg"
+    assert _partition(comm, fewer, plan2, "--previous", str(plan1)) == 0
+    assert gone not in set(_assignments(plan2))
+    assert read_meta(plan2)["retired_grids"] == [gone]
+    new = gpd.GeoDataFrame(
+        {"building_id": [f"n{k}" for k in range(6)], "households": 45},
+        geometry=[Point(X0 + 40 + 50 * k, Y0 + 395) for k in range(6)],
+        crs=CRS,
+    )
+    more = _write(
+        gpd.GeoDataFrame(pd.concat([gpd.read_file(fewer), new]), crs=CRS), tmp_path / "b3.gpkg"
+    )
+    plan3 = tmp_path / "plan3.gpkg"
+    assert _partition(comm, more, plan3, "--previous", str(plan2)) == 0
+    _valid(plan3)
+    assert gone not in set(_assignments(plan3))
+    top = max(int(c.rsplit("-", 1)[1]) for c in _grids(plan1).index)
+    fresh = set(_grids(plan3).index) - set(_grids(plan2).index)
+    assert fresh
+    assert all(int(c.rsplit("-", 1)[1]) > top for c in fresh)
+    assert gone in read_meta(plan3)["retired_grids"]
+
+
+def test_workload_grids_report_the_exact_land_term_and_fine_workloads_are_scaled(
+    tmp_path: Path,
+) -> None:
+    """`--area-weight` with workloads: grids add the exact land term; a target of 100 with
+    workloads of 0.05 steps is solved in tenths (recorded as ``workload_scale``)."""
+    comm = _community(tmp_path, "W", 300.0)
+    rng = np.random.default_rng(4)
+    bld = _write(_lattice(6, [int(x) for x in rng.integers(20, 60, 36)]), tmp_path / "bld.gpkg")
+    out = tmp_path / "plan.gpkg"
+    args = ["--balance-on", "workload", "--weights", "households=0.01", "--area-weight", "0.2"]
+    assert _partition(comm, bld, out, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    grids = pyogrio.read_dataframe(out, layer="grids")
+    exact = 0.01 * grids["households"] + 0.2 * grids["area_m2"] / 10_000
+    np.testing.assert_allclose(grids["workload"], exact, atol=0.01)
+    np.testing.assert_array_equal(grids["in_band"], (exact >= 2) & (exact <= 4))
+    fine = tmp_path / "fine.gpkg"
+    args = ["--balance-on", "workload", "--weights", "households=0.05"]
+    assert _partition(comm, bld, fine, *args, "--target", "100", "--min", "80", "--max", "120") == 0
+    assert read_meta(fine)["parameters"]["workload_scale"] >= 10
+    assert read_meta(out)["parameters"]["workload_scale"] == 100
+
+
+def test_a_workload_plan_without_building_workloads_is_not_edited_on_households(
+    tmp_path: Path,
+) -> None:
+    """A plan of an older gridder (no ``assignments.workload``): the edit is refused."""
+    comm = _community(tmp_path, "W", 200.0)
+    bld = _write(_lattice(4), tmp_path / "bld.gpkg")
+    plan = tmp_path / "plan.gpkg"
+    args = ["--balance-on", "workload", "--weights", "households=0.01"]
+    assert _partition(comm, bld, plan, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    a = pyogrio.read_dataframe(plan, layer="assignments").drop(columns=["workload"])
+    pyogrio.write_dataframe(a, plan, layer="assignments")
+    one = str(a["building_id"].iloc[0])
+    other = next(g for g in set(a["grid_id"]) if g != a["grid_id"].iloc[0])
+    with pytest.raises(InputError, match="records no building's workload"):
+        apply_edit(plan, move=[one], to=other, out=tmp_path / "edited.gpkg")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -228,22 +229,39 @@ class PartitionConfig:
         return asdict(self)
 
 
-def workload_scale(target: float) -> int:
-    """Balance units per unit of a workload band: the power of ten that makes ``target`` ≥ 100.
+def workload_scale(
+    target: float, spread: float | None = None, values: Sequence[float] | None = None
+) -> int:
+    """Balance units per unit of a workload band: a power of ten (1 for households).
 
-    The solver balances whole numbers. Each building's workload is rounded
-    after this scaling, so that a band of 2–4 (households weighted 0.01) is
-    not solved on workloads rounded to 0 or 1 (1 for targets of 100 or more,
-    such as households).
+    The solver balances whole numbers, each building's workload rounded after
+    this scaling. It makes ``target`` at least 100 (a band of 2–4 with
+    households weighted 0.01 is solved as 200–400), and, given the band's
+    width ``spread`` and the buildings' ``values``, grows tenfold (up to
+    10,000) while a grid of about ``target`` would gather a rounding error
+    above 5% of the band's width (households weighted 0.05 in a band of
+    80–120: workloads of 1.05 rounded to 1 twenty times over).
 
     Examples
     --------
     >>> workload_scale(250), workload_scale(50), workload_scale(3)
     (1, 10, 100)
+    >>> workload_scale(100, 40, [1.05, 2.1, 3.15])
+    10
+    >>> workload_scale(250, 100, [12.0, 30.0])
+    1
     """
-    if target >= 100:
-        return 1
-    return int(10 ** math.ceil(math.log10(100 / target)))
+    scale = 1 if target >= 100 else int(10 ** math.ceil(math.log10(100 / target)))
+    valued = [float(v) for v in (values or ()) if v > 0]
+    if spread is None or not valued:
+        return scale
+    per_grid = target / (sum(valued) / len(valued))  # buildings in a grid of the target
+    while scale < 10_000:
+        error = sum(abs(round(v * scale) - v * scale) for v in valued) / len(valued) / scale
+        if error * per_grid <= 0.05 * spread:
+            break
+        scale *= 10
+    return scale
 
 
 def _derive_seed(text: str) -> int:

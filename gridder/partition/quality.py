@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from gridder.partition.check import excluded_grids, grid_components
 from gridder.partition.config import PartitionConfig
-from gridder.partition.costs import balance_value
+from gridder.partition.costs import M2_PER_HA, balance_value
 from gridder.partition.instance import PartitionInstance
 
 __all__ = ["PartitionQuality", "partition_quality", "polsby_popper_from_cells"]
@@ -153,12 +153,13 @@ def partition_quality(
     lab = np.asarray(labels, dtype=np.int64)
     uniq, g = np.unique(lab, return_inverse=True)
     k = len(uniq)
-    base = balance_value(instance, config).astype(np.float64)
     value: npt.NDArray[np.int64] | npt.NDArray[np.float64]
     if unit_value is None:
+        base = balance_value(instance, config).astype(np.float64)
         value = np.rint(np.bincount(g, weights=base, minlength=k)).astype(np.int64)
-    else:
-        base += np.asarray(unit_value, dtype=np.float64) - np.asarray(instance.value, np.float64)
+    else:  # exact: the unit values and the land-area term, neither rounded per building
+        area = np.nan_to_num(np.asarray(instance.area, dtype=np.float64))
+        base = np.asarray(unit_value, dtype=np.float64) + config.area_weight * area / M2_PER_HA
         value = np.round(np.bincount(g, weights=base, minlength=k), 6)
     hh_unit = np.asarray(instance.households, dtype=np.float64)
     hh = np.rint(np.bincount(g, weights=hh_unit, minlength=k)).astype(np.int64)

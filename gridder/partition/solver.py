@@ -1625,9 +1625,9 @@ def loose_bound_reasons(
         reasons.append(
             (
                 "plan_cap",
-                f"the plan's largest grid out of band holds {lb.cap}: the band's lower bound "
-                f"holds for plans with grids that large, and is looser than for grids of at "
-                f"most {usual}",
+                f"the plan's largest grid out of band holds {config.shown(lb.cap)}: the band's "
+                "lower bound holds for plans with grids that large, and is looser than for "
+                f"grids of at most {config.shown(usual)}",
             )
         )
     return reasons

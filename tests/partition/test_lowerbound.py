@@ -303,6 +303,10 @@ def test_a_plan_above_a_bound_for_larger_grids_says_so() -> None:
     text = dict(loose_bound_reasons(lb, 6, config))["plan_cap"]
     assert "holds 552" in text and "at most 400" in text
     assert loose_bound_reasons(lb, 4, config) == []  # at the bound: nothing to explain
+    # a workload band of 2-3 solved in hundredths says so in the band's own units
+    scaled = PartitionConfig(min=2, max=3, target=2).scaled(100)
+    text = dict(loose_bound_reasons(lb, 6, scaled))["plan_cap"]
+    assert "holds 5.52" in text and "at most 4" in text
 
 
 def test_a_grid_far_above_the_band_is_split_when_that_costs_less() -> None:
