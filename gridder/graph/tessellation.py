@@ -67,6 +67,8 @@ _BLOCK_SPACING: Final = 1.0e8  # z offset separating blocks in the owner KD-tree
 #: A block outline this close (metres) to a street or barrier line runs along it: twice
 #: the snapping grid, so that a wall 3 cm inside its street still makes a strip.
 _ON_STREET: Final = 2 * GRID_SIZE
+#: How far (metres) a generator moves off a zone's outline onto its building's side.
+_NUDGE: Final = 0.05
 #: A block without buildings sharing more boundary than this (metres) with a
 #: block of buildings, other than along a street, is a strip (split between them).
 _STRIP_MIN_SHARED: Final = 0.5
@@ -551,10 +553,6 @@ def _nudge_off_outlines(
         near = shapely.shortest_line(shapely.points(generators[i]), core)
         generators[i] = shapely.get_coordinates(near)[-1]
     logger.debug("%d building generators moved off locked outlines", len(todo))
-
-
-#: How far (metres) a generator moves off a zone's outline onto its building's side.
-_NUDGE: Final = 0.05
 
 
 def _footprint_outlines(footprints: Any, n: int, community: BaseGeometry) -> GeomArray:
