@@ -162,6 +162,16 @@ def _plan_and_drop_a_grid(tmp_path: Path) -> tuple[Path, Path, Path, str, gpd.Ge
     return comm, fewer, plan1, last, lattice
 
 
+def _six_built_in_the_north(buildings: Path, path: Path) -> Path:
+    """The buildings with six new ones of 45 households along the community's north edge."""
+    new = gpd.GeoDataFrame(
+        {"building_id": [f"n{k}" for k in range(6)], "households": 45},
+        geometry=[Point(X0 + 40 + 50 * k, Y0 + 395) for k in range(6)],
+        crs=CRS,
+    )
+    return _write(gpd.GeoDataFrame(pd.concat([gpd.read_file(buildings), new]), crs=CRS), path)
+
+
 def test_land_only_locked_grids_touch_is_refused_not_given_to_a_lock(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -192,14 +202,7 @@ def test_land_only_locked_grids_touch_is_refused_not_given_to_a_lock(
 def test_a_retired_code_is_never_given_to_another_area(tmp_path: Path) -> None:
     """The last grid's buildings demolished, six built elsewhere: the new grid is numbered above."""
     comm, fewer, plan1, gone, _ = _plan_and_drop_a_grid(tmp_path)
-    new = gpd.GeoDataFrame(
-        {"building_id": [f"n{k}" for k in range(6)], "households": 45},
-        geometry=[Point(X0 + 40 + 50 * k, Y0 + 395) for k in range(6)],
-        crs=CRS,
-    )
-    more = _write(
-        gpd.GeoDataFrame(pd.concat([gpd.read_file(fewer), new]), crs=CRS), tmp_path / "b3.gpkg"
-    )
+    more = _six_built_in_the_north(fewer, tmp_path / "b3.gpkg")
     out = tmp_path / "plan3.gpkg"
     assert _partition(comm, more, out, "--previous", str(plan1)) == 0
     _valid(out)
@@ -412,14 +415,7 @@ def test_a_code_retired_in_one_replan_stays_retired_in_the_next(tmp_path: Path) 
     assert _partition(comm, fewer, plan2, "--previous", str(plan1)) == 0
     assert gone not in set(_assignments(plan2))
     assert read_meta(plan2)["retired_grids"] == [gone]
-    new = gpd.GeoDataFrame(
-        {"building_id": [f"n{k}" for k in range(6)], "households": 45},
-        geometry=[Point(X0 + 40 + 50 * k, Y0 + 395) for k in range(6)],
-        crs=CRS,
-    )
-    more = _write(
-        gpd.GeoDataFrame(pd.concat([gpd.read_file(fewer), new]), crs=CRS), tmp_path / "b3.gpkg"
-    )
+    more = _six_built_in_the_north(fewer, tmp_path / "b3.gpkg")
     plan3 = tmp_path / "plan3.gpkg"
     assert _partition(comm, more, plan3, "--previous", str(plan2)) == 0
     _valid(plan3)
