@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -57,6 +58,11 @@ def _write(frame: gpd.GeoDataFrame, path: Path) -> Path:
     return path
 
 
+def _locks(path: Path, geoms: list[Any], codes: list[str | None]) -> Path:
+    """A locked-grids file: these polygons with these codes (``None``: none given)."""
+    return _write(gpd.GeoDataFrame({"grid_id": codes}, geometry=geoms, crs=CRS), path)
+
+
 def _partition(comm: Path, bld: Path, out: Path, *extra: str) -> int:
     args = ["partition", "--communities", str(comm), "--buildings", str(bld), "--out", str(out)]
     return main([*args, "--workers", "1", *extra])
@@ -93,10 +99,7 @@ def test_a_locked_polygon_through_footprints_is_kept_exactly(tmp_path: Path) -> 
     comm = _community(tmp_path)
     bld = _write(_lattice(6, footprint=24.0), tmp_path / "bld.gpkg")
     lock_geom = box(X0 + 178, Y0 + 150, X0 + 300, Y0 + 300)
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[lock_geom], crs=CRS),
-        tmp_path / "lock.gpkg",
-    )
+    lock = _locks(tmp_path / "lock.gpkg", [lock_geom], ["C-001"])
     out = tmp_path / "plan.gpkg"
     assert _partition(comm, bld, out, "--locked", str(lock)) == 0
     _valid(out)
@@ -105,10 +108,7 @@ def test_a_locked_polygon_through_footprints_is_kept_exactly(tmp_path: Path) -> 
     assert shapely.symmetric_difference(grids.geometry["C-001"], lock_geom).area < 1.0
     # a lock inside one footprint keeps its code and its outline too
     small_geom = box(X0 + 170, Y0 + 170, X0 + 180, Y0 + 180)  # around b33's point
-    small = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-009"]}, geometry=[small_geom], crs=CRS),
-        tmp_path / "small.gpkg",
-    )
+    small = _locks(tmp_path / "small.gpkg", [small_geom], ["C-009"])
     out2 = tmp_path / "plan2.gpkg"
     assert _partition(comm, bld, out2, "--locked", str(small)) == 0
     _valid(out2)
@@ -134,9 +134,7 @@ def test_a_lock_in_two_pieces_names_the_lock_with_any_number_of_workers(
     parts = MultiPolygon(
         [box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 200, Y0 + 200, X0 + 300, Y0 + 300)]
     )
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": ["A-001"]}, geometry=[parts], crs=CRS), tmp_path / "lock.gpkg"
-    )
+    lock = _locks(tmp_path / "lock.gpkg", [parts], ["A-001"])
     for workers in ("1", "2"):
         out = tmp_path / f"plan{workers}.gpkg"
         args = ["--locked", str(lock), "--workers", workers]
@@ -339,10 +337,7 @@ def test_buildings_on_a_locked_outline_belong_to_the_lock(tmp_path: Path) -> Non
     )
     bld = _write(gpd.GeoDataFrame(pd.concat([lattice, on_edge]), crs=CRS), tmp_path / "bld.gpkg")
     lock_geom = box(X0, Y0, X0 + 200, Y0 + 200)
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[lock_geom], crs=CRS),
-        tmp_path / "lock.gpkg",
-    )
+    lock = _locks(tmp_path / "lock.gpkg", [lock_geom], ["C-001"])
     out = tmp_path / "plan.gpkg"
     assert _partition(comm, bld, out, "--locked", str(lock)) == 0
     _valid(out)
@@ -357,10 +352,7 @@ def test_lock_rows_without_a_code_are_numbered_afresh(tmp_path: Path) -> None:
     comm = _community(tmp_path)
     bld = _write(_lattice(6), tmp_path / "bld.gpkg")
     west, east = box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 200, Y0 + 200, X0 + 300, Y0 + 300)
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-007", None]}, geometry=[west, east], crs=CRS),
-        tmp_path / "lock.gpkg",
-    )
+    lock = _locks(tmp_path / "lock.gpkg", [west, east], ["C-007", None])
     out = tmp_path / "plan.gpkg"
     assert _partition(comm, bld, out, "--locked", str(lock)) == 0
     _valid(out)
@@ -382,9 +374,7 @@ def test_locks_that_cannot_hold_their_land_or_polygon_are_refused(
     bld = _write(_lattice(6), tmp_path / "bld.gpkg")
     out = tmp_path / "plan.gpkg"
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 + 100), (X0 + 100, Y0), (X0, Y0 + 100)])
-    bad = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[bowtie], crs=CRS), tmp_path / "b.gpkg"
-    )
+    bad = _locks(tmp_path / "b.gpkg", [bowtie], ["C-001"])
     assert _partition(comm, bld, out, "--locked", str(bad)) == 2
     assert "row 1: invalid polygon (Self-intersection" in capsys.readouterr().err
     ring = box(X0, Y0, X0 + 150, Y0 + 150).difference(box(X0 + 90, Y0 + 90, X0 + 110, Y0 + 110))
@@ -394,15 +384,11 @@ def test_locks_that_cannot_hold_their_land_or_polygon_are_refused(
     with_shed = _write(
         gpd.GeoDataFrame(pd.concat([_lattice(6), shed]), crs=CRS), tmp_path / "shed.gpkg"
     )
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[ring], crs=CRS), tmp_path / "ring.gpkg"
-    )
+    lock = _locks(tmp_path / "ring.gpkg", [ring], ["C-001"])
     assert _partition(comm, with_shed, out, "--locked", str(lock)) == 2
     assert "shed hold no households and touch only locked grids" in capsys.readouterr().err
     small = box(X0, Y0, X0 + 150, Y0 + 150).difference(box(X0 + 99, Y0 + 99, X0 + 101, Y0 + 101))
-    lock_small = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-001"]}, geometry=[small], crs=CRS), tmp_path / "s.gpkg"
-    )
+    lock_small = _locks(tmp_path / "s.gpkg", [small], ["C-001"])
     assert _partition(comm, bld, out, "--locked", str(lock_small)) == 2
     assert "4 m² of land beside it" in capsys.readouterr().err
     assert not out.exists()
