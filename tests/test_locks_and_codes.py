@@ -227,10 +227,7 @@ def test_a_lock_keeps_the_code_given_with_it(
     assert _partition(comm, bld, plan1) == 0
     g1 = _grids(plan1)
     assert {"C-003", "C-005"} <= set(g1.index)
-    recode = _write(
-        gpd.GeoDataFrame({"grid_id": ["C-005"]}, geometry=[g1.geometry["C-003"]], crs=CRS),
-        tmp_path / "recode.gpkg",
-    )
+    recode = _locks(tmp_path / "recode.gpkg", [g1.geometry["C-003"]], ["C-005"])
     out = tmp_path / "plan2.gpkg"
     assert _partition(comm, bld, out, "--previous", str(plan1), "--locked", str(recode)) == 0
     _valid(out)
@@ -243,10 +240,7 @@ def test_a_lock_keeps_the_code_given_with_it(
     assert "C-003" not in set(a2)  # retired: its land is the lock's now
     assert set(a2[a1 == "C-005"]) - {"C-005"}  # the old C-005 took a new code
     # a code that is no grid code is refused, naming it
-    odd = _write(
-        gpd.GeoDataFrame({"grid_id": ["NORTH-EAST"]}, geometry=[g1.geometry["C-003"]], crs=CRS),
-        tmp_path / "odd.gpkg",
-    )
+    odd = _locks(tmp_path / "odd.gpkg", [g1.geometry["C-003"]], ["NORTH-EAST"])
     bad = tmp_path / "bad.gpkg"
     assert _partition(comm, bld, bad, "--locked", str(odd)) == 2
     assert "'NORTH-EAST' is not a grid code" in capsys.readouterr().err
@@ -308,10 +302,7 @@ def test_locks_that_overlap_a_little_are_kept(tmp_path: Path) -> None:
         c for c in g1.index[1:] if g1.geometry[c].intersection(g1.geometry[first]).length > 10
     )
     wider = g1.loc[[first, second]].geometry.buffer(0.3, join_style="mitre")
-    lock = _write(
-        gpd.GeoDataFrame({"grid_id": [first, second]}, geometry=wider.to_numpy(), crs=CRS),
-        tmp_path / "lock.gpkg",
-    )
+    lock = _locks(tmp_path / "lock.gpkg", list(wider), [first, second])
     out = tmp_path / "plan2.gpkg"
     assert _partition(comm, bld, out, "--previous", str(plan1), "--locked", str(lock)) == 0
     _valid(out)
