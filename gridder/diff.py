@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import pandas as pd
 import shapely
 
 from gridder.errors import InputError
-from gridder.io.write import atomic_path
+from gridder.io.write import atomic_path, check_targets
 from gridder.planfile import PlanFile, plan_quality
 
 __all__ = ["PlanDiff", "check_diff_path", "diff_plans", "write_diff"]
@@ -308,11 +309,26 @@ def _grid_changes(
 
 
 def check_diff_path(path: str | os.PathLike[str]) -> Path:
-    """The diff output path, refused (:class:`InputError`) unless it ends in .csv or .xlsx."""
+    """The diff output path, refused (:class:`InputError`) unless it ends in .csv or .xlsx.
+
+    Also when it, or one of the other CSV files it names, cannot be written.
+    """
     path = Path(path)
     if path.suffix.lower() not in {".csv", ".xlsx"}:
         raise InputError.single(str(path), "", "diff output must end in .csv or .xlsx")
+    check_targets(_diff_files(path))
     return path
+
+
+def _diff_files(path: Path) -> list[Path]:
+    """The files a diff writes: one .xlsx, or the buildings', grids' and summary CSVs."""
+    if path.suffix.lower() == ".xlsx":
+        return [path]
+    return [
+        path,
+        path.with_name(f"{path.stem}_grids.csv"),
+        path.with_name(f"{path.stem}_summary.csv"),
+    ]
 
 
 def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
@@ -332,11 +348,7 @@ def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
             diff.grids.to_excel(xl, sheet_name="grids", index=False)
             diff.quality_table().to_excel(xl, sheet_name="quality", index=False)
         return [path]
-    out = [
-        path,
-        path.with_name(f"{path.stem}_grids.csv"),
-        path.with_name(f"{path.stem}_summary.csv"),
-    ]
+    out = _diff_files(path)
     summary = pd.concat(
         [
             diff.summary_table(),
@@ -351,7 +363,9 @@ def write_diff(diff: PlanDiff, path: str | os.PathLike[str]) -> list[Path]:
         int(v) if isinstance(v, float) and v.is_integer() and abs(v) >= 1 else v
         for v in summary["value"]
     ]
-    for frame, target in zip((diff.buildings, diff.grids, summary), out, strict=True):
-        with atomic_path(target) as tmp:
+    # all three written before any is renamed into place: a failure leaves none changed
+    with contextlib.ExitStack() as stack:
+        for frame, target in zip((diff.buildings, diff.grids, summary), out, strict=True):
+            tmp = stack.enter_context(atomic_path(target))
             frame.to_csv(tmp, index=False, encoding="utf-8-sig")
     return out

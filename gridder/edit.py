@@ -44,14 +44,16 @@ from typing import Any, Final, Literal
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
 from gridder.edithistory import grid_rows, now, record_edit, snapshot, undo_last
 from gridder.editrepair import repair_after_move
 from gridder.errors import InputError, Problem
-from gridder.partition.check import grid_components
-from gridder.partition.config import workload_scale
+from gridder.io.write import check_targets
+from gridder.partition.check import grid_components, kept_part_ids
+from gridder.partition.config import PartitionConfig, workload_scale
 from gridder.partition.instance import PartitionInstance
 from gridder.planfile import PlanFile, plan_quality, refresh_grid_stats
 from gridder.polygons import grid_polygons
@@ -169,6 +171,10 @@ def apply_edit(
         raise InputError.single("edit", "--to", "a move needs the grid that receives the buildings")
     if to is not None and move is None:
         raise InputError.single("edit", "--move", "--to needs the buildings to move (--move IDS)")
+    if out is not None:
+        check_targets([out])
+        if Path(out).suffix.lower() != ".gpkg":
+            raise InputError.single("--out", str(out), "writes a GeoPackage: name it FILE.gpkg")
     plan = PlanFile.read(plan_path)
     target_path = Path(out) if out is not None else plan.path
     if undo:
@@ -263,6 +269,25 @@ def _value_scale(plan: PlanFile) -> int:
     return workload_scale(band.target, band.max - band.min, values)
 
 
+def _kept_whole(
+    plan: PlanFile, inst: PartitionInstance, labels: npt.NDArray[np.int64], scale: int
+) -> list[int]:
+    """Units of compounds ``--keep-compounds`` keeps whole and the plan holds whole.
+
+    A plan made with the option: the rebalancing after a hand move leaves them
+    where they are (the hand move itself may split one: the planner's choice).
+    """
+    if not plan.meta.get("parameters", {}).get("keep_compounds"):
+        return []
+    band = plan.band
+    config = PartitionConfig(min=band.min * scale, max=band.max * scale, target=band.target * scale)
+    part = kept_part_ids(inst, config)
+    whole = [
+        p for p in np.unique(part[part >= 0]).tolist() if len(np.unique(labels[part == p])) == 1
+    ]
+    return np.flatnonzero(np.isin(part, whole)).tolist()
+
+
 def _community_model(
     plan: PlanFile, cid: str
 ) -> tuple[PartitionInstance, Any, gpd.GeoDataFrame, list[str]]:
@@ -347,7 +372,7 @@ def _move(
         band=(band.min * scale, band.max * scale, band.target * scale),
         sources=sources,
         target=t,
-        pinned=moved.tolist(),
+        pinned=sorted({*moved.tolist(), *_kept_whole(plan, inst, old, scale)}),
         locked=locked,
         budget=budget,
         unit_names=inst.unit_ids,

@@ -49,7 +49,7 @@ import shapely
 from gridder.errors import InputError
 from gridder.hierarchy import plan_hierarchy
 from gridder.io.crs import wgs84_to_gcj02
-from gridder.io.write import atomic_path, write_geopackage
+from gridder.io.write import atomic_path, check_targets, write_geopackage
 from gridder.planfile import PlanFile
 
 __all__ = ["FORMATS", "export_plan", "short_field_names", "to_gcj02"]
@@ -192,7 +192,7 @@ def export_plan(
             if isinstance(frame, gpd.GeoDataFrame):
                 plan.layers[name] = to_gcj02(frame)
         plan.meta["coordinates"] = "GCJ-02"
-    out = Path(out)
+    out = check_targets([out])[0]
     if fmt == "gpkg":
         return [write_geopackage(out, plan.layers, meta=plan.meta)]
     if fmt == "geojson":
@@ -264,11 +264,10 @@ def _write_shp(plan: PlanFile, layer: str, out: Path, encoding: str) -> list[Pat
                 for p in parts:
                     zf.write(p, arcname=p.name)
             return [out]
-        written = []
-        for p in parts:
-            target = out.parent / p.name
+        # every part checked before any is moved: a failure leaves no mixed set
+        written = check_targets([out.parent / p.name for p in parts])
+        for p, target in zip(parts, written, strict=True):
             p.replace(target)
-            written.append(target)
         return written
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from gridder.errors import InputError, Problem
 from gridder.schema import WGS84
 
 __all__ = ["atomic_path", "read_meta", "write_geopackage", "write_plan"]
@@ -27,6 +28,29 @@ __all__ = ["atomic_path", "read_meta", "write_geopackage", "write_plan"]
 log = logging.getLogger(__name__)
 
 META_LAYER = "plan_meta"
+
+
+def check_targets(targets: Iterable[str | os.PathLike[str]], option: str = "--out") -> list[Path]:
+    """Refuse (exit 2) output files that cannot be written, before any of them is.
+
+    A command that writes several files (a Shapefile's parts, a diff's CSVs)
+    renames them into place at the end: one that is a directory would fail
+    after the others were replaced, leaving a mixed set.
+    """
+    paths = [Path(t) for t in targets]
+    problems = [
+        Problem(option, str(p), "is a directory; name the file to write")
+        for p in paths
+        if p.is_dir()
+    ]
+    problems += [
+        Problem(option, str(p), f"{p.parent} is a file, not a directory")
+        for p in paths
+        if p.parent.exists() and not p.parent.is_dir()
+    ]
+    if problems:
+        raise InputError(problems)
+    return paths
 
 
 @contextlib.contextmanager

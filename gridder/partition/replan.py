@@ -169,6 +169,15 @@ def replan(
             "grids no longer form a valid plan on these data)"
         )
         kept = replace(kept, notes=(*kept.notes, note))
+    left = split_compounds(instance, kept.labels, cfg) if cfg.keep_compounds else []
+    if left:  # --max-moved came first: say what --keep-compounds could not keep
+        why = (
+            f": mending them would move more than --max-moved {cfg.max_moved:.0%}"
+            if cfg.max_moved < 1
+            else ""
+        )
+        note = f"{len(left)} compound(s) that fit the band stay split{why}"
+        kept = replace(kept, notes=(*kept.notes, note))
     return replace(kept, solve_time=time.perf_counter() - t0)  # every way tried
 
 
