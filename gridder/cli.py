@@ -249,13 +249,10 @@ def _geopackage_out(args: argparse.Namespace) -> None:
     writing it would replace the input.
     """
     from gridder.errors import InputError
+    from gridder.io.write import check_geopackage_target
 
     path: str = args.out
-    target = Path(path)
-    if target.is_dir() or path.endswith(("/", "\\")):
-        raise InputError.single("--out", path, "is a directory; name the .gpkg file to write")
-    if target.suffix.lower() != ".gpkg":
-        raise InputError.single("--out", path, "writes a GeoPackage: name it FILE.gpkg")
+    target = check_geopackage_target(path)
     for name, value in sorted(vars(args).items()):
         if name == "out" or not isinstance(value, str) or not value:
             continue

@@ -51,7 +51,7 @@ import shapely
 from gridder.edithistory import grid_rows, now, record_edit, snapshot, undo_last
 from gridder.editrepair import repair_after_move
 from gridder.errors import InputError, Problem
-from gridder.io.write import check_targets
+from gridder.io.write import check_geopackage_target
 from gridder.partition.check import grid_components, kept_part_ids
 from gridder.partition.config import PartitionConfig, workload_scale
 from gridder.partition.instance import PartitionInstance
@@ -172,9 +172,7 @@ def apply_edit(
     if to is not None and move is None:
         raise InputError.single("edit", "--move", "--to needs the buildings to move (--move IDS)")
     if out is not None:
-        check_targets([out])
-        if Path(out).suffix.lower() != ".gpkg":
-            raise InputError.single("--out", str(out), "writes a GeoPackage: name it FILE.gpkg")
+        check_geopackage_target(out)
     plan = PlanFile.read(plan_path)
     target_path = Path(out) if out is not None else plan.path
     if undo:

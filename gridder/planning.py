@@ -53,6 +53,7 @@ from gridder.polygons import assign_grid_codes, boundary_on_street_lengths, grid
 from gridder.prepare import Inputs
 from gridder.schema import WGS84
 from gridder.testing import plan_violations
+from gridder.validate import polygonal_part
 
 __all__ = [
     "CommunityPlan",
@@ -977,7 +978,7 @@ def _locked_by_community(
     bent = ~shapely.is_valid(geoms)
     if bent.any():  # valid as given, bent by the reprojection (nanometres): straightened
         geoms = geoms.copy()
-        geoms[bent] = [_polygonal_part(shapely.make_valid(g)) for g in geoms[bent]]
+        geoms[bent] = [polygonal_part(shapely.make_valid(g)) for g in geoms[bent]]
         lm = lm.set_geometry(gpd.GeoSeries(geoms, index=lm.index, crs=lm.crs))
     out: dict[str, gpd.GeoDataFrame] = {}
     comm = communities.to_crs(metric)
@@ -1049,13 +1050,6 @@ def _locked_by_community(
     if problems:
         raise InputError(problems[:50])
     return out
-
-
-def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
-    """The polygons of a repaired geometry (lines and points of a collection dropped)."""
-    parts = shapely.get_parts(geom)
-    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    return shapely.union_all(polys) if len(polys) else geom
 
 
 def _empty_locks(

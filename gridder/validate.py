@@ -21,7 +21,7 @@ from gridder.errors import InputError, Problem
 from gridder.io.osm import parse_metres
 from gridder.schema import LAYERS, NUMERIC_BUILDING_COLUMNS, LayerSpec
 
-__all__ = ["MAX_COUNT", "count_text", "validate_layer"]
+__all__ = ["MAX_COUNT", "count_text", "polygonal_part", "validate_layer"]
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def _check_geometry(
             if spec.name in {"communities", "compounds", "buildings"}:
                 # a building whose footprint collapses keeps its location as a point
                 fixed[invalid] = [
-                    _polygonal(g, point_ok=spec.name == "buildings") for g in fixed[invalid]
+                    polygonal_part(g, point_ok=spec.name == "buildings") for g in fixed[invalid]
                 ]
             log.warning("%s: repaired %d invalid geometries", source, int(invalid.sum()))
             frame = frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
@@ -281,7 +281,7 @@ def _check_geometry(
     return frame, problems
 
 
-def _polygonal(geom: shapely.Geometry, *, point_ok: bool) -> shapely.Geometry:
+def polygonal_part(geom: shapely.Geometry, *, point_ok: bool = False) -> shapely.Geometry:
     """Keep the polygonal part of a repaired geometry (or a point where none is left)."""
     if geom.geom_type in {"Polygon", "MultiPolygon"}:
         return geom

@@ -53,6 +53,11 @@ def _lattice(
     return gpd.GeoDataFrame({"building_id": ids, "households": households}, geometry=geoms, crs=CRS)
 
 
+def _square(tmp_path: Path) -> tuple[Path, Path]:
+    """Community C, a 300 m square, and its 36 point buildings of 40 households."""
+    return _community(tmp_path), _write(_lattice(6), tmp_path / "bld.gpkg")
+
+
 def _write(frame: gpd.GeoDataFrame, path: Path) -> Path:
     frame.to_file(path)
     return path
@@ -221,8 +226,7 @@ def test_a_lock_keeps_the_code_given_with_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A re-plan locking one grid's land under another code; a lock code of no grid refused."""
-    comm = _community(tmp_path)
-    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    comm, bld = _square(tmp_path)
     plan1 = tmp_path / "plan1.gpkg"
     assert _partition(comm, bld, plan1) == 0
     g1 = _grids(plan1)
@@ -292,8 +296,7 @@ def test_locks_that_overlap_a_little_are_kept(tmp_path: Path) -> None:
 
     The strip they share goes to one of them; neither counts it as land grown or lost.
     """
-    comm = _community(tmp_path)
-    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    comm, bld = _square(tmp_path)
     plan1 = tmp_path / "plan1.gpkg"
     assert _partition(comm, bld, plan1) == 0
     g1 = _grids(plan1)
@@ -340,8 +343,7 @@ def test_buildings_on_a_locked_outline_belong_to_the_lock(tmp_path: Path) -> Non
 
 def test_lock_rows_without_a_code_are_numbered_afresh(tmp_path: Path) -> None:
     """A lock file where one row has a code and another none (null): both kept."""
-    comm = _community(tmp_path)
-    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    comm, bld = _square(tmp_path)
     west, east = box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 200, Y0 + 200, X0 + 300, Y0 + 300)
     lock = _locks(tmp_path / "lock.gpkg", [west, east], ["C-007", None])
     out = tmp_path / "plan.gpkg"
@@ -361,8 +363,7 @@ def test_locks_that_cannot_hold_their_land_or_polygon_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An invalid polygon; a shed without households in a lock's hole; a small empty hole."""
-    comm = _community(tmp_path)
-    bld = _write(_lattice(6), tmp_path / "bld.gpkg")
+    comm, bld = _square(tmp_path)
     out = tmp_path / "plan.gpkg"
     bowtie = shapely.Polygon([(X0, Y0), (X0 + 100, Y0 + 100), (X0 + 100, Y0), (X0, Y0 + 100)])
     bad = _locks(tmp_path / "b.gpkg", [bowtie], ["C-001"])

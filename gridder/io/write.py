@@ -53,6 +53,17 @@ def check_targets(targets: Iterable[str | os.PathLike[str]], option: str = "--ou
     return paths
 
 
+def check_geopackage_target(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Refuse (exit 2) an output that cannot be a GeoPackage file: a directory, another suffix."""
+    text = os.fspath(path)
+    target = Path(text)
+    if target.is_dir() or text.endswith(("/", "\\")):
+        raise InputError.single(option, text, "is a directory; name the .gpkg file to write")
+    if target.suffix.lower() != ".gpkg":
+        raise InputError.single(option, text, "writes a GeoPackage: name it FILE.gpkg")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
