@@ -371,6 +371,7 @@ class GridPartitioner:
         self._previous: IntArray | None = None
         self._relaxed_pairs = 0  # zones joined across a barrier by _across_barriers
         self._kept_crossings = 0  # barrier links inside the given plan's grids (improve)
+        self._start_name = "the plan started from"  # improve's start, as notes name it
         self._defer_repairs = False  # no pair/region repair yet (see solve)
         #: improve: units holding no value stay with a valued unit of their start grid
         self.group_start = True
@@ -622,6 +623,7 @@ class GridPartitioner:
             return first
         config = self.config
         again = self._sibling(self.seed)
+        again._start_name = f"{model}'s plan"
         other = again.improve(found.labels)
         spent = first.deterministic_time + found.deterministic_time + other.deterministic_time
         if (other.out_of_band, other.objective) >= (first.out_of_band, first.objective) or (
@@ -715,7 +717,9 @@ class GridPartitioner:
             split = True
         if not split:
             return first
-        other = self._sibling(self.seed).improve(lab)
+        again = self._sibling(self.seed)
+        again._start_name = f"the plan before grids above {config.shown(cap)} were split"
+        other = again.improve(lab)
         spent += other.deterministic_time
         if other.objective >= first.objective or (
             config.keep_compounds and split_compounds(self.instance, other.labels, config)
@@ -1532,7 +1536,7 @@ class GridPartitioner:
         if self._kept_crossings:
             notes.append(
                 f"{self._kept_crossings} link(s) across major streets/rivers/rail inside grids "
-                "of the plan started from may stay inside a grid"
+                f"of {self._start_name} may stay inside a grid"
             )
         if self._relaxed_pairs:
             notes.append(

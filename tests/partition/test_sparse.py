@@ -97,6 +97,8 @@ def test_nanjing_corner_of_few_towers_among_empty_buildings(
     # the sparse model's plan reaches the band's lower bound (so no zones are joined after it)
     assert solved["lower_bound_out_of_band"] == solved["out_of_band"] <= 2
     assert any("few household buildings among many empty ones" in n for n in solved["notes"])
+    # a fresh solve names no "plan started from" (the planner gave none): the model's plan
+    assert not any("plan started from" in n for n in solved["notes"])
     grids = pyogrio.read_dataframe(out, layer="grids")
     assert len(grids) == solved["n_grids"]
 
