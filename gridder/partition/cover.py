@@ -95,6 +95,7 @@ def cover_plan(
     time_limit: float,
     cost_time: float | None = None,
     budget: int = MAX_SETS,
+    beat: int | None = None,
 ) -> CoverOutcome | None:
     """The exact cover's plan of one community, or ``None`` when it lists too many sets.
 
@@ -121,6 +122,9 @@ def cover_plan(
         ``0`` skips it.
     budget
         Most sets listed.
+    beat
+        Out-of-band sets of the plan to beat: when the first model finds no
+        fewer, the second is skipped (its plan would not be kept).
     """
     e = np.asarray(instance.edges, dtype=np.int64).reshape(-1, 2)
     n = len(value)
@@ -160,6 +164,8 @@ def cover_plan(
     bound = math.ceil(solver.best_objective_bound - 1e-6)
     chosen = [j for j in range(len(sets)) if solver.boolean_value(x[j])]
     second = time_limit if cost_time is None else cost_time
+    if beat is not None and best >= beat:
+        second = 0.0
     if second > 0:
         model.add(n_out <= best)
         model.minimize(sum(c * x[j] for j, c in enumerate(cost)))

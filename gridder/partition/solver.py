@@ -658,17 +658,64 @@ class GridPartitioner:
         """
         if not self._model_may_help(first):
             return first
+        found = self._cover_model(self.free, beat=first.out_of_band)
+        if found is not None:
+            return self._start_from(
+                first,
+                found,
+                t0,
+                model="the exact cover",
+                note="grids chosen by an exact cover of the community's connected sets (empty "
+                "buildings as corridors)",
+            )
         return self._start_from(
             first,
-            self._cover_model(self.free),
+            self._cover_lumpy(first.labels, beat=first.out_of_band),
             t0,
-            model="the exact cover",
-            note="grids chosen by an exact cover of the community's connected sets (empty "
-            "buildings as corridors)",
+            model="the exact cover of the larger buildings",
+            note="grids of the larger buildings chosen by an exact cover, the in-band grids "
+            "of small buildings kept",
         )
 
-    def _cover_model(self, units: npt.NDArray[np.bool_]) -> CoverOutcome | None:
-        """The exact cover of ``units`` over links no barrier cuts, grids of at most the cap."""
+    def _cover_lumpy(self, labels: npt.ArrayLike, *, beat: int) -> CoverOutcome | None:
+        """The exact cover of what the plan's in-band grids of small buildings leave.
+
+        Where the whole community has too many connected sets to list, the
+        many come from its low-rise blocks (buildings of a few dozen
+        households, smooth to split), and the grids left out of band hold its
+        towers. The plan's in-band grids whose every building holds at most
+        half the band's width (the packing bound's fillers) are kept as they
+        are; the rest — towers, the buildings beside them, the grids out of
+        band — is covered exactly (gen_4x6 seed 3: its two communities above
+        the bound, 5 and 4 grids out of band, reach their bounds of 3). The
+        outcome's labels are the plan's with the covered units re-drawn.
+        """
+        config = self.config
+        lab = np.asarray(labels, dtype=np.int64)
+        small = self.value <= (config.max - config.min) // 2
+        grids, inv = np.unique(lab, return_inverse=True)
+        total = np.bincount(inv, weights=self.value, minlength=len(grids))
+        large_held = np.bincount(inv, weights=(~small).astype(np.float64), minlength=len(grids))
+        kept = ((total >= config.min) & (total <= config.max) & (large_held == 0))[inv]
+        units = self.free & ~kept
+        if not kept.any() or not (units & (self.value > 0)).any():
+            return None
+        found = self._cover_model(units, beat=beat)
+        if found is None:
+            return None
+        out = lab.copy()
+        out[units] = int(lab.max()) + 1 + found.labels[units]
+        return replace(found, labels=out)
+
+    def _cover_model(
+        self, units: npt.NDArray[np.bool_], *, beat: int | None = None
+    ) -> CoverOutcome | None:
+        """The exact cover of ``units`` over links no barrier cuts, grids of at most the cap.
+
+        ``beat``: the out-of-band grids of the plan it must beat to be kept
+        (:func:`~gridder.partition.cover.cover_plan` then skips its cost model
+        when it cannot).
+        """
         config = self.config
         return cover_plan(
             self.instance,
@@ -680,6 +727,7 @@ class GridPartitioner:
             seed=self.seed,
             time_limit=min(_COVER_TIME, config.time_limit),
             cost_time=min(_COVER_COST_TIME, config.time_limit),
+            beat=beat,
         )
 
     def _split_over_cap(self, first: PartitionResult, t0: float) -> PartitionResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from gridder.partition.cover import MAX_CORRIDOR, CoverOutcome, cover_plan
 from gridder.partition.instance import PartitionInstance
 from tests.partition.conftest import (
     brute_force_out_of_band,
+    lattice,
     make_instance,
     small_towers_graph,
 )
@@ -77,3 +80,51 @@ def test_no_model_where_the_connected_sets_are_too_many() -> None:
     edges += [(i, i + side) for i in range(side * (side - 1))]
     assert _cover(make_instance(value, xy, edges), budget=2000) is None
     assert MAX_CORRIDOR >= 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cover_of_the_larger_buildings_keeps_the_small_in_band_grids(seed: int) -> None:
+    """The low-rise rows' in-band grids stay; the towers' grids are re-drawn exactly."""
+    from gridder.partition import GridPartitioner
+
+    rng = np.random.default_rng(seed)
+    towers = rng.choice([54, 104, 132, 156, 198, 264], size=6).tolist()  # rows 6-7
+    inst = lattice(3, 8, [40] * 18 + towers, community_id="LR")
+    config = PartitionConfig()
+    # rows 0-5: three in-band grids of low-rise buildings (240 each); every tower alone
+    lab = np.r_[np.repeat(np.arange(3), 6), 3 + np.arange(6)]
+    got = GridPartitioner(inst, config)._cover_lumpy(lab, beat=10**6)
+    assert got is not None
+    for g in range(3):  # each low-rise grid kept exactly: the same buildings, one grid
+        held = got.labels[lab == g]
+        assert len(np.unique(held)) == 1 and (got.labels == held[0]).sum() == 6
+    assert check_partition(inst, got.labels, config).ok  # every grid connected
+    quality = partition_quality(inst, got.labels, config)
+    assert quality.n_counted - quality.n_in_band == got.out_of_band  # the kept grids in band
+    # exact on the towers: no plan of the tower rows alone leaves fewer out of band
+    t_edges = [(a - 18, b - 18) for a, b in np.asarray(inst.edges).tolist() if min(a, b) >= 18]
+    assert got.out_of_band == brute_force_out_of_band(towers, t_edges, 200, 300, 400)
+
+
+def test_towers_beside_low_rise_blocks_reach_the_bound(tmp_path: Path) -> None:
+    """Generated city seed 3: two communities of towers and low-rise blocks.
+
+    Their connected sets are too many for the whole community's exact cover; the cover
+    of what the low-rise in-band grids leave takes them from 5 and 4 grids out of band
+    to their lower bound of 3.
+    """
+    from gridder.cli import main
+    from gridder.datasets.synthetic import generate_city
+    from gridder.io.write import read_meta, write_geopackage
+
+    city = generate_city(4, 6, seed=3)
+    g = tmp_path / "in.gpkg"
+    write_geopackage(g, city.layers)
+    out = tmp_path / "plan.gpkg"
+    args = ["partition", "--communities", f"{g}:communities", "--buildings", f"{g}:buildings"]
+    args += ["--streets", f"{g}:streets", "--compounds", f"{g}:compounds", "--out", str(out)]
+    assert main([*args, "--workers", "2", "--quiet"]) == 0
+    comms = {c["community_id"]: c for c in read_meta(out)["solver"]["communities"]}
+    for cid in ("C0000", "C0100"):
+        assert comms[cid]["out_of_band"] == comms[cid]["lower_bound_out_of_band"] == 3
+        assert any("exact cover" in n and "small buildings kept" in n for n in comms[cid]["notes"])
