@@ -1558,8 +1558,10 @@ class GridPartitioner:
         else:
             status = "FEASIBLE"
         if status == "OPTIMAL" and exact is not None:
-            # CP-SAT's proven bound of the one exact model (its costs are rounded per grid)
-            bound = min(objective, exact.bound - 0.5 * n_grids)
+            # CP-SAT's proven bound of the one exact model, shifted by what the plan holds
+            # outside it (grids of a building above the maximum, costs rounded per grid):
+            # the model's own gap, not that of the buildings it never priced
+            bound = min(objective, exact.bound + (objective - exact.objective))
             bound_kind = "exact_model"
         else:
             # valid for any plan: every forced out-of-band grid costs at least this
