@@ -287,10 +287,19 @@ def _parse_weights(text: str | None) -> dict[str, float]:
     return check_weights(dict(pairs))
 
 
+def _metres(value: float | None) -> str:
+    return "n/a" if value is None else f"{value} m"
+
+
 def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     console = Console()
     # min and max of what the band is on: households, or the workload with --balance-on
-    on = "workload" if meta.get("parameters", {}).get("balance_on") == "workload" else "households"
+    params = meta.get("parameters", {})
+    on = (
+        "workload"
+        if params.get("balance_on") == "workload" or params.get("area_weight")
+        else "households"
+    )
     if on not in grids.columns:
         on = "households"
     table = Table(title=f"grids per community (min and max: {on})")
@@ -316,7 +325,12 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
     pp = q["mean_polsby_popper"]
     street = q["boundary_on_street_share"]
     streets_lower = q.get("lower_bound_out_of_band_respecting_major_streets")
-    allow = f"the data allow at most {q['in_band_ceiling']:.1%}"
+    ceiling = q["in_band_ceiling"]
+    allow = (
+        "no grid counted: each a single building above the maximum"
+        if ceiling is None
+        else f"the data allow at most {ceiling:.1%}"
+    )
     if streets_lower is not None and streets_lower > q["lower_bound_out_of_band"]:
         allow += f"; a plan crossing no major street leaves {streets_lower}+ out of band"
     loose = [
@@ -331,7 +345,7 @@ def _print_quality(meta: dict[str, Any], grids: Any) -> None:
         f"{q['n_grids']} grids, {share} in band "
         f"({allow}), max deviation "
         f"{worst}, Polsby–Popper {pp if pp is None else round(pp, 2)}, "
-        f"weighted distance {q['weighted_distance_m']} m, single-compound "
+        f"weighted distance {_metres(q['weighted_distance_m'])}, single-compound "
         f"{q['single_compound_share']:.0%}, boundary on streets "
         f"{'n/a' if street is None else f'{street:.0%}'}, contiguity "
         f"{q['contiguity_share']:.0%}, {q['elapsed_s']} s"

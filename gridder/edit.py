@@ -330,6 +330,13 @@ def _move(
             "the plan balances workload but records no building's workload (a plan of an "
             "older gridder): partition it again before moving buildings by hand",
         )
+    if plan.band.area_weight:
+        raise InputError.single(
+            plan.source,
+            "plan_meta",
+            f"the plan balances each grid's land too (--area-weight {plan.band.area_weight:g}), "
+            "which a hand edit does not measure: re-plan with gridder partition --previous",
+        )
     cid, todo, notes = _check_move(plan, ids, to)
     src = plan.source
     q_before = plan_quality(plan)

@@ -11,7 +11,7 @@ Examples
 --------
 >>> plan = PlanFile.read("plan.gpkg")  # doctest: +SKIP
 >>> plan.band  # doctest: +SKIP
-Band(min=200, max=300, target=250, balance_on='households')
+Band(min=200, max=300, target=250, balance_on='households', area_weight=0.0)
 >>> plan.write("plan2.gpkg")  # doctest: +SKIP
 """
 
@@ -57,6 +57,8 @@ class Band:
     max: int = 300
     target: int = 250
     balance_on: str = "households"
+    #: ``--area-weight``: each grid's land (per hectare) adds to its balanced value.
+    area_weight: float = 0.0
 
     def in_band(self, value: float) -> bool:
         """Whether a balance value lies within ``[min, max]``."""
@@ -184,6 +186,7 @@ class PlanFile:
             max=int(p.get("max", d.max)),
             target=int(p.get("target", d.target)),
             balance_on=str(p.get("balance_on", d.balance_on)),
+            area_weight=float(p.get("area_weight") or 0.0),
         )
 
     def metric_crs(self) -> CRS:
@@ -275,7 +278,7 @@ def plan_quality(plan: PlanFile) -> dict[str, Any]:
         "in_band_share": float(inb[counted].mean()) if counted.any() else None,
         "max_deviation": float(dev[counted].max()) if counted.any() else None,
         "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
-        "weighted_distance_m": float((dist * frame["w"]).sum() / total_w) if total_w else 0.0,
+        "weighted_distance_m": float((dist * frame["w"]).sum() / total_w) if total_w else None,
         "households": round(float(hh.sum())),
         "n_counted": int(counted.sum()),
         "out_of_band": int((~inb[counted]).sum()),

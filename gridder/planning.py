@@ -47,7 +47,7 @@ from gridder.partition.config import workload_scale
 from gridder.partition.executor import solve_one
 from gridder.partition.instance import PartitionInstance
 from gridder.partition.movebound import moved_lower_bound
-from gridder.partition.quality import partition_quality
+from gridder.partition.quality import PartitionQuality, partition_quality
 from gridder.partition.solver import PartitionResult
 from gridder.polygons import assign_grid_codes, boundary_on_street_lengths, grid_polygons
 from gridder.prepare import Inputs
@@ -579,7 +579,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
                 "max_deviation": 1.0,
                 "contiguity_share": 1.0,
                 "single_compound_share": 1.0,
-                "weighted_distance_m": 0.0,
+                "weighted_distance_m": None,
                 "mean_polsby_popper": float(
                     4 * np.pi * task.geometry.area / max(task.geometry.length, 1e-9) ** 2
                 ),
@@ -654,24 +654,38 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
             f"{len(across)} building(s) stand across a major street/river/rail line ({shown}): "
             "the land under a building stays with it, so its grid reaches across the line"
         )
-    if task.exact_value is not None:
-        # the solver balances each building's workload rounded (after scaling): say so
-        # where the exact sums put other grids out of band
-        exact = partition_quality(
-            instance, result.labels, config, unit_value=np.asarray(task.exact_value, float)
-        )
-        out_exact = exact.n_counted - exact.n_in_band
-        meta["out_of_band_exact"] = out_exact
-        if out_exact != result.out_of_band:
-            notes.append(
-                f"{out_exact} grid(s) out of band by their exact workload, "
-                f"{result.out_of_band} by the workloads the solver balances (each "
-                f"building's rounded to 1/{solver_config.value_scale} of a unit)"
-            )
     meta["notes"] = notes
     return _finish(
         task, polys, result.labels, meta, result, instance, near, total, lock_codes=lock_codes
     )
+
+
+def _note_exact_band(
+    meta: dict[str, Any], quality: PartitionQuality, result: PartitionResult, task: CommunityTask
+) -> None:
+    """Record the grids out of band by their exact value; a note where the solver's differ.
+
+    The solver balances each building's workload rounded (after scaling by
+    ``value_scale``) and, with ``--area-weight``, each cell's land term rounded
+    on the cells before the grid boundaries are straightened; the grids report
+    the exact sums (``quality``).
+    """
+    out_exact = quality.n_counted - quality.n_in_band
+    meta["out_of_band_exact"] = out_exact
+    if out_exact == result.out_of_band:
+        return
+    why = []
+    if task.exact_value is not None:
+        scale = (task.solve_config or task.config).value_scale
+        why.append(f"each building's workload rounded to 1/{scale} of a unit")
+    if task.config.area_weight:
+        why.append("the land term of each building's cell, rounded, before the grid boundaries")
+        why[-1] += " were straightened (the grids report the land of their polygons)"
+    meta["notes"] = [
+        *meta.get("notes", []),
+        f"{out_exact} grid(s) out of band by their exact value, {result.out_of_band} by the "
+        f"values the solver balances ({'; '.join(why)})",
+    ]
 
 
 def _check_locks_kept(
@@ -882,10 +896,10 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
     hh = b["households"].to_numpy(np.int64)
     hh_grid = np.zeros(len(labels_sorted), dtype=np.int64)
     value_grid = np.zeros(len(labels_sorted), dtype=np.float64)
+    exact = task.value if task.exact_value is None else task.exact_value
     if len(labels):
         pos = np.searchsorted(labels_sorted, labels)
         np.add.at(hh_grid, pos, hh)
-        exact = task.value if task.exact_value is None else task.exact_value
         np.add.at(value_grid, pos, np.asarray(exact, dtype=np.float64))
     area = shapely.area(polys.geometry.to_numpy())
     perimeter = shapely.length(polys.geometry.to_numpy())
@@ -906,13 +920,17 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
         crs=polys.crs,
     )
     if result is not None and instance is not None:
+        # the exact balanced value: the workload unrounded, and the land-area term of
+        # --area-weight from each grid polygon as drawn (the solver balanced rounded
+        # values on the cells before the boundaries were straightened)
+        exact_grids = task.exact_value is not None or bool(config.area_weight)
         quality = partition_quality(
             instance,
             labels,
             config,
             grid_area=area,
             grid_perimeter=perimeter,
-            unit_value=task.exact_value,
+            unit_value=np.asarray(exact, dtype=np.float64) if exact_grids else None,
         )
         if config.area_weight:  # the balanced value includes the land-area term
             value = np.asarray(quality.value, dtype=np.float64)
@@ -921,6 +939,8 @@ def _finish(  # noqa: PLR0917 - private, called twice with everything it needs
             grids["in_band"] = (value >= config.min) & (value <= config.max)
         grids["single_building_over_max"] = quality.excluded
         meta["quality"] = quality.summary()
+        if exact_grids:
+            _note_exact_band(meta, quality, result, task)
     else:
         grids["single_building_over_max"] = False
     assignment = pd.DataFrame(
@@ -1342,7 +1362,7 @@ def _meta(
     cy = (sums["y"] / sums["w"].replace(0, np.nan)).reindex(am["grid_id"]).to_numpy()
     d = np.hypot(xy[:, 0] - cx, xy[:, 1] - cy)
     ok = w > 0
-    wdist = float(np.sum(d[ok] * w[ok]) / w[ok].sum()) if ok.any() else 0.0
+    wdist = float(np.sum(d[ok] * w[ok]) / w[ok].sum()) if ok.any() else None
     compound = a["compound_id"].fillna("").astype(str)
     single = compound.groupby(a["grid_id"].to_numpy()).nunique().le(1)
     per_comm = [p.meta for p in plans]
@@ -1358,7 +1378,7 @@ def _meta(
         "n_counted": n_counted,
         # no counted grid (every one a single building above --max): no share, no deviation
         "in_band_share": float(in_band[counted].mean()) if n_counted else None,
-        "in_band_ceiling": max(0.0, 1.0 - lower / n_counted) if n_counted else 1.0,
+        "in_band_ceiling": max(0.0, 1.0 - lower / n_counted) if n_counted else None,
         "lower_bound_out_of_band": lower,
         # a plan that never crosses a major street may need other grids than this one:
         # what is proven is a number of grids out of band, not a share of this plan's
@@ -1366,7 +1386,8 @@ def _meta(
         "out_of_band": int((~in_band[counted]).sum()),
         "max_deviation": float(dev[counted].max()) if n_counted else None,
         "mean_polsby_popper": float(g["polsby_popper"].mean()) if len(g) else None,
-        "weighted_distance_m": round(wdist, 2),
+        # a household-weighted mean (CONTRACT §6): none without households
+        "weighted_distance_m": None if wdist is None else round(wdist, 2),
         "single_compound_share": float(single.mean()) if len(single) else 1.0,
         "boundary_on_street_share": (near / total) if total > 0 else None,
         "contiguity_share": float(
@@ -1377,6 +1398,10 @@ def _meta(
         "households": int(g["households"].sum()),
         "households_min": int(g["households"].min()) if len(g) else 0,
         "households_max": int(g["households"].max()) if len(g) else 0,
+        # the balanced value (the grids' workload: households, a workload, or either with
+        # the land term of --area-weight)
+        "workload_min": float(g["workload"].min()) if len(g) else 0.0,
+        "workload_max": float(g["workload"].max()) if len(g) else 0.0,
         "solve_time_s": round(sum(float(m.get("solve_time_s", 0.0)) for m in per_comm), 3),
         "elapsed_s": round(elapsed, 3),
     }

@@ -430,10 +430,12 @@ def test_area_weight_counts_land_in_the_balanced_value(city_files: Path, tmp_pat
     grids, assignments, communities = _read(out)
     assert_plan_valid(grids, assignments, communities)
     hectares = gpd.GeoSeries(grids.geometry, crs=4326).to_crs(32650).area / 10_000
-    # workload = households + 50 per hectare of the grid's land (cells tile the grid)
+    # workload = households + 50 per hectare of the grid's land, exactly (area_m2 is the
+    # grid's land in its local metric CRS; UTM 50N's differs a little)
     np.testing.assert_allclose(
-        grids["workload"], grids["households"] + 50 * hectares, rtol=0.02, atol=2
+        grids["workload"], grids["households"] + 50 * grids["area_m2"] / 10_000, atol=0.01
     )
+    np.testing.assert_allclose(grids["area_m2"] / 10_000, hectares, rtol=0.002)
     assert read_meta(out)["parameters"]["area_weight"] == 50
 
 

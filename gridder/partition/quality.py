@@ -93,7 +93,10 @@ class PartitionQuality:
             "max_deviation": float(self.deviation[counted].max()) if counted.any() else None,
             "contiguity_share": float(self.contiguous.mean()) if self.n_grids else 1.0,
             "single_compound_share": float(self.single_compound.mean()) if self.n_grids else 1.0,
-            "weighted_distance_m": self.mean_weighted_distance,
+            # a household-weighted mean (CONTRACT §6): none without households
+            "weighted_distance_m": (
+                self.mean_weighted_distance if int(self.households.sum()) > 0 else None
+            ),
             "mean_polsby_popper": float(pp.mean()) if len(pp) else None,
             "households_min": int(self.households.min()) if self.n_grids else 0,
             "households_max": int(self.households.max()) if self.n_grids else 0,
@@ -148,7 +151,9 @@ def partition_quality(
     unit_value
         The exact value per unit in place of ``instance.value`` (a workload with
         fractional weights, which the solver balances rounded per building): the
-        band measures then use the exact grid totals.
+        band measures then use the exact grid totals, with the land term of
+        ``config.area_weight`` unrounded — of ``grid_area`` when given (the
+        polygons as drawn), else of the cells.
     """
     lab = np.asarray(labels, dtype=np.int64)
     uniq, g = np.unique(lab, return_inverse=True)
@@ -160,7 +165,13 @@ def partition_quality(
     else:  # exact: the unit values and the land-area term, neither rounded per building
         area = np.nan_to_num(np.asarray(instance.area, dtype=np.float64))
         base = np.asarray(unit_value, dtype=np.float64) + config.area_weight * area / M2_PER_HA
-        value = np.round(np.bincount(g, weights=base, minlength=k), 6)
+        if grid_area is not None and config.area_weight:
+            # the land of each grid polygon as drawn (straightened), not of its cells
+            land = config.area_weight * np.asarray(grid_area, dtype=np.float64) / M2_PER_HA
+            own = np.bincount(g, weights=np.asarray(unit_value, dtype=np.float64), minlength=k)
+            value = np.round(own + land, 6)
+        else:
+            value = np.round(np.bincount(g, weights=base, minlength=k), 6)
     hh_unit = np.asarray(instance.households, dtype=np.float64)
     hh = np.rint(np.bincount(g, weights=hh_unit, minlength=k)).astype(np.int64)
     skip = excluded_grids(instance, lab, config, value=None if unit_value is None else base)

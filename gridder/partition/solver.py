@@ -249,7 +249,10 @@ class PartitionResult:
             "lower_bound_exact": self.lower_bound.exact_out_of_band,
             "lower_bound_cap": self.lower_bound.cap,
             "out_of_band_above_lower_bound": self.out_of_band - self.lower_bound.min_out_of_band,
-            "in_band_ceiling": self.lower_bound.ceiling(self.quality.n_counted),
+            # no grid counted (each a single building above the maximum): no share
+            "in_band_ceiling": (
+                self.lower_bound.ceiling(self.quality.n_counted) if self.quality.n_counted else None
+            ),
             "lower_bound_respecting_barriers": (
                 None
                 if self.zone_bound is None
