@@ -1004,8 +1004,10 @@ def _locked_by_community(
     comm = communities.to_crs(metric)
     area = shapely.area(lm.geometry.to_numpy())
     inside = np.zeros(len(lm))
+    most = np.zeros(len(lm))  # the largest part of each lock in one community
     for cid, geom in zip(comm["community_id"], comm.geometry, strict=True):
         inter = shapely.area(shapely.intersection(lm.geometry.to_numpy(), geom))
+        most = np.maximum(most, inter)
         if "community_id" in lm.columns:
             mask = (lm["community_id"].astype(str) == str(cid)).to_numpy()
         else:
@@ -1018,18 +1020,25 @@ def _locked_by_community(
             out[str(cid)] = clipped.reset_index(drop=True)
     # a grid belongs to one community: a locked grid reaching out of it would lose land
     names = _locked_names(lm)
-    problems = [
-        Problem(
-            "--locked",
-            names[k],
-            f"{1 - inside[k] / area[k]:.0%} of the locked grid lies outside "
-            + (
-                f"its community {lm['community_id'].iloc[k]}"
-                if "community_id" in lm.columns
-                else "the community holding most of it"
+
+    def outside(k: int) -> str:
+        if "community_id" in lm.columns:
+            where = f"its community {lm['community_id'].iloc[k]}"
+        elif inside[k] > 0:
+            where = "the community holding most of it"
+        elif most[k] > 0:  # no community holds more than half of it
+            return (
+                f"no community holds more than {most[k] / area[k]:.0%} of the locked grid; "
+                "a grid belongs to one community"
             )
-            + "; a grid belongs to one community",
+        else:
+            return "the locked grid lies in no community"
+        return f"{1 - inside[k] / area[k]:.0%} of the locked grid lies outside {where}; " + (
+            "a grid belongs to one community"
         )
+
+    problems = [
+        Problem("--locked", names[k], outside(k))
         for k in range(len(lm))
         if area[k] > 0 and inside[k] < (1 - LOCKED_SLACK) * area[k]
     ]

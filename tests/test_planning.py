@@ -326,6 +326,14 @@ def test_locked_polygons_that_cannot_be_kept_are_refused(
     assert "locked grids overlap" in capsys.readouterr().err
     assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "across.geojson"))) == 2
     assert "lies outside" in capsys.readouterr().err
+    # a locked polygon 3 km from every community: it lies in none (not "100% outside")
+    far = first.drop(columns=["community_id"]).copy()
+    far["geometry"] = far.geometry.translate(3000, 0)
+    far.to_crs(4326).to_file(tmp_path / "far.geojson", driver="GeoJSON")
+    assert main(_args(city_files, out, *prev, "--locked", str(tmp_path / "far.geojson"))) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the locked grid lies in no community" in err and "100%" not in err
+    assert not out.exists()
     # a locked polygon coded as another community's grid: it would be coded as neither
     foreign = metric.iloc[[0]].copy()
     foreign["grid_id"] = f"{other['community_id'].iloc[0]}-001"
