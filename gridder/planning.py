@@ -679,8 +679,10 @@ def _note_exact_band(
         scale = (task.solve_config or task.config).value_scale
         why.append(f"each building's workload rounded to 1/{scale} of a unit")
     if task.config.area_weight:
-        why.append("the land term of each building's cell, rounded, before the grid boundaries")
-        why[-1] += " were straightened (the grids report the land of their polygons)"
+        why.append(
+            "each building's cell land rounded, before the grid boundaries were straightened "
+            "(the grids report their polygons' land)"
+        )
     meta["notes"] = [
         *meta.get("notes", []),
         f"{out_exact} grid(s) out of band by their exact value, {result.out_of_band} by the "
