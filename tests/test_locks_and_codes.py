@@ -73,6 +73,16 @@ def _partition(comm: Path, bld: Path, out: Path, *extra: str) -> int:
     return main([*args, "--workers", "1", *extra])
 
 
+def _small_workload_plan(tmp_path: Path) -> Path:
+    """16 buildings of 40 households weighted 0.01 (0.4 each) in a band of 2–4: the plan."""
+    comm = _community(tmp_path, "W", 200.0)
+    bld = _write(_lattice(4), tmp_path / "bld.gpkg")
+    plan = tmp_path / "plan.gpkg"
+    args = ["--balance-on", "workload", "--weights", "households=0.01"]
+    assert _partition(comm, bld, plan, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    return plan
+
+
 def _grids(plan: Path) -> gpd.GeoDataFrame:
     return pyogrio.read_dataframe(plan, layer="grids").to_crs(CRS).set_index("grid_id")
 
@@ -253,11 +263,7 @@ def test_a_lock_keeps_the_code_given_with_it(
 
 def test_a_workload_band_of_a_few_units_is_balanced(tmp_path: Path) -> None:
     """Workloads of 0.4 per building in a band of 2–4: solved in hundredths, not rounded to 0."""
-    comm = _community(tmp_path, "W", 200.0)
-    bld = _write(_lattice(4), tmp_path / "bld.gpkg")
-    out = tmp_path / "plan.gpkg"
-    args = ["--balance-on", "workload", "--weights", "households=0.01"]
-    assert _partition(comm, bld, out, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    out = _small_workload_plan(tmp_path)
     _valid(out)
     grids = pyogrio.read_dataframe(out, layer="grids")
     np.testing.assert_allclose(sorted(grids["workload"]), [3.2, 3.2])
@@ -271,11 +277,7 @@ def test_a_workload_band_of_a_few_units_is_balanced(tmp_path: Path) -> None:
 
 def test_a_hand_edit_of_a_workload_plan_balances_the_workloads(tmp_path: Path) -> None:
     """The edit's local rebalancing sees the workloads the partition solved, not 0 each."""
-    comm = _community(tmp_path, "W", 200.0)
-    bld = _write(_lattice(4), tmp_path / "bld.gpkg")
-    plan = tmp_path / "plan.gpkg"
-    args = ["--balance-on", "workload", "--weights", "households=0.01"]
-    assert _partition(comm, bld, plan, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    plan = _small_workload_plan(tmp_path)
     a = _assignments(plan)
     grids = _grids(plan)
     source, target = sorted(grids.index)
@@ -431,11 +433,7 @@ def test_a_workload_plan_without_building_workloads_is_not_edited_on_households(
     tmp_path: Path,
 ) -> None:
     """A plan of an older gridder (no ``assignments.workload``): the edit is refused."""
-    comm = _community(tmp_path, "W", 200.0)
-    bld = _write(_lattice(4), tmp_path / "bld.gpkg")
-    plan = tmp_path / "plan.gpkg"
-    args = ["--balance-on", "workload", "--weights", "households=0.01"]
-    assert _partition(comm, bld, plan, *args, "--target", "3", "--min", "2", "--max", "4") == 0
+    plan = _small_workload_plan(tmp_path)
     a = pyogrio.read_dataframe(plan, layer="assignments").drop(columns=["workload"])
     pyogrio.write_dataframe(a, plan, layer="assignments")
     one = str(a["building_id"].iloc[0])
