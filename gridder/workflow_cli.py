@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
 def _fmt(value: Any) -> str:
     """A number for the console: whole numbers with thousands separators, shares to 4 digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"  # a measure with nothing to measure (no households, no grid counted)
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
         return f"{int(value):,}"
     if isinstance(value, float):

@@ -129,3 +129,8 @@ def test_no_households_no_weighted_distance(
     (solved,) = meta["solver"]["communities"]
     assert solved["quality"]["weighted_distance_m"] is None
     assert "weighted distance n/a" in printed
+    # the comparison's quality table says so too (not "nan")
+    assert main(["diff", str(out), str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (row,) = [line for line in lines if "weighted_distance_m" in line]
+    assert row.count("n/a") == 2  # old and new
