@@ -394,7 +394,8 @@ class GridPartitioner:
             # a community below the minimum is one grid, major streets or not (zones too
             # small for a grid would each be a grid of their own, all out of band)
             return self._solve_relaxed(replace(self.instance, edge_hard=np.zeros_like(hard)), 0, t0)
-        best = self._attempt(t0, sparse_first=True)
+        best = self._attempt(t0)
+        best = self._sparse(best, t0)
         best = self._cover(best, t0)
         best = self._restart(best, t0)
         return self._split_over_cap(best, t0)
@@ -566,11 +567,10 @@ class GridPartitioner:
 
         Tried on a fresh solve without locks whose plan stays above the band's
         lower bound, when the free units are a few household buildings among
-        many empty ones, before zones are joined across barriers. The model's
-        grids are the start of :meth:`improve` (local search and repairs), so
-        the plan kept is checked and polished as any other; with
-        ``--keep-compounds`` it is kept only when it splits no compound the
-        option keeps whole.
+        many empty ones. The model's grids are the start of :meth:`improve`
+        (local search and repairs), so the plan kept is checked and polished as
+        any other; with ``--keep-compounds`` it is kept only when it splits no
+        compound the option keeps whole.
         """
         config = self.config
         if not self._model_may_help(first):
@@ -896,22 +896,13 @@ class GridPartitioner:
         )
 
     def _attempt(
-        self,
-        t0: float,
-        relaxation: tuple[PartitionInstance, int] | None = None,
-        *,
-        sparse_first: bool = False,
+        self, t0: float, relaxation: tuple[PartitionInstance, int] | None = None
     ) -> PartitionResult:
         """One attempt from scratch with this solver's seed.
 
         ``relaxation`` (an instance whose barriers between some zones are
         soft, and the number of such joins) solves on it directly: a restart
-        of a plan that joined zones (:meth:`_across_barriers`). With
-        ``sparse_first`` the sparse model (:meth:`_sparse`) is tried before
-        zones are joined across barriers: its grids may cross a barrier where
-        that is cheapest, and where its plan reaches the band's lower bound no
-        join is tried (NJ-NE: 2 out of band in 3.4 s, not 7.8 s after a join
-        that reached 3).
+        of a plan that joined zones (:meth:`_across_barriers`).
         """
         if relaxation is not None:
             return self._solve_relaxed(*relaxation, t0)
@@ -922,17 +913,11 @@ class GridPartitioner:
         # joined across a barrier, first on the joined plan, and only then here
         self._defer_repairs = self._zones_may_join(red, plan)
         first = self._result(red, plan, t0)
-        start = self._sparse(first, t0) if sparse_first else first
-        best = self._across_barriers(start, t0)
-        if best is start and self._defer_repairs:
+        best = self._across_barriers(first, t0)
+        if best is first and self._defer_repairs:
             self._defer_repairs = False
-            if best.out_of_band > best.lower_bound.min_out_of_band:
-                repaired = self._result(red, plan, t0)
-                if start is first or (repaired.out_of_band, repaired.objective) < (
-                    best.out_of_band,
-                    best.objective,
-                ):
-                    best = repaired
+            if first.out_of_band > first.lower_bound.min_out_of_band:
+                best = self._result(red, plan, t0)
         return best
 
     def _zones_may_join(self, red: Reduced, plan: WorkingPlan) -> bool:
