@@ -610,7 +610,7 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
         before = None if previous_labels is None else previous_labels.to_numpy()
         codes = _lock_codes(task.locked)
         for k, poly in enumerate(task.locked.geometry.to_numpy()):
-            inside = points_in(pts, poly) & (lab < 0)
+            inside = points_in(pts, poly, task.geometry) & (lab < 0)
             # the label of the previous grid whose land it keeps (else a fresh one): the
             # re-plan then starts from a plan whose labels agree; its code is the lock's
             label = _lock_label(None if before is None else before[inside], lab, len(number) + k)
@@ -1084,7 +1084,10 @@ def _locked_by_community(
 
 
 def _empty_locks(
-    locked: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame, community_id: str
+    locked: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame,
+    community_id: str,
+    community: shapely.Geometry,
 ) -> list[Problem]:
     """Locked grids holding none of the community's buildings (all demolished, say).
 
@@ -1103,7 +1106,7 @@ def _empty_locks(
             "leave it out of --locked",
         )
         for k, poly in enumerate(locked.geometry.to_numpy())
-        if not points_in(pts, poly).any()
+        if not points_in(pts, poly, community).any()
     ]
 
 
@@ -1218,7 +1221,7 @@ def partition_inputs(
             log.warning("community %s holds no building: it is one grid without households", cid)
         mine = groups.get(cid, inside.iloc[0:0]).drop(columns=["_value", "_exact"])
         mine = mine.reset_index(drop=True)
-        empty_locks += _empty_locks(locked_map.get(cid), mine, cid)
+        empty_locks += _empty_locks(locked_map.get(cid), mine, cid, geom)
         val = groups[cid]["_value"].to_numpy() if cid in groups else np.empty(0, np.int64)
         exact_val = (
             groups[cid]["_exact"].to_numpy(np.float64)

@@ -440,3 +440,31 @@ def test_a_workload_plan_without_building_workloads_is_not_edited_on_households(
     other = next(g for g in set(a["grid_id"]) if g != a["grid_id"].iloc[0])
     with pytest.raises(InputError, match="records no building's workload"):
         apply_edit(plan, move=[one], to=other, out=tmp_path / "edited.gpkg")
+
+
+def test_a_grid_holding_a_building_just_outside_the_community_can_be_locked_by_id(
+    tmp_path: Path,
+) -> None:
+    """A building point 3 cm outside its community (kept: within the pull-in slack) lies on
+    its grid's edge, not in it: locking that grid of the plan by id kept it out of the lock,
+    and the re-plan of unchanged inputs was refused (an outside review, session 14: a grid
+    straddling a major street in Nanjing)."""
+    comm = _community(tmp_path, "C", 200.0)
+    frame = _lattice(4)
+    edge = gpd.GeoDataFrame(
+        {"building_id": ["edge"], "households": [0]},
+        geometry=[Point(X0 + 200.03, Y0 + 110.0)],
+        crs=CRS,
+    )
+    both = gpd.GeoDataFrame(pd.concat([frame, edge], ignore_index=True), crs=CRS)
+    bld = _write(both.assign(community_id="C"), tmp_path / "bld.gpkg")
+    plan = tmp_path / "plan.gpkg"
+    assert _partition(comm, bld, plan) == 0
+    code = _assignments(plan)["edge"]
+    ids = tmp_path / "locked.txt"
+    ids.write_text(f"{code}\n", encoding="utf-8")
+    again = tmp_path / "again.gpkg"
+    assert _partition(comm, bld, again, "--previous", str(plan), "--locked", str(ids)) == 0
+    assert _assignments(again)["edge"] == code
+    before, after = _grids(plan).geometry[code], _grids(again).geometry[code]
+    assert before.symmetric_difference(after).area < 0.5

@@ -215,15 +215,26 @@ def place_generators(xy: npt.ArrayLike, community: BaseGeometry) -> tuple[FloatA
     return gen, snapped
 
 
-def points_in(points: npt.ArrayLike, polygon: BaseGeometry) -> npt.NDArray[np.bool_]:
+def points_in(
+    points: npt.ArrayLike, polygon: BaseGeometry, community: BaseGeometry | None = None
+) -> npt.NDArray[np.bool_]:
     """Whether each point lies in ``polygon`` or within :data:`POINT_PRECISION` of its outline.
 
     A building on a locked grid's edge lies in it. The one rule by which a
     locked grid holds buildings: the planning step that locks them and the
-    tessellation that keeps their cells inside agree.
+    tessellation that keeps their cells inside agree. With ``community``, a
+    point outside it counts at its nearest point of the community, where its
+    building's land begins (a building point a few centimetres outside lies on
+    the edge of the grid whose cell it has, not outside it).
     """
     pts = np.asarray(points)
     if pts.dtype != object:
         pts = shapely.points(pts.reshape(-1, 2))
+    if community is not None and len(pts):
+        shapely.prepare(community)
+        outside = ~shapely.covered_by(pts, community)
+        if outside.any():
+            pts = pts.copy()
+            pts[outside] = shapely.get_point(shapely.shortest_line(pts[outside], community), 1)
     out: npt.NDArray[np.bool_] = shapely.dwithin(pts, polygon, POINT_PRECISION)
     return out

@@ -543,7 +543,7 @@ def _nudge_off_outlines(
         return
     owner = np.full(len(todo), -1, dtype=np.int64)
     for z in range(len(zones) - 1, -1, -1):  # the first zone holding it
-        owner[points_in(pts[todo], zones[z])] = z
+        owner[points_in(pts[todo], zones[z], community)] = z
     outside_all = shapely.difference(community, shapely.union_all(zones))
     for k, i in enumerate(todo.tolist()):
         side = zones[owner[k]] if owner[k] >= 0 else outside_all
