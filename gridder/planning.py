@@ -39,7 +39,7 @@ import shapely
 from gridder import __version__
 from gridder.errors import InputError, Problem, SolverError
 from gridder.graph.adjacency import Tessellation, building_points, components
-from gridder.graph.generators import points_in
+from gridder.graph.generators import onto_community, points_in
 from gridder.io.crs import local_metric_crs
 from gridder.partition import PartitionConfig
 from gridder.partition.check import grid_components
@@ -605,12 +605,12 @@ def _plan_community(task: CommunityTask) -> CommunityPlan:
     lock_labels: list[int] = []  # per locked polygon
     if task.locked is not None and len(task.locked):
         locked_polys = task.locked
-        pts = shapely.points(building_points(b))  # as the tessellation places them
+        pts = onto_community(building_points(b), task.geometry)  # as the tessellation asks
         lab = np.full(len(b), -1, dtype=np.int64)
         before = None if previous_labels is None else previous_labels.to_numpy()
         codes = _lock_codes(task.locked)
         for k, poly in enumerate(task.locked.geometry.to_numpy()):
-            inside = points_in(pts, poly, task.geometry) & (lab < 0)
+            inside = points_in(pts, poly) & (lab < 0)
             # the label of the previous grid whose land it keeps (else a fresh one): the
             # re-plan then starts from a plan whose labels agree; its code is the lock's
             label = _lock_label(None if before is None else before[inside], lab, len(number) + k)
@@ -1097,7 +1097,7 @@ def _empty_locks(
     if locked is None or not len(locked):
         return []
     names = _locked_names(locked)
-    pts = shapely.points(building_points(buildings))
+    pts = onto_community(building_points(buildings), community)
     return [
         Problem(
             "--locked",
@@ -1106,7 +1106,7 @@ def _empty_locks(
             "leave it out of --locked",
         )
         for k, poly in enumerate(locked.geometry.to_numpy())
-        if not points_in(pts, poly, community).any()
+        if not points_in(pts, poly).any()
     ]
 
 

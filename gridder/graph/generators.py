@@ -10,7 +10,7 @@ building gets a cell of its own.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ __all__ = [
     "GRID_SIZE",
     "POINT_PRECISION",
     "clean_community",
+    "onto_community",
     "place_generators",
     "points_in",
 ]
@@ -86,7 +87,7 @@ def _snap_inside(xy: FloatArray, community: BaseGeometry) -> BoolArray:
     pts = shapely.points(xy)
     outside = ~shapely.covered_by(pts, community)
     if outside.any():
-        near = shapely.get_point(shapely.shortest_line(pts[outside], community), 1)
+        near = _nearest_point(pts[outside], community)
         lens = shapely.intersection(shapely.buffer(near, SNAP_INSET), community)
         xy[outside] = shapely.get_coordinates(shapely.point_on_surface(lens))
     return np.asarray(outside, dtype=bool)
@@ -215,26 +216,41 @@ def place_generators(xy: npt.ArrayLike, community: BaseGeometry) -> tuple[FloatA
     return gen, snapped
 
 
-def points_in(
-    points: npt.ArrayLike, polygon: BaseGeometry, community: BaseGeometry | None = None
-) -> npt.NDArray[np.bool_]:
-    """Whether each point lies in ``polygon`` or within :data:`POINT_PRECISION` of its outline.
+def onto_community(points: npt.ArrayLike, community: BaseGeometry) -> npt.NDArray[np.object_]:
+    """Building points, those outside ``community`` at its nearest point (its outline).
 
-    A building on a locked grid's edge lies in it. The one rule by which a
-    locked grid holds buildings: the planning step that locks them and the
-    tessellation that keeps their cells inside agree. With ``community``, a
-    point outside it counts at its nearest point of the community, where its
-    building's land begins (a building point a few centimetres outside lies on
-    the edge of the grid whose cell it has, not outside it).
+    Where a building's land begins: the points locked grids are asked about
+    (:func:`points_in`). A building point a few centimetres outside its
+    community lies on the edge of the grid whose cell it has, not outside it.
     """
     pts = np.asarray(points)
     if pts.dtype != object:
         pts = shapely.points(pts.reshape(-1, 2))
-    if community is not None and len(pts):
-        shapely.prepare(community)
-        outside = ~shapely.covered_by(pts, community)
-        if outside.any():
-            pts = pts.copy()
-            pts[outside] = shapely.get_point(shapely.shortest_line(pts[outside], community), 1)
+    if not len(pts):
+        return pts
+    shapely.prepare(community)
+    outside = ~shapely.covered_by(pts, community)
+    if outside.any():
+        pts = pts.copy()
+        pts[outside] = _nearest_point(pts[outside], community)
+    return pts
+
+
+def _nearest_point(pts: npt.NDArray[np.object_], community: BaseGeometry) -> npt.NDArray[Any]:
+    """The point of ``community`` nearest to each of ``pts``."""
+    return np.asarray(shapely.get_point(shapely.shortest_line(pts, community), 1))
+
+
+def points_in(points: npt.ArrayLike, polygon: BaseGeometry) -> npt.NDArray[np.bool_]:
+    """Whether each point lies in ``polygon`` or within :data:`POINT_PRECISION` of its outline.
+
+    A building on a locked grid's edge lies in it. The one rule by which a
+    locked grid holds buildings: the planning step that locks them and the
+    tessellation that keeps their cells inside agree (both ask with the
+    points :func:`onto_community` gives).
+    """
+    pts = np.asarray(points)
+    if pts.dtype != object:
+        pts = shapely.points(pts.reshape(-1, 2))
     out: npt.NDArray[np.bool_] = shapely.dwithin(pts, polygon, POINT_PRECISION)
     return out

@@ -47,7 +47,13 @@ from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from gridder.errors import GridderError
-from gridder.graph.generators import GRID_SIZE, clean_community, place_generators, points_in
+from gridder.graph.generators import (
+    GRID_SIZE,
+    clean_community,
+    onto_community,
+    place_generators,
+    points_in,
+)
 
 __all__ = [
     "GRID_SIZE",
@@ -533,7 +539,7 @@ def _nudge_off_outlines(
     generator that near an outline, of a building outside every zone, moves as
     far out of them.
     """
-    pts = shapely.points(xy)
+    pts = onto_community(xy, community)  # as the planning step locks them
     lines = shapely.boundary(zones)
     gi, _ = shapely.STRtree(lines).query(
         shapely.points(generators), predicate="dwithin", distance=_NUDGE
@@ -543,7 +549,7 @@ def _nudge_off_outlines(
         return
     owner = np.full(len(todo), -1, dtype=np.int64)
     for z in range(len(zones) - 1, -1, -1):  # the first zone holding it
-        owner[points_in(pts[todo], zones[z], community)] = z
+        owner[points_in(pts[todo], zones[z])] = z
     outside_all = shapely.difference(community, shapely.union_all(zones))
     for k, i in enumerate(todo.tolist()):
         side = zones[owner[k]] if owner[k] >= 0 else outside_all
